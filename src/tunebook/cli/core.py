@@ -1,0 +1,339 @@
+"""Core commands: demo, init, validate, baseline, round, trials, trial, export, worker."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tunebook.cli.output import JsonOption, ProjectOption, StoreOption, emit, fmt
+from tunebook.errors import SpecError
+from tunebook.trial import RoundRecord, TrialRecord
+
+round_app = typer.Typer(help="Create, run and inspect rounds (one question each).",
+                        no_args_is_help=True)
+
+def _project(path: str) -> tuple[Any, Path]:
+    from tunebook.spec import load_project
+
+    p = Path(path)
+    return load_project(p), p.resolve().parent
+
+
+def _store(url: str | None, project_dir: Path) -> Any:
+    from tunebook.store import open_store
+
+    return open_store(url, project_dir)
+
+
+def _copy_example(dest: Path, force: bool = False) -> list[str]:
+    from tunebook.demo import EXAMPLE_FILES
+
+    src = resources.files("tunebook") / "examples" / "digits"
+    written = []
+    for name in EXAMPLE_FILES:
+        target = dest / name
+        if target.exists() and not force:
+            raise SpecError(str(target), "a file that does not exist yet", "an existing file",
+                            "Pass --force to overwrite it.")
+        target.write_text((src / name).read_text(encoding="utf-8"), encoding="utf-8")
+        written.append(str(target))
+    return written
+
+
+def _varying(record: RoundRecord) -> list[str]:
+    params = record.spec.get("params", {})
+    return [k for k, p in params.items() if p.get("role") in ("target", "nuisance")]
+
+
+def trial_rows(record: RoundRecord, trials: list[TrialRecord]) -> list[dict[str, Any]]:
+    keys = _varying(record)
+    return [{"id": t.id, "number": t.number, "kind": t.kind, "status": t.status,
+             "seed": t.seed, "config": {k: t.config.get(k) for k in keys} if keys else t.config,
+             "best_step": t.best_step, "score": t.score, "feasible": t.feasible,
+             "duration_s": t.duration, "error": (t.error or "").strip().splitlines()[-1:] or None}
+            for t in trials]
+
+
+def _trials_table(console: Console, data: dict[str, Any]) -> None:
+    record_keys: list[str] = data["columns"]
+    table = Table(title=f"round {data['round']} — {data['question']}")
+    for col in ["id", *record_keys, "status", "best step", data["score_name"], "feasible"]:
+        table.add_column(col, justify="right" if col not in ("status",) else "left")
+    for row in data["trials"]:
+        cfg = row["config"]
+        style = None if row["status"] == "completed" else "dim"
+        table.add_row(str(row["id"]), *[fmt(cfg.get(k)) for k in record_keys], row["status"],
+                      fmt(row["best_step"]), fmt(row["score"]),
+                      {True: "yes", False: "no", None: "-"}[row["feasible"]], style=style)
+    console.print(table)
+    if data.get("best"):
+        best = data["best"]
+        console.print(f"[bold]best trial {best['id']}[/]: {data['score_name']} = "
+                      f"{fmt(best['score'])} at step {best['best_step']}")
+        console.print(f"  config: {best['full_config']}")
+
+
+def trials_payload(store: Any, record: RoundRecord, limit: int | None = None,
+                   status: str | None = None) -> dict[str, Any]:
+    from tunebook.rounds import ranked, specs
+
+    project, _ = specs(record)
+    ts = ranked(store, record)
+    if status:
+        ts = [t for t in ts if t.status == status]
+    best = next((t for t in ts if t.status == "completed" and t.feasible), None)
+    score_name = project.score if isinstance(project.score, str) else project.score.formula
+    return {
+        "round": record.name, "question": record.question, "score_name": score_name,
+        "goal": project.scorer().goal, "columns": _varying(record),
+        "trials": trial_rows(record, ts[:limit] if limit else ts),
+        "best": None if best is None else {**trial_rows(record, [best])[0],
+                                           "full_config": best.config},
+    }
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(round_app, name="round")
+
+    @app.command()
+    def demo(directory: Path = typer.Option(Path("tunebook-demo"), "--dir",
+                                            help="Folder to write the demo project into."),
+             workers: int = typer.Option(2, help="Parallel worker processes."),
+             as_json: bool = JsonOption) -> None:
+        """Write the digits project, make splits, run the baseline and a 16-trial round."""
+        from tunebook.demo import run_demo
+
+        result = run_demo(directory, workers=workers, show_progress=not as_json)
+        emit(result, as_json, _render_demo)
+
+    @app.command()
+    def init(directory: Path = typer.Option(Path("."), "--dir"),
+             force: bool = typer.Option(False, help="Overwrite existing files."),
+             as_json: bool = JsonOption) -> None:
+        """Write a commented tunebook.yaml, an example train.py and a first round.yaml."""
+        directory.mkdir(parents=True, exist_ok=True)
+        written = _copy_example(directory, force)
+        emit({"written": written}, as_json,
+             lambda c, d: c.print("wrote " + ", ".join(d["written"]) +
+                                  "\nnext: python prepare.py && tunebook validate round.yaml"))
+
+    @app.command()
+    def validate(rounds: list[Path] = typer.Argument(None, help="Round files to check too."),
+                 project: str = ProjectOption, as_json: bool = JsonOption) -> None:
+        """Check the project (and round files): keys, types, metrics, formula, pipeline."""
+        from tunebook.search import make_searcher
+        from tunebook.spec import load_pipeline, load_round
+
+        spec, pdir = _project(project)
+        load_pipeline(spec, pdir)
+        checked = [project]
+        for r in rounds or []:
+            rs = load_round(r)
+            make_searcher(rs.algorithm, rs.space, rs.seed)
+            checked.append(str(r))
+        emit({"ok": True, "checked": checked}, as_json,
+             lambda c, d: c.print("[green]ok[/]: " + ", ".join(d["checked"])))
+
+    @app.command()
+    def baseline(project: str = ProjectOption, store: str = StoreOption,
+                 seed: int = typer.Option(None, help="Seed (default: the project's)."),
+                 as_json: bool = JsonOption) -> None:
+        """Train the baseline config and check it beats chance and trains stably."""
+        from tunebook.baseline import run_baseline
+
+        spec, pdir = _project(project)
+        st = _store(store, pdir)
+        verdict = run_baseline(st, spec, pdir, seed=seed, show_progress=not as_json)
+        emit(verdict.to_dict(), as_json, _render_baseline)
+        if not verdict.ok:
+            raise typer.Exit(1)
+
+    @round_app.command("new")
+    def round_new(path: Path, project: str = ProjectOption, store: str = StoreOption,
+                  as_json: bool = JsonOption) -> None:
+        """Record a round from its YAML file and queue its trials."""
+        from tunebook.rounds import create_round, progress
+        from tunebook.spec import load_pipeline, load_round
+
+        spec, pdir = _project(project)
+        rs = load_round(path)
+        load_pipeline(spec, pdir)
+        st = _store(store, pdir)
+        rec = create_round(st, spec, rs)
+        pr = progress(st, rec)
+        emit({"round": rec.name, "id": rec.id, "question": rec.question, "total": pr.total,
+              "counts": pr.counts}, as_json,
+             lambda c, d: c.print(f"round [bold]{d['round']}[/] created: {d['total']} trials "
+                                  f"({d['counts']}). Next: tunebook round run {d['round']}"))
+
+    @round_app.command("run")
+    def round_run(name: str, workers: int = typer.Option(2, help="Parallel workers."),
+                  executor: str = typer.Option("processes", help="inline | processes"),
+                  threads: int = typer.Option(None, help="Torch threads per worker "
+                                              "(default: cores / workers)."),
+                  project: str = ProjectOption, store: str = StoreOption,
+                  as_json: bool = JsonOption) -> None:
+        """Run a round's queued trials to the end with N workers."""
+        from tunebook.execute import run_round
+
+        _, pdir = _project(project)
+        st = _store(store, pdir)
+        counts = run_round(st, name, pdir, workers=workers, executor=executor, threads=threads,
+                           show_progress=not as_json)
+        payload = trials_payload(st, st.round(name), limit=20)
+        payload["counts"] = counts
+        emit(payload, as_json, _trials_table)
+
+    @round_app.command("status")
+    def round_status(name: str, project: str = ProjectOption, store: str = StoreOption,
+                     as_json: bool = JsonOption) -> None:
+        """Counts by status and the best trial per target value."""
+        from tunebook.rounds import best_trials, progress
+
+        _, pdir = _project(project)
+        st = _store(store, pdir)
+        rec = st.round(name)
+        pr = progress(st, rec)
+        best = best_trials(st, rec)
+        data = {"round": rec.name, "question": rec.question, "total": pr.total,
+                "finished": pr.finished, "counts": pr.counts, "done": pr.done,
+                "best_per_target": [{"group": t.group, "trial": t.id, "score": t.score,
+                                     "best_step": t.best_step} for t in best.values()]}
+        emit(data, as_json, _render_status)
+
+    @round_app.command("list")
+    def round_list(project: str = ProjectOption, store: str = StoreOption,
+                   as_json: bool = JsonOption) -> None:
+        """Every round in the store."""
+        from tunebook.rounds import progress
+
+        _, pdir = _project(project)
+        st = _store(store, pdir)
+        rows = []
+        for r in st.rounds():
+            pr = progress(st, r)
+            rows.append({"name": r.name, "kind": r.kind, "question": r.question,
+                         "total": pr.total, "finished": pr.finished, "counts": pr.counts})
+
+        def render(c: Console, d: list[dict[str, Any]]) -> None:
+            t = Table(title="rounds")
+            for col in ("name", "kind", "finished", "question"):
+                t.add_column(col)
+            for r in d:
+                t.add_row(r["name"], r["kind"], f"{r['finished']}/{r['total']}", r["question"])
+            c.print(t)
+
+        emit(rows, as_json, render)
+
+    @app.command()
+    def trials(name: str, status: str = typer.Option(None, help="Only this status."),
+               limit: int = typer.Option(None, help="At most this many rows, best first."),
+               project: str = ProjectOption, store: str = StoreOption,
+               as_json: bool = JsonOption) -> None:
+        """The trials of a round, best first: config, status, best step, score."""
+        _, pdir = _project(project)
+        st = _store(store, pdir)
+        emit(trials_payload(st, st.round(name), limit=limit, status=status), as_json,
+             _trials_table)
+
+    @app.command()
+    def trial(trial_id: int, curve: bool = typer.Option(False, help="Include the full curve."),
+              project: str = ProjectOption, store: str = StoreOption,
+              as_json: bool = JsonOption) -> None:
+        """One trial: config, status, best step and metrics there, artifacts, error."""
+        _, pdir = _project(project)
+        st = _store(store, pdir)
+        t = st.trial(trial_id)
+        data: dict[str, Any] = t.to_dict()
+        data["artifacts"] = [a.__dict__ for a in st.artifacts(trial_id)]
+        if curve:
+            data["curve"] = st.curve(trial_id)
+        emit(data, as_json, _render_trial)
+
+    @app.command()
+    def export(name: str, format: str = typer.Option("csv", "--format", help="csv | json"),
+               out: Path = typer.Option(None, help="File to write (default: stdout)."),
+               project: str = ProjectOption, store: str = StoreOption) -> None:
+        """Dump a round's trials (config, status, best step, score, best metrics)."""
+        from tunebook.export import export_round
+
+        if format not in ("csv", "json"):
+            raise SpecError("--format", "csv or json", format)
+        _, pdir = _project(project)
+        st = _store(store, pdir)
+        text = export_round(st, st.round(name), format)
+        if out:
+            from tunebook.artifacts import atomic_write
+
+            atomic_write(out, text.encode())
+        else:
+            sys.stdout.write(text)
+
+    @app.command()
+    def worker(round_name: str = typer.Option(..., "--round", help="The round to work on."),
+               project: str = ProjectOption, store: str = StoreOption,
+               threads: int = typer.Option(None, help="Torch threads for this worker."),
+               as_json: bool = JsonOption) -> None:
+        """Pull and run trials of a round until it is done (run one per host or GPU)."""
+        from tunebook.execute import worker_loop
+
+        _, pdir = _project(project)
+        st = _store(store, pdir)
+        n = worker_loop(st.url, round_name, str(pdir), threads=threads)
+        emit({"round": round_name, "trials_run": n}, as_json,
+             lambda c, d: c.print(f"worker ran {d['trials_run']} trials of {d['round']}"))
+
+
+def _render_demo(console: Console, data: dict[str, Any]) -> None:
+    _render_baseline(console, data["baseline"])
+    _trials_table(console, data["trials"])
+    for row in data["answer"]:
+        console.print(f"  best for {row['group']}: {fmt(row['score'])} (trial {row['trial']})")
+    console.print(f"\nproject in {data['directory']} (store: {data['store']}); "
+                  f"took {data['seconds']:.0f} s. Try: cd {data['directory']} && "
+                  f"tunebook trials {data['trials']['round']}")
+
+
+def _render_baseline(console: Console, v: dict[str, Any]) -> None:
+    mark = "[green]ok[/]" if v["ok"] else "[red]needs attention[/]"
+    console.print(f"[bold]baseline[/] trial {v['trial_id']}: {mark}  score {fmt(v['score'])} "
+                  f"at step {v['best_step']}")
+    ch = v.get("chance")
+    if ch and ch["kind"] == "classification":
+        console.print(f"  dev accuracy {fmt(ch['model'])} vs chance: majority "
+                      f"{fmt(ch['majority'])}, uniform {fmt(ch['uniform'])} "
+                      f"(margin {fmt(ch['margin'])})")
+    elif ch:
+        console.print(f"  dev R^2 {fmt(ch['model'])} vs the mean predictor (0)")
+    console.print(f"  training loss {fmt(v['loss_first'])} -> {fmt(v['loss_last'])}; "
+                  f"stable: {v['stable']}")
+    for p in v["problems"]:
+        console.print(f"  [yellow]- {p}[/]")
+
+
+def _render_status(console: Console, d: dict[str, Any]) -> None:
+    console.print(f"round [bold]{d['round']}[/]: {d['question']}")
+    console.print(f"  {d['finished']}/{d['total']} finished  {d['counts']}")
+    for b in d["best_per_target"]:
+        console.print(f"  best for {b['group'] or 'the round'}: {fmt(b['score'])} "
+                      f"(trial {b['trial']}, step {b['best_step']})")
+
+
+def _render_trial(console: Console, d: dict[str, Any]) -> None:
+    console.print(f"trial [bold]{d['id']}[/] of round {d['round']} — {d['status']}")
+    for k in ("config", "seed", "best_step", "score", "feasible", "best_metrics", "attempts",
+              "worker", "duration"):
+        val = d.get(k) if k != "duration" else None
+        console.print(f"  {k}: {val}")
+    for a in d["artifacts"]:
+        console.print(f"  artifact {a['kind']} step {a['step']}: {a['path']} ({a['sha256'][:12]})")
+    if d.get("error"):
+        console.print(f"  [red]error[/]:\n{d['error']}")
+
+

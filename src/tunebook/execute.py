@@ -1,0 +1,240 @@
+"""Executors and the worker loop: claim a trial, run the user's function, record the outcome.
+
+A worker needs only the store URL, the round name and the project folder, so the same loop runs
+inline (debugging), in local processes, or on any host as ``tunebook worker``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunebook.artifacts import ArtifactRoot
+from tunebook.errors import LeaseLost, SpecError, TrialDiverged, TrialPruned
+from tunebook.rounds import fill, progress, specs
+from tunebook.run import Run
+from tunebook.score import best_step
+from tunebook.spec import load_pipeline
+from tunebook.store import Store
+from tunebook.trial import TrialRecord
+
+LEASE_S = 60.0
+MAX_ATTEMPTS = 3
+
+
+class WorkerStopped(BaseException):
+    """SIGTERM arrived: give the running trial back to the queue and stop."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    trial_id: int
+    status: str
+    recorded: bool
+
+
+def artifact_root(project_dir: str | Path) -> ArtifactRoot:
+    return ArtifactRoot(os.environ.get("TUNEBOOK_ARTIFACTS")
+                        or Path(project_dir) / ".tunebook" / "artifacts")
+
+
+def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[..., Any],
+              project_dir: str | Path, *, lease_s: float = LEASE_S) -> Outcome:
+    """Run one claimed trial to its end and record status, best step and score."""
+    record = store.round(trial.round_id)
+    project, _ = specs(record)
+    scorer = project.scorer()
+    store.drop_points_after(trial.id, -1)  # a retried attempt starts its curve again
+    run = Run(store, trial, token, eval_every=project.eval_every,
+              artifact_root=artifact_root(project_dir), lease_s=lease_s)
+    status, error = "completed", None
+    try:
+        train_fn(trial.config, run)
+    except TrialDiverged as exc:
+        status, error = "diverged", f"non-finite value: {exc}"
+    except TrialPruned as exc:
+        status, error = "pruned", str(exc)
+    except LeaseLost:
+        run.close()
+        return Outcome(trial.id, "lost", False)
+    except WorkerStopped:
+        run.close()
+        store.requeue(trial.id, token, "re-queued: worker received SIGTERM")
+        raise
+    except Exception:
+        status, error = "failed", traceback.format_exc(limit=20)
+    finally:
+        run.close()
+    best = best_step(store.curve(trial.id), scorer)
+    recorded = store.finish(trial.id, token, status, error=error, best_step=best.step,
+                            score=best.score, feasible=best.feasible, best_metrics=best.metrics)
+    return Outcome(trial.id, status, recorded)
+
+
+def set_threads(threads: int | None) -> None:
+    """Give torch ``threads`` intra-op threads (measured: never oversubscribe the cores)."""
+    if not threads:
+        return
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+
+
+def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
+                lease_s: float = LEASE_S, poll_s: float = 0.2, threads: int | None = None,
+                max_trials: int | None = None,
+                on_outcome: Callable[[Outcome], None] | None = None) -> int:
+    """Claim and run trials of ``round_name`` until the round is finished. Returns trials run."""
+    set_threads(threads)
+    store = Store(store_url)
+    record = store.round(round_name)
+    project, _ = specs(record)
+    train_fn = load_pipeline(project, project_dir)
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    ran = 0
+
+    def _term(_sig: int, _frame: Any) -> None:
+        raise WorkerStopped()
+
+    try:
+        old = signal.signal(signal.SIGTERM, _term)
+    except ValueError:  # not the main thread: no signal handling there
+        old = None
+    try:
+        while max_trials is None or ran < max_trials:
+            store.reap(record.id, max_attempts=MAX_ATTEMPTS)
+            if record.kind == "search":
+                fill(store, record)
+            claimed = store.claim(record.id, worker, lease_s)
+            if claimed is None:
+                if progress(store, record).done:
+                    break
+                time.sleep(poll_s)  # others still running: a lease may expire and re-queue
+                continue
+            trial, token = claimed
+            outcome = run_trial(store, trial, token, train_fn, project_dir, lease_s=lease_s)
+            ran += 1
+            if on_outcome is not None:
+                on_outcome(outcome)
+    except WorkerStopped:
+        pass
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+        store.close()
+    return ran
+
+
+def _process_main(store_url: str, round_name: str, project_dir: str, worker: str,
+                  threads: int, lease_s: float) -> None:
+    worker_loop(store_url, round_name, project_dir, worker=worker, threads=threads,
+                lease_s=lease_s)
+
+
+def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers: int = 2,
+              executor: str = "processes", threads: int | None = None, lease_s: float = LEASE_S,
+              show_progress: bool = True) -> dict[str, int]:
+    """Run a round to its end with ``workers`` workers and return its status counts."""
+    if executor not in EXECUTORS:
+        raise SpecError("executor", f"one of {sorted(EXECUTORS)}", executor)
+    if workers < 1:
+        raise SpecError("workers", "an int >= 1", workers)
+    record = store.round(round_name)
+    project, _ = specs(record)
+    load_pipeline(project, project_dir)  # a broken entry point fails here, before any worker
+    cores = os.cpu_count() or 1
+    threads = threads or max(1, cores // workers)
+    return EXECUTORS[executor](store, round_name, str(Path(project_dir).resolve()), workers,
+                               threads, lease_s, show_progress)
+
+
+def _inline(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
+            lease_s: float, show_progress: bool) -> dict[str, int]:
+    record = store.round(round_name)
+    with _bar(store, record, show_progress) as tick:
+        worker_loop(store.url, round_name, project_dir, worker=f"inline:{os.getpid()}",
+                    threads=threads, lease_s=lease_s, on_outcome=lambda _o: tick())
+    return store.counts(record.id)
+
+
+def _processes(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
+               lease_s: float, show_progress: bool) -> dict[str, int]:
+    record = store.round(round_name)
+    ctx = mp.get_context("spawn")  # fork would copy torch's thread pools and locks
+    procs = [ctx.Process(target=_process_main, name=f"tunebook-worker-{i}",
+                         args=(store.url, round_name, project_dir,
+                               f"{socket.gethostname()}:{os.getpid()}:w{i}", threads, lease_s))
+             for i in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        with _bar(store, record, show_progress) as tick:
+            while any(p.is_alive() for p in procs):
+                tick()
+                time.sleep(0.3)
+            tick()
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()  # workers re-queue their trials on SIGTERM
+        for p in procs:
+            p.join(10)
+        raise
+    for p in procs:
+        p.join()
+    return store.counts(record.id)
+
+
+class _bar:
+    """A Rich progress bar over a round's finished trials (a no-op when disabled)."""
+
+    def __init__(self, store: Store, record: Any, enabled: bool) -> None:
+        self.store, self.record, self.enabled = store, record, enabled
+        self._progress: Any = None
+
+    def __enter__(self) -> Callable[[], None]:
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                  MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+                                  TimeElapsedColumn(), transient=False)
+        self._progress.start()
+        p = progress(self.store, self.record)
+        task = self._progress.add_task(f"round {self.record.name}", total=p.total,
+                                       completed=p.finished, detail="")
+
+        def tick() -> None:
+            pr = progress(self.store, self.record)
+            detail = " ".join(f"{s}={n}" for s, n in sorted(pr.counts.items()))
+            self._progress.update(task, total=pr.total, completed=pr.finished, detail=detail)
+
+        return tick
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+EXECUTORS: dict[str, Callable[..., dict[str, int]]] = {
+    "inline": _inline,
+    "processes": _processes,
+}

@@ -1,0 +1,113 @@
+"""Rounds: one question, its trials queued per target group, and the round's answer so far."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tunebook.search import make_searcher
+from tunebook.spec import ProjectSpec, RoundSpec, parse_project, parse_round
+from tunebook.store import Store, group_key
+from tunebook.trial import FINISHED, RoundRecord, TrialRecord
+
+
+def create_round(store: Store, project: ProjectSpec, spec: RoundSpec,
+                 kind: str = "search") -> RoundRecord:
+    """Record the round with its resolved specs and queue what the searcher can say up front."""
+    make_searcher(spec.algorithm, spec.space, spec.seed)  # unknown algorithm -> error now
+    record = store.create_round(spec.name, spec.question, spec.model_dump(mode="json"),
+                                project.model_dump(mode="json"), kind=kind)
+    fill(store, record)
+    return record
+
+
+def specs(record: RoundRecord) -> tuple[ProjectSpec, RoundSpec]:
+    return (parse_project(record.project, f"round {record.name} project"),
+            parse_round(record.spec, f"round {record.name}"))
+
+
+def base_config(project: ProjectSpec, spec: RoundSpec) -> dict[str, Any]:
+    config = dict(project.baseline.config)
+    if spec.max_train_steps is not None:
+        config["max_train_steps"] = spec.max_train_steps
+    return config
+
+
+def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int]:
+    """Queue the round's next trials, never beyond its budget per target group.
+
+    Non-adaptive searchers queue the whole budget at once (the points do not depend on results).
+    Adaptive ones queue ``want`` per group (default 1) from what is known now.
+    """
+    project, spec = specs(record)
+    space = spec.space
+    existing = store.trials(record.id, kind="search")
+    items: list[dict[str, Any]] = []
+    for group in space.target_groups():
+        mine = [t for t in existing if group_key(t.group) == group_key(group)]
+        left = spec.budget - len(mine)
+        if left <= 0:
+            continue
+        searcher = make_searcher(spec.algorithm, space, spec.seed)
+        searcher.update(mine)
+        n = left if not searcher.adaptive else min(left, want or 1)
+        for k, nuisance in enumerate(searcher.suggest(n)):
+            config = base_config(project, spec)
+            config.update(space.fixed)
+            config.update(group)
+            config.update(nuisance)
+            # Same seed for the same point index in every group: a paired comparison.
+            items.append({"group": group, "config": config,
+                          "seed": spec.seed * 100_003 + len(mine) + k})
+    if not items:
+        return []
+    return store.add_trials(record.id, items, max_per_group=spec.budget)
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    counts: dict[str, int]
+
+    @property
+    def finished(self) -> int:
+        return sum(n for s, n in self.counts.items() if s in FINISHED)
+
+    @property
+    def done(self) -> bool:
+        return self.finished >= self.total
+
+
+def progress(store: Store, record: RoundRecord) -> Progress:
+    counts = store.counts(record.id)
+    if record.kind == "search":
+        total = max(parse_round(record.spec).total_trials, sum(counts.values()))
+    else:
+        total = sum(counts.values())
+    return Progress(total, counts)
+
+
+def best_trials(store: Store, record: RoundRecord) -> dict[str, TrialRecord]:
+    """The best feasible completed trial per target group (the round's answer)."""
+    project, _ = specs(record)
+    goal = project.scorer().goal
+    best: dict[str, TrialRecord] = {}
+    for t in store.trials(record.id, status="completed"):
+        if not t.feasible or t.score is None:
+            continue
+        key = group_key(t.group)
+        cur = best.get(key)
+        if cur is None or (t.score > cur.score if goal == "max" else t.score < cur.score):  # type: ignore[operator]
+            best[key] = t
+    return best
+
+
+def ranked(store: Store, record: RoundRecord) -> list[TrialRecord]:
+    """All trials, best first: feasible completed by score, then the rest by status."""
+    project, _ = specs(record)
+    sign = -1.0 if project.scorer().goal == "max" else 1.0
+    def key(t: TrialRecord) -> tuple[int, float, int]:
+        ok = t.status == "completed" and t.score is not None
+        return (0 if ok and t.feasible else 1 if ok else 2,
+                sign * (t.score if t.score is not None else 0.0), t.id)
+    return sorted(store.trials(record.id), key=key)

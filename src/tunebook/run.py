@@ -1,0 +1,204 @@
+"""The ``Run`` handle given to the user's ``train(config, run)``.
+
+It is the whole integration surface::
+
+    def train(config, run):
+        ...
+        for step in range(1, config["max_train_steps"] + 1):
+            loss = train_step(...)
+            run.log(step, train_loss=loss)
+            if run.should_eval(step):
+                run.log(step, dev_accuracy=evaluate(model))
+
+Metric names ``<split>_<name>`` become ``<split>/<name>`` keys (``dev_accuracy`` ->
+``dev/accuracy``). A non-finite value ends the trial as ``diverged``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from tunebook.artifacts import ArtifactRoot
+from tunebook.errors import LeaseLost, MissingExtraError, SpecError, TrialDiverged
+from tunebook.score import metric_key
+
+if TYPE_CHECKING:
+    from tunebook.store import Store
+    from tunebook.trial import TrialRecord
+
+# Flush curve points at this many rows or this many seconds, whichever comes first: few
+# transactions keep logging off the training loop's critical path.
+FLUSH_ROWS = 5000
+FLUSH_SECONDS = 2.0
+
+
+class Run:
+    """Live handle of one trial attempt. Create through the executor, not by hand."""
+
+    def __init__(self, store: Store, trial: TrialRecord, token: str, *, eval_every: int,
+                 artifact_root: ArtifactRoot, lease_s: float = 60.0,
+                 heartbeat: bool = True) -> None:
+        self.store = store
+        self.trial = trial
+        self.token = token
+        self.eval_every = eval_every
+        self.artifacts = artifact_root
+        self.lease_s = lease_s
+        self.diverged: str | None = None
+        self._rows: list[tuple[int, int, str, float]] = []
+        self._last_flush = time.monotonic()
+        self._lost = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._beat: threading.Thread | None = None
+        if heartbeat:
+            self._beat = threading.Thread(target=self._heartbeat, daemon=True,
+                                          name=f"tunebook-heartbeat-{trial.id}")
+            self._beat.start()
+
+    # -- what user code reads --------------------------------------------------------------
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.trial.config)
+
+    @property
+    def trial_id(self) -> int:
+        return self.trial.id
+
+    @property
+    def seed(self) -> int:
+        return self.trial.seed
+
+    @property
+    def max_train_steps(self) -> int | None:
+        v = self.trial.config.get("max_train_steps")
+        return int(v) if v is not None else None
+
+    def should_eval(self, step: int) -> bool:
+        """True every ``eval_every`` steps (fixed step intervals, never time) and at the end."""
+        return (step > 0 and step % self.eval_every == 0) or step == self.max_train_steps
+
+    # -- logging --------------------------------------------------------------------------------
+
+    def log(self, step: int, **metrics: float) -> None:
+        """Record metric values at ``step``. Raises ``TrialDiverged`` on a non-finite value."""
+        if self._lost.is_set():
+            raise LeaseLost(f"trial {self.trial.id} lost its lease; this attempt's work is void")
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise SpecError("run.log step", "an int >= 0", step)
+        bad: tuple[str, float] | None = None
+        with self._lock:
+            for name, value in metrics.items():
+                v = float(value)
+                self._rows.append((self.trial.id, step, metric_key(name), v))
+                if not math.isfinite(v) and bad is None:
+                    bad = (metric_key(name), v)
+        if bad is not None:
+            self.diverged = f"{bad[0]} = {bad[1]} at step {step}"
+            self.flush()
+            raise TrialDiverged(self.diverged)
+        if len(self._rows) >= FLUSH_ROWS or time.monotonic() - self._last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            rows, self._rows = self._rows, []
+        if rows:
+            self.store.log_points(rows)
+        self._last_flush = time.monotonic()
+
+    # -- artifacts --------------------------------------------------------------------------------
+
+    def _path(self, name: str) -> str:
+        return f"{self.trial.round}/trial-{self.trial.id:06d}/{name}"
+
+    def save_bytes(self, kind: str, name: str, data: bytes, step: int | None = None,
+                   meta: dict[str, Any] | None = None) -> int:
+        """Write a file atomically under the artifact root and record it with its sha256."""
+        rel = self._path(name)
+        _, sha = self.artifacts.write(rel, data)
+        return self.store.add_artifact(self.trial.id, kind, rel, sha, len(data), step=step,
+                                       meta=meta)
+
+    def save_checkpoint(self, step: int, state: dict[str, Any]) -> int:
+        """Save a state dict (tensors, numbers, strings) loadable with ``weights_only=True``."""
+        torch = _torch()
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        return self.save_bytes("checkpoint", f"ckpt-{step:08d}.pt", buf.getvalue(), step=step)
+
+    def load_checkpoint(self, step: int | None = None) -> tuple[int, dict[str, Any]] | None:
+        """The latest (or given) checkpoint of this trial, checksum-verified, loaded safely."""
+        ckpts = [a for a in self.store.artifacts(self.trial.id, "checkpoint")
+                 if step is None or a.step == step]
+        if not ckpts:
+            return None
+        art = max(ckpts, key=lambda a: (a.step or 0, a.id))
+        data = self.artifacts.read_verified(art.path, art.sha256)
+        torch = _torch()
+        state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        return int(art.step or 0), state
+
+    def save_predictions(self, ids: Sequence[Any], labels: Sequence[Any],
+                         predictions: Sequence[Any], confidence: Sequence[float] | None = None,
+                         *, step: int | None = None, split: str = "dev",
+                         **columns: Sequence[Any]) -> int:
+        """Store per-example predictions (for chance levels and error analysis) as CSV."""
+        n = len(ids)
+        cols: dict[str, Sequence[Any]] = {"id": ids, "label": labels, "prediction": predictions}
+        if confidence is not None:
+            cols["confidence"] = confidence
+        cols.update(columns)
+        for name, col in cols.items():
+            if len(col) != n:
+                raise SpecError(f"save_predictions {name}", f"{n} values (one per id)", len(col))
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(list(cols))
+        for i in range(n):
+            writer.writerow([_plain(cols[c][i]) for c in cols])
+        name = f"predictions-{split}" + (f"-{step:08d}" if step is not None else "") + ".csv"
+        return self.save_bytes("predictions", name, buf.getvalue().encode(), step=step,
+                               meta={"split": split, "rows": n, "columns": list(cols)})
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        interval = max(self.lease_s / 4.0, 0.05)
+        while not self._stop.wait(interval):
+            try:
+                if not self.store.heartbeat(self.trial.id, self.token, self.lease_s):
+                    self._lost.set()
+                    return
+            except Exception:  # a transient store error: the next beat retries
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join(timeout=5)
+        self.flush()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+
+def _plain(x: Any) -> Any:
+    item = getattr(x, "item", None)
+    return item() if callable(item) else x
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:
+        raise MissingExtraError("torch", "torch") from exc
+    return torch

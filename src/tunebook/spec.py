@@ -1,0 +1,256 @@
+"""Project and round specs: typed, frozen, unknown keys refused with the nearest valid key.
+
+``load_project("tunebook.yaml")`` and ``load_round("round.yaml", project)`` turn YAML into frozen
+pydantic models and check every cross-reference (metrics, splits, formula names, pipeline entry)
+before any worker starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tunebook.errors import SpecError
+from tunebook.score import (
+    SPLITS,
+    Formula,
+    Goal,
+    Scorer,
+    metric_key,
+    parse_constraint,
+    parse_formula,
+)
+from tunebook.space import Param, Space
+from tunebook.yamlio import load_yaml
+
+TaskType = Literal["classification", "regression", "detection", "sequence", "other"]
+Algorithm = Literal["quasi_random", "random", "bayesian", "explore_exploit"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Task(_Frozen):
+    type: TaskType
+    goal: str = Field(description="the business goal, in a sentence")
+    success: str = Field("", description="the success criteria, e.g. 'dev accuracy >= 0.97'")
+    target_error: float | None = Field(
+        None, ge=0, le=1,
+        description="human-level or Bayes error estimate, used to measure avoidable bias")
+
+
+class Metric(_Frozen):
+    name: str
+    split: str
+    goal: Goal
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, v: str) -> str:
+        if v not in SPLITS:
+            raise SpecError("split", f"one of {list(SPLITS)}", v, _near(v, list(SPLITS)))
+        return v
+
+    @property
+    def key(self) -> str:
+        return f"{self.split}/{self.name}"
+
+
+class ScoreSpec(_Frozen):
+    formula: str
+    goal: Goal
+
+
+class Architecture(_Frozen):
+    family: str
+    size: str = "small"
+    version: str = "1"
+
+
+class Baseline(_Frozen):
+    architecture: Architecture | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProjectSpec(_Frozen):
+    """The contents of ``tunebook.yaml``."""
+
+    name: str
+    task: Task
+    metrics: list[Metric] = Field(min_length=1)
+    constraints: list[str] = Field(default_factory=list)
+    score: str | ScoreSpec
+    pipeline: str = Field(description="module:function, importable from the project folder")
+    eval_every: int = Field(100, gt=0)
+    seed: int = 0
+    baseline: Baseline = Field(default_factory=Baseline)
+    notes: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def metric_keys(self) -> set[str]:
+        return {m.key for m in self.metrics}
+
+    def scorer(self, score: str | None = None, constraints: list[str] | None = None) -> Scorer:
+        """The project's scorer, or one with another score/constraints (re-scoring)."""
+        known = self.metric_keys
+        spec = self.score if score is None else score
+        if isinstance(spec, ScoreSpec):
+            formula: Formula = parse_formula(spec.formula, known)
+            goal: Goal = spec.goal
+        else:
+            key = metric_key(spec)
+            if key in known:
+                formula = parse_formula(key.replace("/", "_"), known, "score")
+                goal = next(m.goal for m in self.metrics if m.key == key)
+            else:
+                raise SpecError("score", f"a metric among {sorted(known)} or "
+                                "{formula: ..., goal: max|min}", spec, _near(key, sorted(known)))
+        texts = self.constraints if constraints is None else constraints
+        cons = tuple(parse_constraint(c, known, f"constraints[{i}]") for i, c in enumerate(texts))
+        return Scorer(goal, formula, cons)
+
+
+class RoundSpec(_Frozen):
+    """The contents of a round file: one question and its hyperparameters."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    question: str = Field(min_length=1)
+    params: dict[str, Param] = Field(default_factory=dict)
+    algorithm: Algorithm = "quasi_random"
+    budget: int = Field(gt=0, description="trials per target value")
+    seed: int = 0
+    max_train_steps: int | None = Field(None, gt=0)
+
+    @property
+    def space(self) -> Space:
+        return Space(self.params)
+
+    @property
+    def total_trials(self) -> int:
+        return self.budget * len(self.space.target_groups())
+
+
+# --- loading and error translation -------------------------------------------------------------
+
+
+def _near(got: str, options: list[str]) -> str:
+    best = difflib.get_close_matches(str(got), options, n=1)
+    return f"Did you mean '{best[0]}'?" if best else ""
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the model found by walking ``loc`` (for 'did you mean')."""
+    cur: Any = model
+    for part in loc:
+        if isinstance(cur, type) and issubclass(cur, BaseModel):
+            field = cur.model_fields.get(str(part))
+            if field is None:
+                return list(cur.model_fields)
+            cur = field.annotation
+            continue
+        cur = _unwrap(cur)
+        if isinstance(cur, type) and issubclass(cur, BaseModel):
+            field = cur.model_fields.get(str(part))
+            if field is None:
+                return list(cur.model_fields)
+            cur = field.annotation
+    cur = _unwrap(cur)
+    if isinstance(cur, type) and issubclass(cur, BaseModel):
+        return list(cur.model_fields)
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    """dict[str, X] / list[X] / X | None -> X, the model a nested key lives in."""
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if origin in (dict, list) and args:
+        return _unwrap(args[-1])
+    if origin in (typing.Union, types.UnionType):
+        for a in args:
+            if isinstance(a, type) and issubclass(a, BaseModel):
+                return a
+    return tp
+
+
+def _translate(exc: ValidationError, model: type[BaseModel], source: str) -> SpecError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    where = f"{source}: {path}"
+    ctx_err = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_err, SpecError):
+        inner = f"{where}.{ctx_err.where}" if ctx_err.where not in path.split(".") else where
+        return SpecError(inner, ctx_err.expected, ctx_err.got, ctx_err.hint)
+    if err["type"] == "extra_forbidden":
+        valid = _fields_at(model, loc[:-1])
+        return SpecError(where, f"a known key ({', '.join(valid)})", str(loc[-1]),
+                         _near(str(loc[-1]), valid) + " Unknown keys are errors.")
+    if err["type"] == "missing":
+        return SpecError(where, "this required key", "nothing")
+    return SpecError(where, err["msg"].lower(), err.get("input"))
+
+
+def parse_project(data: Any, source: str = "tunebook.yaml") -> ProjectSpec:
+    if not isinstance(data, dict):
+        raise SpecError(source, "a mapping of project keys", type(data).__name__)
+    try:
+        spec = ProjectSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _translate(exc, ProjectSpec, source) from None
+    except SpecError as exc:
+        raise SpecError(f"{source}: {exc.where}", exc.expected, exc.got, exc.hint) from None
+    try:
+        spec.scorer()  # checks the score formula and constraints against the metrics
+    except SpecError as exc:
+        raise SpecError(f"{source}: {exc.where}", exc.expected, exc.got, exc.hint) from None
+    if ":" not in spec.pipeline:
+        raise SpecError(f"{source}: pipeline", "'module:function'", spec.pipeline)
+    return spec
+
+
+def parse_round(data: Any, source: str = "round.yaml") -> RoundSpec:
+    if not isinstance(data, dict):
+        raise SpecError(source, "a mapping of round keys", type(data).__name__)
+    try:
+        return RoundSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _translate(exc, RoundSpec, source) from None
+
+
+def load_project(path: str | Path = "tunebook.yaml") -> ProjectSpec:
+    p = Path(path)
+    return parse_project(load_yaml(p), str(p))
+
+
+def load_round(path: str | Path) -> RoundSpec:
+    p = Path(path)
+    return parse_round(load_yaml(p), str(p))
+
+
+def load_pipeline(project: ProjectSpec, project_dir: str | Path) -> Any:
+    """Import the project's ``module:function`` from its folder; refuse clearly if it can't."""
+    module_name, _, func_name = project.pipeline.partition(":")
+    folder = str(Path(project_dir).resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # an import error of the user's module is theirs to see
+        raise SpecError("pipeline", f"an importable module '{module_name}' in {folder}",
+                        project.pipeline,
+                        f"Importing it raised {type(exc).__name__}: {exc}") from exc
+    fn = getattr(module, func_name, None)
+    if not callable(fn):
+        names = [n for n in dir(module) if callable(getattr(module, n)) and not n.startswith("_")]
+        raise SpecError("pipeline", f"a function '{func_name}' in module '{module_name}'",
+                        project.pipeline, _near(func_name, names))
+    return fn
