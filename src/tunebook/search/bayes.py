@@ -1,0 +1,292 @@
+"""Bayesian exploitation through Optuna's samplers, rebuilt from the store on every update.
+
+The store stays the single source of truth: each ``suggest`` builds an in-memory Optuna study
+from the group's trials and asks it (ask-and-tell), so a resumed round gives the same
+suggestions as an uninterrupted one and no sampler state lives anywhere else.
+
+What the model is told, trial by trial:
+
+- completed with a score: the score, feasible or not (a broken constraint is an Optuna
+  constraint > 0, so the sampler learns where the infeasible region is);
+- diverged, failed, or finished without a score: the worst score seen so far and a broken
+  constraint, so the region that blew up is avoided rather than silently forgotten;
+- pruned: its score when it has one, otherwise like diverged;
+- queued or running: a pending Optuna trial, so parallel workers get distinct suggestions
+  (GP: q-batch expected improvement; TPE: constant liar).
+
+Small budgets use Optuna's GPSampler (needs torch; ``greenlet`` makes it faster); larger
+histories, categorical-heavy spaces or an install without torch use multivariate TPE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from tunebook.errors import SpecError
+from tunebook.search.quasi_random import nuisance, unit_points
+from tunebook.space import Param, Space
+from tunebook.trial import FINISHED, TrialRecord
+
+if TYPE_CHECKING:
+    import optuna
+
+GP_MAX_TRIALS = 300  # past this the GP's cubic cost buys little over TPE
+MIN_FINISHED = 2  # a model needs at least this many finished trials; before, quasi-random
+START_MIN, START_MAX = 5, 20
+Sampler = Literal["auto", "gp", "tpe"]
+
+
+def start_size(dim: int, budget: int | None = None) -> int:
+    """Quasi-random trials before the model takes over: 2(d+1), within [5, 20], <= budget/2.
+
+    >>> start_size(2), start_size(5, budget=100), start_size(3, budget=6)
+    (6, 12, 3)
+    """
+    n = min(max(2 * (dim + 1), START_MIN), START_MAX)
+    if budget is not None:
+        n = min(n, max(1, math.ceil(budget / 2)))
+    return n
+
+
+class BayesianSearcher:
+    """Bayesian exploitation (GP for small budgets, TPE otherwise), rebuilt from the store.
+
+    >>> from tunebook.space import Param, Space
+    >>> space = Space({"x": Param(role="nuisance", type="float", low=0, high=1)})
+    >>> s = BayesianSearcher(space, seed=0, goal="min")
+    >>> s.update([]); [sorted(c) for c in s.suggest(2)]
+    [['x'], ['x']]
+    """
+
+    name = "bayesian"
+    adaptive = True
+
+    def __init__(self, space: Space, seed: int, *, goal: Literal["max", "min"] = "max",
+                 budget: int | None = None, sampler: Sampler = "auto") -> None:
+        if space.dim == 0:
+            raise SpecError("algorithm", f"at least one nuisance hyperparameter to search with "
+                            f"'{self.name}'", "an empty space",
+                            "Add a nuisance range, or use quasi_random to repeat one config.")
+        if goal not in ("max", "min"):
+            raise SpecError("goal", "'max' or 'min'", goal)
+        if sampler not in ("auto", "gp", "tpe"):
+            raise SpecError("sampler", "one of 'auto', 'gp', 'tpe'", sampler)
+        self.space, self.seed, self.goal, self.budget = space, seed, goal, budget
+        self.sampler = sampler
+        self.start = 0
+        self.trials: list[TrialRecord] = []
+
+    # -- the searcher interface -----------------------------------------------------------------
+
+    @property
+    def upfront(self) -> int:
+        """Next suggestions that do not depend on results (the rest of the quasi-random start)."""
+        return max(0, self.start - len(self.trials))
+
+    def update(self, trials: Sequence[TrialRecord]) -> None:
+        self.trials = list(trials)
+
+    def suggest(self, n: int) -> list[dict[str, Any]]:
+        count = len(self.trials)
+        finished = sum(t.status in FINISHED for t in self.trials)
+        out: list[dict[str, Any]] = []
+        study = None
+        for k in range(n):
+            index = count + k
+            if index < self.start or finished < MIN_FINISHED:
+                out.append(nuisance(self.space, list(unit_points(self.space, self.seed,
+                                                                 index, 1)[0])))
+                continue
+            if study is None:
+                study = self._study()
+            out.append(self._ask(study, out, index))
+        return out
+
+    # -- the model ------------------------------------------------------------------------------
+
+    def model(self) -> str:
+        """Which Optuna sampler the next suggestion uses: ``"gp"`` or ``"tpe"``."""
+        if self.sampler != "auto":
+            return self.sampler
+        choices = sum(p.kind == "choice" for p in self.space.nuisance.values())
+        if (len(self.trials) >= GP_MAX_TRIALS or 2 * choices > self.space.dim
+                or importlib.util.find_spec("torch") is None):
+            return "tpe"
+        return "gp"
+
+    def _ask(self, study: optuna.Study, batch: list[dict[str, Any]], index: int
+             ) -> dict[str, Any]:
+        pending = [t.config for t in self.trials if t.status not in FINISHED] + batch
+        with _quiet():
+            for _ in range(3):
+                # An asked trial stays RUNNING in the study, so asking again avoids it.
+                params = study.ask(self.distributions).params
+                config = self._values(params)
+                if not any(_same(config, p, self.space) for p in pending):
+                    return config
+        # The model keeps proposing a pending config (a tiny discrete space): step along the
+        # quasi-random sequence instead, which never repeats a point.
+        return nuisance(self.space, list(unit_points(self.space, self.seed, index, 1)[0]))
+
+    @property
+    def distributions(self) -> dict[str, Any]:
+        return {name: _distribution(p) for name, p in self.space.nuisance.items()}
+
+    def _study(self) -> optuna.Study:
+        import optuna
+
+        seed = int(np.random.SeedSequence([self.seed, len(self.trials), 0xBA7E])
+                   .generate_state(1)[0])
+        with _quiet():
+            if self.model() == "gp":
+                sampler: optuna.samplers.BaseSampler = optuna.samplers.GPSampler(
+                    seed=seed, n_startup_trials=MIN_FINISHED, warn_independent_sampling=False)
+            else:
+                sampler = optuna.samplers.TPESampler(
+                    seed=seed, multivariate=True, constant_liar=True,
+                    n_startup_trials=MIN_FINISHED, warn_independent_sampling=False)
+            study = optuna.create_study(
+                direction="maximize" if self.goal == "max" else "minimize", sampler=sampler)
+            study.add_trials(self._told())
+        return study
+
+    def _told(self) -> list[optuna.trial.FrozenTrial]:
+        """The group's trials as Optuna records (see the module docstring for the rules)."""
+        from optuna.trial import TrialState, create_trial
+
+        dists = self.distributions
+        done = [t for t in self.trials if t.status in FINISHED]
+        scores = [t.score for t in done if t.score is not None and math.isfinite(t.score)]
+        worst = (min(scores) if self.goal == "max" else max(scores)) if scores else 0.0
+        told: list[tuple[TrialRecord, float, bool]] = []
+        for t in done:
+            scored = t.score is not None and math.isfinite(t.score)
+            if t.status in ("completed", "pruned") and scored:
+                told.append((t, float(t.score), bool(t.feasible)))  # type: ignore[arg-type]
+            else:
+                told.append((t, worst, False))
+        # Constraints only when something broke one: an all-feasible history stays an
+        # unconstrained problem (a constraint model doubles the GP's cost for nothing).
+        constrained = any(not ok for _, _, ok in told)
+        out = []
+        for t, value, ok in told:
+            params = self._params(t.config)
+            if params is None:
+                continue
+            out.append(create_trial(params=params, distributions=dists, value=value,
+                                    constraints={"feasible": 0.0 if ok else 1.0}
+                                    if constrained else None))
+        for t in self.trials:
+            if t.status in FINISHED:
+                continue
+            params = self._params(t.config)
+            if params is not None:
+                out.append(create_trial(state=TrialState.RUNNING, params=params,
+                                        distributions=dists))
+        return out
+
+    def _params(self, config: dict[str, Any]) -> dict[str, Any] | None:
+        """A trial's nuisance values in Optuna's terms; None when one is out of this space."""
+        out: dict[str, Any] = {}
+        for name, p in self.space.nuisance.items():
+            if name not in config:
+                return None
+            v = config[name]
+            if p.kind == "choice":
+                assert p.choices is not None
+                if v not in p.choices:
+                    return None
+                out[name] = p.choices.index(v)
+                continue
+            assert p.low is not None and p.high is not None
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                return None
+            if not math.isfinite(x):
+                return None
+            x = min(max(x, p.low), p.high)
+            out[name] = int(round(x)) if p.kind == "int" else x
+        return out
+
+    def _values(self, params: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, p in self.space.nuisance.items():
+            v = params[name]
+            if p.kind == "choice":
+                assert p.choices is not None
+                out[name] = p.choices[int(v)]
+            else:
+                out[name] = int(v) if p.kind == "int" else float(v)
+        return out
+
+
+class ExploreExploitSearcher(BayesianSearcher):
+    """Quasi-random start sized from the dimension, then Bayesian (the default)."""
+
+    name = "explore_exploit"
+
+    def __init__(self, space: Space, seed: int, *, goal: Literal["max", "min"] = "max",
+                 budget: int | None = None, sampler: Sampler = "auto") -> None:
+        if space.dim == 0:
+            # Nothing to search: the round repeats one config, which the start already does.
+            self.space, self.seed, self.goal, self.budget = space, seed, goal, budget
+            self.sampler, self.trials = sampler, []
+            self.start = budget if budget is not None else 1 << 30
+            return
+        super().__init__(space, seed, goal=goal, budget=budget, sampler=sampler)
+        self.start = start_size(space.dim, budget)
+
+
+def _distribution(p: Param) -> Any:
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    if p.kind == "choice":
+        # Indices, not the values: Optuna accepts only None/bool/int/float/str choices.
+        assert p.choices is not None
+        return CategoricalDistribution(list(range(len(p.choices))))
+    assert p.low is not None and p.high is not None
+    if p.kind == "int":
+        return IntDistribution(int(p.low), int(p.high), log=p.scale == "log")
+    return FloatDistribution(p.low, p.high, log=p.scale == "log")
+
+
+def _same(a: dict[str, Any], b: dict[str, Any], space: Space) -> bool:
+    return all(name in b and a[name] == b[name] for name in space.nuisance)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence Optuna's per-study INFO lines and experimental warnings, then restore them."""
+    logger = logging.getLogger("optuna")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*experimental.*")
+            warnings.filterwarnings("ignore", category=FutureWarning, module="optuna")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _register() -> None:
+    from tunebook.search import register
+
+    register("bayesian", BayesianSearcher)
+    register("explore_exploit", ExploreExploitSearcher)
+
+
+_register()
