@@ -71,7 +71,7 @@ class BayesianSearcher:
 
     def __init__(self, space: Space, seed: int, *, goal: Literal["max", "min"] = "max",
                  budget: int | None = None, sampler: Sampler = "auto") -> None:
-        if space.dim == 0:
+        if space.dim == 0 and not self.repeats_empty_space:
             raise SpecError("algorithm", f"at least one nuisance hyperparameter to search with "
                             f"'{self.name}'", "an empty space",
                             "Add a nuisance range, or use quasi_random to repeat one config.")
@@ -81,8 +81,14 @@ class BayesianSearcher:
             raise SpecError("sampler", "one of 'auto', 'gp', 'tpe'", sampler)
         self.space, self.seed, self.goal, self.budget = space, seed, goal, budget
         self.sampler = sampler
-        self.start = 0
+        self.start = self._start()
         self.trials: list[TrialRecord] = []
+
+    repeats_empty_space = False
+
+    def _start(self) -> int:
+        """Quasi-random trials before the model (none: the model starts once it has data)."""
+        return 0
 
     # -- the searcher interface -----------------------------------------------------------------
 
@@ -233,17 +239,13 @@ class ExploreExploitSearcher(BayesianSearcher):
     """Quasi-random start sized from the dimension, then Bayesian (the default)."""
 
     name = "explore_exploit"
+    # As the default it must accept a round with nothing to search: it repeats one config.
+    repeats_empty_space = True
 
-    def __init__(self, space: Space, seed: int, *, goal: Literal["max", "min"] = "max",
-                 budget: int | None = None, sampler: Sampler = "auto") -> None:
-        if space.dim == 0:
-            # Nothing to search: the round repeats one config, which the start already does.
-            self.space, self.seed, self.goal, self.budget = space, seed, goal, budget
-            self.sampler, self.trials = sampler, []
-            self.start = budget if budget is not None else 1 << 30
-            return
-        super().__init__(space, seed, goal=goal, budget=budget, sampler=sampler)
-        self.start = start_size(space.dim, budget)
+    def _start(self) -> int:
+        if self.space.dim == 0:
+            return self.budget if self.budget is not None else 1 << 30
+        return start_size(self.space.dim, self.budget)
 
 
 def _distribution(p: Param) -> Any:
