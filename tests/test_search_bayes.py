@@ -190,3 +190,20 @@ def test_bayesian_exploits_a_smooth_objective() -> None:
     best_start, best_model = max(scores[:start]), max(scores[start:])
     assert best_model > best_start
     assert best_model > -1e-3  # within ~0.03 of the optimum
+
+
+def test_a_failing_model_falls_back_to_the_quasi_random_point(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    space = _space()
+    s = BayesianSearcher(space, 4, sampler="tpe")
+    s.update(_history(space, 5))
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("not positive-definite")
+
+    monkeypatch.setattr(optuna.Study, "ask", broken)
+    with pytest.warns(UserWarning, match="tpe sampler failed.*quasi-random"):
+        got = s.suggest(1)
+    qr = make_searcher("quasi_random", space, 4)
+    qr.update(s.trials)
+    assert got == qr.suggest(1)  # the sequence's point for this trial's index

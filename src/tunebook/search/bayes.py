@@ -68,6 +68,7 @@ class BayesianSearcher:
 
     name = "bayesian"
     adaptive = True
+    repeats_empty_space = False  # no nuisance hyperparameter: an error, nothing to exploit
 
     def __init__(self, space: Space, seed: int, *, goal: Literal["max", "min"] = "max",
                  budget: int | None = None, sampler: Sampler = "auto") -> None:
@@ -83,8 +84,6 @@ class BayesianSearcher:
         self.sampler = sampler
         self.start = self._start()
         self.trials: list[TrialRecord] = []
-
-    repeats_empty_space = False
 
     def _start(self) -> int:
         """Quasi-random trials before the model (none: the model starts once it has data)."""
@@ -134,7 +133,12 @@ class BayesianSearcher:
         with _quiet():
             for _ in range(3):
                 # An asked trial stays RUNNING in the study, so asking again avoids it.
-                params = study.ask(self.distributions).params
+                try:
+                    params = study.ask(self.distributions).params
+                except Exception as exc:  # a numerical failure must not stop the workers
+                    warnings.warn(f"{self.model()} sampler failed ({type(exc).__name__}: "
+                                  f"{exc}); using the next quasi-random point", stacklevel=2)
+                    break
                 config = self._values(params)
                 if not any(_same(config, p, self.space) for p in pending):
                     return config
