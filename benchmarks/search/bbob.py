@@ -282,6 +282,10 @@ def summarize(rows: list[dict[str, Any]], methods: Sequence[str] = METHODS
     sections: dict[str, list[str]] = {label: [k for k in full if info[k]["function"] in fns]
                                       for label, fns in GROUPS.items()}
     sections["overall"] = list(full)
+    dims = sorted({info[k]["dim"] for k in full})
+    if len(dims) > 1:
+        for d in dims:
+            sections[f"overall, {d}-D"] = [k for k in full if info[k]["dim"] == d]
     out = {}
     for label, keys in sections.items():
         if not keys:
