@@ -10,6 +10,7 @@ import multiprocessing as mp
 import os
 import signal
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -80,16 +81,18 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
 
 
 def set_threads(threads: int | None) -> None:
-    """Give torch ``threads`` intra-op threads (measured: never oversubscribe the cores)."""
+    """Give torch ``threads`` intra-op threads (measured: never oversubscribe the cores).
+
+    The environment variable covers a torch imported later by the user's module; a torch that
+    is already imported is told directly. Importing torch here would cost non-torch projects
+    a second per worker.
+    """
     if not threads:
         return
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    try:
-        import torch
-
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(threads)
-    except ImportError:
-        pass
 
 
 def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
@@ -102,6 +105,7 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     record = store.round(round_name)
     project, _ = specs(record)
     train_fn = load_pipeline(project, project_dir)
+    set_threads(threads)  # again: the user's module may have imported torch just now
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     ran = 0
 

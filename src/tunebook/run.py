@@ -170,12 +170,17 @@ class Run:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    def renew(self) -> bool:
+        """Renew the lease now; False (and every later ``log`` raises) once it is lost."""
+        if not self.store.heartbeat(self.trial.id, self.token, self.lease_s):
+            self._lost.set()
+        return not self._lost.is_set()
+
     def _heartbeat(self) -> None:
         interval = max(self.lease_s / 4.0, 0.05)
         while not self._stop.wait(interval):
             try:
-                if not self.store.heartbeat(self.trial.id, self.token, self.lease_s):
-                    self._lost.set()
+                if not self.renew():
                     return
             except Exception:  # a transient store error: the next beat retries
                 continue

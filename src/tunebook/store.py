@@ -231,7 +231,8 @@ class Store:
                 raise SpecError("round.name", "a name not used in this store", name,
                                 "Pick another name, or run the existing round.")
             rid = _pk(conn.execute(rounds.insert().values(
-                name=name, question=question, kind=kind, spec=spec, project=project,
+                name=name, question=question, kind=kind, spec=json_safe(spec),
+                project=json_safe(project),
                 created_at=time.time())))
         return self.round(rid)
 
@@ -282,9 +283,9 @@ class Store:
                 have[key] = have.get(key, 0) + 1
                 res = conn.execute(trials.insert().values(
                     round_id=round_id, number=number, kind=item.get("kind", kind),
-                    grp=item.get("group", {}), config=item["config"], seed=int(item["seed"]),
-                    status="queued", attempts=0, created_at=now,
-                    parent_id=item.get("parent_id"), meta=item.get("meta", {})))
+                    grp=json_safe(item.get("group", {})), config=json_safe(item["config"]),
+                    seed=int(item["seed"]), status="queued", attempts=0, created_at=now,
+                    parent_id=item.get("parent_id"), meta=json_safe(item.get("meta", {}))))
                 ids.append(_pk(res))
                 number += 1
         return ids
@@ -452,7 +453,7 @@ class Store:
         with self.engine.begin() as conn:
             res = conn.execute(artifacts.insert().values(
                 trial_id=trial_id, kind=kind, step=step, path=path, sha256=sha256, size=size,
-                meta=meta or {}, created_at=time.time()))
+                meta=json_safe(meta or {}), created_at=time.time()))
         return _pk(res)
 
     def remove_artifact(self, artifact_id: int) -> None:
@@ -477,7 +478,7 @@ class Store:
         with self.engine.begin() as conn:
             res = conn.execute(decisions.insert().values(
                 kind=kind, round_id=round_id, summary=summary,
-                payload=json.loads(json.dumps(payload, default=str)), created_at=time.time()))
+                payload=json_safe(payload), created_at=time.time()))
         return _pk(res)
 
     def decisions(self, kind: str | None = None, round_id: int | None = None
@@ -544,6 +545,20 @@ def _pk(result: Any) -> int:
 def group_key(group: dict[str, Any]) -> str:
     """A canonical string for a target group (dict key order does not matter)."""
     return json.dumps(group, sort_keys=True, default=str)
+
+
+def json_safe(obj: Any) -> Any:
+    """Plain JSON: non-finite floats become None (PostgreSQL's JSON has no Infinity/NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if obj is None or isinstance(obj, str | int | bool):
+        return obj
+    item = getattr(obj, "item", None)  # numpy scalars
+    return json_safe(item()) if callable(item) else str(obj)
 
 
 def _finite(x: float | None) -> float | None:
