@@ -41,8 +41,8 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    literal_column,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -215,8 +215,8 @@ class Store:
 
     def _now_sql(self) -> Any:
         if self.dialect == "sqlite":
-            return text("((julianday('now') - 2440587.5) * 86400.0)")
-        return text("extract(epoch from clock_timestamp())")
+            return literal_column("((julianday('now') - 2440587.5) * 86400.0)", Float)
+        return literal_column("extract(epoch from clock_timestamp())", Float)
 
     def db_now(self) -> float:
         with self.engine.connect() as conn:
@@ -270,10 +270,11 @@ class Store:
             if self.dialect == "postgresql":  # serialise budget checks per round
                 conn.execute(select(rounds.c.id).where(rounds.c.id == round_id).with_for_update())
             have: dict[str, int] = {}
-            for (grp,) in conn.execute(select(trials.c.grp).where(
-                    and_(trials.c.round_id == round_id, trials.c.kind == kind))):
-                key = group_key(grp or {})
-                have[key] = have.get(key, 0) + 1
+            if max_per_group is not None:
+                for (grp,) in conn.execute(select(trials.c.grp).where(
+                        and_(trials.c.round_id == round_id, trials.c.kind == kind))):
+                    key = group_key(grp or {})
+                    have[key] = have.get(key, 0) + 1
             number = conn.execute(select(func.coalesce(func.max(trials.c.number), -1)).where(
                 trials.c.round_id == round_id)).scalar_one() + 1
             for item in items:
@@ -293,31 +294,32 @@ class Store:
     def claim(self, round_id: int, worker: str, lease_s: float) -> tuple[TrialRecord, str] | None:
         """Atomically take the oldest queued trial of the round; None when none is queued."""
         token = uuid.uuid4().hex
+        now = time.time()
         with self.engine.begin() as conn:
-            q = select(trials.c.id, trials.c.status).where(
+            q = select(trials, rounds.c.name.label("round_name")).join(
+                rounds, rounds.c.id == trials.c.round_id).where(
                 and_(trials.c.round_id == round_id, trials.c.status == "queued")
             ).order_by(trials.c.id).limit(1)
             if self.dialect == "postgresql":
-                q = q.with_for_update(skip_locked=True)
-            row = conn.execute(q).first()
+                q = q.with_for_update(of=trials, skip_locked=True)
+            row = conn.execute(q).mappings().first()
             if row is None:
                 return None
-            check_transition(row.status, "running")
-            conn.execute(update(trials).where(trials.c.id == row.id).values(
-                status="running", worker=worker, token=token, started_at=time.time(),
+            check_transition(row["status"], "running")
+            conn.execute(update(trials).where(trials.c.id == row["id"]).values(
+                status="running", worker=worker, token=token, started_at=now,
+                lease_until=self._now_sql() + float(lease_s),
                 attempts=trials.c.attempts + 1, finished_at=None))
-            conn.execute(text(
-                f"UPDATE trials SET lease_until = {self._now_sql().text} + :lease WHERE id = :id"
-            ), {"lease": float(lease_s), "id": row.id})
-        return self.trial(int(row.id)), token
+        record = _trial({**row, "status": "running", "worker": worker, "started_at": now,
+                         "attempts": row["attempts"] + 1, "finished_at": None})
+        return record, token
 
     def heartbeat(self, trial_id: int, token: str, lease_s: float) -> bool:
         """Renew the lease; False when this attempt no longer owns the trial."""
         with self.engine.begin() as conn:
-            res = conn.execute(text(
-                f"UPDATE trials SET lease_until = {self._now_sql().text} + :lease "
-                "WHERE id = :id AND token = :token AND status = 'running'"
-            ), {"lease": float(lease_s), "id": trial_id, "token": token})
+            res = conn.execute(update(trials).where(and_(
+                trials.c.id == trial_id, trials.c.token == token, trials.c.status == "running",
+            )).values(lease_until=self._now_sql() + float(lease_s)))
         return bool(res.rowcount)
 
     def finish(self, trial_id: int, token: str, status: str, *, error: str | None = None,
@@ -347,15 +349,11 @@ class Store:
 
     def reap(self, round_id: int | None = None, max_attempts: int = 3) -> list[int]:
         """Re-queue running trials whose lease expired; fail those out of attempts."""
-        now = self._now_sql().text
-        cond = f"status = 'running' AND lease_until < {now}"
-        params: dict[str, Any] = {}
+        cond = and_(trials.c.status == "running", trials.c.lease_until < self._now_sql())
         if round_id is not None:
-            cond += " AND round_id = :rid"
-            params["rid"] = round_id
+            cond = and_(cond, trials.c.round_id == round_id)
         with self.engine.begin() as conn:
-            rows = conn.execute(text(f"SELECT id, attempts FROM trials WHERE {cond}"),
-                                params).all()
+            rows = conn.execute(select(trials.c.id, trials.c.attempts).where(cond)).all()
             for tid, attempts in rows:
                 if attempts >= max_attempts:
                     conn.execute(update(trials).where(trials.c.id == tid).values(
