@@ -26,6 +26,10 @@ from tunebook.trial import DecisionRecord, RoundRecord, TrialRecord
 NOTE_KIND = "note"
 
 
+class NotAvailable(TunebookError):
+    """A step whose area has not landed (yet): the message names the command to run later."""
+
+
 @dataclass(frozen=True)
 class Missing:
     """A reading that is not there: why, and the command that would produce it.

@@ -1,0 +1,201 @@
+"""Runbook commands: checklist, note, report, advise, mcp (checklist sections 0-7)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tunebook.cli.output import JsonOption, ProjectOption, StoreOption, emit, fmt
+
+STATUS_MARK = {"done": "[green]✓ done[/]", "not_done": "[yellow]○ todo[/]",
+               "not_applicable": "[dim]– n/a[/]"}
+
+
+def _session(project: str, store: str | None) -> Any:
+    from tunebook.agent import Session
+
+    return Session(project, store)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def checklist(section: str = typer.Option(None, "--section", help="Only this section "
+                                              "(e.g. 2.4 or 3)."),
+                  todo: bool = typer.Option(False, "--todo", help="Only items not done."),
+                  project: str = ProjectOption, store: str = StoreOption,
+                  as_json: bool = JsonOption) -> None:
+        """Every checklist item with its status from the evidence, and what to do next."""
+        from tunebook import agent
+
+        data = agent.checklist(_session(project, store))
+        if section:
+            data["sections"] = [s for s in data["sections"]
+                                if s["id"] == section or s["id"].startswith(section + ".")]
+        if todo:
+            for s in data["sections"]:
+                s["items"] = [i for i in s["items"] if i["status"] == "not_done"]
+        emit(data, as_json, render_checklist)
+
+    @app.command()
+    def note(item: str = typer.Argument(..., help="Checklist item id, e.g. 1.2.deployment."),
+             text: str = typer.Argument(..., help="The answer; 'n/a: why' marks it not "
+                                        "applicable."),
+             project: str = ProjectOption, store: str = StoreOption,
+             as_json: bool = JsonOption) -> None:
+        """Record a human answer to a checklist item (a judgment the store cannot show)."""
+        from tunebook import agent
+
+        data = agent.note(_session(project, store), item, text)
+        emit(data, as_json, lambda c, d: c.print(
+            f"noted [bold]{d['item']}[/] (decision {d['decision_id']}): {d['text']}"))
+
+    @app.command()
+    def report(round_name: str = typer.Argument(None, metavar="[ROUND]",
+                                                help="A round (default: the project report)."),
+               out: Path = typer.Option(None, "--out", help="HTML file to write (default: "
+                                        ".tunebook/reports/project.html or round-NAME.html)."),
+               project: str = ProjectOption, store: str = StoreOption,
+               as_json: bool = JsonOption) -> None:
+        """Write one self-contained HTML report (no network needed to view it)."""
+        from tunebook import agent
+
+        data = agent.report(_session(project, store), round_name,
+                            str(out.resolve()) if out else None)
+        emit(data, as_json, _render_report)
+
+    @app.command()
+    def advise(task: Path = typer.Option(None, "--task", help="A task description (YAML or "
+                                         "text): propose metrics, splits and a baseline."),
+               write: Path = typer.Option(None, "--write", help="Write the proposed round "
+                                          "file here."),
+               write_project: Path = typer.Option(None, "--write-project", help="With --task: "
+                                                  "write the draft tunebook.yaml here."),
+               force: bool = typer.Option(False, help="Overwrite an existing file."),
+               project: str = ProjectOption, store: str = StoreOption,
+               as_json: bool = JsonOption) -> None:
+        """The runbook: from a task description (steps 1-3) or from the project's results
+        (steps 4-9: bottleneck, promotion, the next round as a ready-to-run file)."""
+        from tunebook import agent
+        from tunebook.errors import SpecError
+
+        if task is not None:
+            data = agent.advise_task(str(task))
+            if write_project is not None:
+                if write_project.exists() and not force:
+                    raise SpecError("--write-project", "a path that does not exist yet",
+                                    str(write_project), "Pass --force to replace it.")
+                from tunebook.artifacts import atomic_write
+
+                atomic_write(write_project, data["project_yaml"].encode("utf-8"))
+                data["written"] = str(write_project)
+            emit(data, as_json, _render_task)
+            return
+        data = agent.propose_round(_session(project, store),
+                                   str(write.resolve()) if write else None, force)
+        emit(data, as_json, render_advice)
+
+    @app.command()
+    def mcp(project: str = typer.Option("tunebook.yaml", "--project", "-p",
+                                        help="The project file or its folder."),
+            store: str = StoreOption,
+            schemas: bool = typer.Option(False, "--schemas", help="Print the tools' output "
+                                         "JSON schemas and exit.")) -> None:
+        """Serve the runbook as Model Context Protocol tools over stdio (pip install
+        'tunebook[mcp]')."""
+        if schemas:
+            from tunebook.schemas import SCHEMAS, json_schema
+
+            sys.stdout.write(json.dumps({n: json_schema(n) for n in SCHEMAS}, indent=2) + "\n")
+            return
+        from tunebook.mcp_server import serve
+
+        serve(project, store)
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def render_checklist(console: Console, d: dict[str, Any]) -> None:
+    c = d["counts"]
+    console.print(f"[bold]checklist of {d['project']}[/]: [green]{c['done']} done[/], "
+                  f"[yellow]{c['not_done']} not done[/], [dim]{c['not_applicable']} "
+                  f"not applicable[/]")
+    for s in d["sections"]:
+        if not s["items"]:
+            continue
+        table = Table(title=f"{s['id']} {s['title']}", title_justify="left", show_header=False,
+                      expand=True, box=None, padding=(0, 1))
+        table.add_column("status", no_wrap=True, width=8)
+        table.add_column("item", ratio=2)
+        table.add_column("evidence / next", ratio=3)
+        for i in s["items"]:
+            note = " [dim](note)[/]" if i["source"] == "note" else ""
+            right = "; ".join(i["evidence"]) or i["detail"]
+            if i["next"]:
+                right = (right + "\n" if right else "") + f"[cyan]next:[/] {i['next']}"
+            table.add_row(STATUS_MARK[i["status"]], f"[bold]{i['id']}[/] {i['text']}{note}",
+                          right)
+        console.print(table)
+    if d["next_steps"]:
+        console.print("[bold]next steps[/]")
+        for step in d["next_steps"]:
+            console.print(f"  • {step}")
+    for key in d.get("unknown_notes") or []:
+        console.print(f"[yellow]note {key!r} names no checklist item[/]")
+
+
+def _render_report(console: Console, d: dict[str, Any]) -> None:
+    console.print(f"wrote the {d['kind']} report: [bold]{d['path']}[/] ({d['bytes']} bytes)")
+    for section, state in d["sections"].items():
+        if state != "ok":
+            console.print(f"  [yellow]{section}[/]: {state}")
+
+
+def _render_task(console: Console, d: dict[str, Any]) -> None:
+    t = d["task"]
+    console.print(f"[bold]task[/]: {t['task']} — {t['goal'] or '(no goal stated)'}")
+    table = Table(show_lines=False, expand=True)
+    for col in ("choice", "proposal", "why", "rule"):
+        table.add_column(col, ratio=2 if col in ("why", "proposal") else 1)
+    for p in d["proposals"]:
+        value = p["value"]
+        text = value if isinstance(value, str) else json.dumps(value)
+        table.add_row(p["topic"], text[:200], p["why"], f"{p['rule']}\n[dim]{p['source']}[/]")
+    console.print(table)
+    if d.get("written"):
+        console.print(f"wrote the draft project file to {d['written']}")
+    else:
+        console.print("[dim]draft tunebook.yaml: --write-project PATH (or --json)[/]")
+    for s in d["next_steps"]:
+        console.print(f"  • {s}")
+
+
+def render_advice(console: Console, d: dict[str, Any]) -> None:
+    b = d["bottleneck"]
+    console.print(f"[bold]bottleneck[/]: {b['kind']} — {b['why']} [dim][{b['rule']}; "
+                  f"{b['source']}][/]")
+    for e in b["evidence"]:
+        console.print(f"  evidence: {e}")
+    u = d.get("baseline_update")
+    if u:
+        console.print(f"[bold]baseline[/]: {u['value']} — {u['why']} [dim][{u['rule']}][/]")
+    r = d.get("round")
+    if r:
+        console.print(f"[bold]next round[/] {r['name']}: {r['question']} "
+                      f"({r['total_trials']} trials, {r['algorithm']})")
+        for p in r["rules"]:
+            console.print(f"  - {p['topic']}: {p['why']} [dim][{p['rule']}; {p['source']}][/]")
+        for row in r["preview"][:4]:
+            cfg = ", ".join(f"{k}={fmt(v)}" for k, v in row["config"].items())
+            console.print(f"  [dim]first configs:[/] {cfg}")
+        if d.get("written"):
+            console.print(f"wrote the round file to [bold]{d['written']}[/]")
+    console.print("[bold]next steps[/]")
+    for s in d["next_steps"]:
+        console.print(f"  • {s}")
