@@ -168,7 +168,8 @@ def _seed(ev: Evidence) -> Verdict:
     ts = [t for t in ev.all_trials if t.status == "completed"]
     if not ts:
         return todo("tunebook baseline", "no trial recorded")
-    split = [t for t in ts if "data_seed" in t.meta or "init_seed" in t.meta]
+    split = [t for t in ts if "init_seed" in t.meta and (
+        "data_seed" in t.meta or "shuffle_seeds" in t.meta)]
     return done(f"every trial stores its seed ({len(ts)} completed)",
                 f"{len(split)} trials record separate init/data seeds" if split else "",
                 detail="" if split else "derive the shuffle seed from run.seed (e.g. seed + 1) "
@@ -181,6 +182,18 @@ def _multi(ev: Evidence) -> Verdict:
     noted = from_note(ev, "6.4.multi_host")
     if noted:
         return noted
+    multi = [t for t in ev.all_trials if int(t.meta.get("world_size") or 1) > 1]
+    if multi:
+        t = multi[-1]
+        seeded = "shuffle_seeds" in t.meta and "init_seed" in t.meta
+        text = (f"trial {t.id} trained on {t.meta['world_size']} ranks; rank 0 recorded the "
+                "shared init seed and per-rank shuffle seeds")
+        if seeded:
+            return done(text, f"{len(multi)} multi-rank trials",
+                        detail="BN synchronisation and sharding: tunebook.pytorch.distributed")
+        return todo("use tunebook.pytorch.distributed (main_only, rank_seeds, shard, "
+                    "sync_batchnorm) in train()", f"trial {t.id} ran on several ranks without "
+                    "recorded per-rank seeds")
     hosts = sorted({(t.worker or "").split(":")[0] for t in ev.all_trials if t.worker})
     return not_applicable("each trial trains on one device; tunebook workers run whole trials",
                           f"worker hosts: {', '.join(hosts)}" if hosts else "")
