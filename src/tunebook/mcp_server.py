@@ -73,7 +73,7 @@ def _sdk() -> tuple[Any, type[Exception]]:
     except ImportError:
         pass
     try:
-        from mcp.server.fastmcp import FastMCP
+        from mcp.server.fastmcp import FastMCP  # type: ignore[attr-defined]
         from mcp.server.fastmcp.exceptions import ToolError as ToolError1
 
         return FastMCP, ToolError1
@@ -85,7 +85,7 @@ def build_server(project: str | Path, store: str | None = None) -> Any:
     """The MCP server with one tool per runbook step, bound to one project."""
     session = agent.Session(project, store)
     server_class, tool_error = _sdk()
-    server = server_class("tunebook", instructions=INSTRUCTIONS)
+    server = server_class("tunebook", instructions=INSTRUCTIONS, log_level="WARNING")
 
     def call(name: str, fn: Callable[[], dict[str, Any]]) -> Any:
         # Python-level prints of train() must not reach the MCP messages on stdout.

@@ -117,9 +117,9 @@ _MODALITY_WORDS = [("image", r"image|photo|picture|scan|pixel|digit"),
                    ("video", r"video|clip"),
                    ("text", r"\btext|sentence|document|review|tweet|email"),
                    ("tabular", r"tabular|table|csv|column|spreadsheet")]
-_COUNT = re.compile(r"(\d[\d,_.]*)\s*(k|thousand|m|million)?\s+(?:labell?ed\s+)?"
-                    r"(?:examples|images|samples|rows|documents|sentences|records|clips|items)",
-                    re.I)
+_COUNT = re.compile(r"(\d[\d,_.]*)\s*(k|thousand|m|million)?\s+(?:[a-z-]+\s+){0,2}?"
+                    r"(?:examples|images|samples|rows|documents|sentences|records|clips|items|"
+                    r"emails|tickets|messages|reviews|photos|scans)\b", re.I)
 _LATENCY = re.compile(r"(?:latency|inference)[^.\d]{0,30}?(?:under|below|<=?|at most)\s*"
                       r"(\d+(?:\.\d+)?)\s*ms", re.I)
 

@@ -70,7 +70,7 @@ def evaluate(ev: Evidence, max_next: int = 5) -> Checklist:
             v.next))
     sections = [SectionStatus(s, SECTIONS[s], items) for s, items in by_section.items()]
     flat = [i for s in sections for i in s.items]
-    counts = {s: sum(1 for i in flat if i.status == s) for s in STATUSES}
+    counts: dict[str, int] = {s: sum(1 for i in flat if i.status == s) for s in STATUSES}
     grouped: dict[str, list[str]] = {}  # one line per next step, naming every item it moves
     for i in flat:
         if i.status == "not_done" and i.next and not i.id.startswith("7"):

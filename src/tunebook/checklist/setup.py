@@ -249,7 +249,8 @@ def _optimizer(ev: Evidence) -> Verdict:
 @item("2.2.defaults", "Start with community/default hyperparameters (except lr).")
 def _defaults(ev: Evidence) -> Verdict:
     cfg = _config(ev)
-    block = cfg.get("optimizer") if isinstance(cfg.get("optimizer"), dict) else cfg
+    raw = cfg.get("optimizer")
+    block: dict[str, Any] = raw if isinstance(raw, dict) else cfg
     off = {k: block[k] for k, v in DEFAULTS.items()
            if isinstance(block.get(k), int | float) and abs(float(block[k]) - v) > 1e-12}
     if not off:
