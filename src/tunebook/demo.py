@@ -54,6 +54,12 @@ def run_demo(directory: str | Path = "tunebook-demo", workers: int = 2,
     run_round(store, name, d, workers=workers, show_progress=show_progress)
     answer = [{"group": t.group, "trial": t.id, "score": t.score}
               for t in best_trials(store, record).values()]
+    # The demo ends where a user starts reading: the project report and the checklist.
+    from tunebook.checklist import checklist
+    from tunebook.report import write_report
+
+    report = write_report(project, d, store)
     return {"directory": str(d), "store": redact(store.url), "splits": splits,
             "baseline": verdict.to_dict(), "trials": trials_payload(store, record),
-            "answer": answer, "seconds": time.time() - t0}
+            "answer": answer, "report": report.path,
+            "checklist": checklist(project, d, store), "seconds": time.time() - t0}

@@ -295,6 +295,13 @@ def _render_demo(console: Console, data: dict[str, Any]) -> None:
     _trials_table(console, data["trials"])
     for row in data["answer"]:
         console.print(f"  best for {row['group']}: {fmt(row['score'])} (trial {row['trial']})")
+    if data.get("checklist") is not None:
+        from tunebook.cli.output import to_jsonable
+        from tunebook.cli.runbook import render_checklist
+
+        render_checklist(console, to_jsonable(data["checklist"]), compact=True)
+    if data.get("report"):
+        console.print(f"\nproject report: [bold]{data['report']}[/] (open it in a browser)")
     console.print(f"\nproject in {data['directory']} (store: {data['store']}); "
                   f"took {data['seconds']:.0f} s. Try: cd {data['directory']} && "
                   f"tunebook trials {data['trials']['round']}")

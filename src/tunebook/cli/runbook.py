@@ -121,13 +121,22 @@ def register(app: typer.Typer) -> None:
 # --- rendering ---------------------------------------------------------------------------------
 
 
-def render_checklist(console: Console, d: dict[str, Any]) -> None:
+def render_checklist(console: Console, d: dict[str, Any], compact: bool = False) -> None:
+    """The checklist by section; ``compact``: one line per item (id, status, evidence)."""
     c = d["counts"]
     console.print(f"[bold]checklist of {d['project']}[/]: [green]{c['done']} done[/], "
                   f"[yellow]{c['not_done']} not done[/], [dim]{c['not_applicable']} "
                   f"not applicable[/]")
     for s in d["sections"]:
         if not s["items"]:
+            continue
+        if compact:
+            console.print(f"[bold]{s['id']} {s['title']}[/]")
+            for i in s["items"]:
+                said = "; ".join(i["evidence"][:1]) or (f"next: {i['next']}" if i["next"]
+                                                          else i["detail"])
+                console.print(f"  {STATUS_MARK[i['status']]} {i['id']}: {said}",
+                              overflow="ellipsis", no_wrap=True)
             continue
         table = Table(title=f"{s['id']} {s['title']}", title_justify="left", show_header=False,
                       expand=True, box=None, padding=(0, 1))
