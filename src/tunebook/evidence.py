@@ -220,3 +220,23 @@ class Evidence:
 
 def is_missing(reading: Any) -> bool:
     return isinstance(reading, Missing)
+
+
+# Likely label errors matter once they are this share of all dev examples: a point of dev
+# metric, more than most tuning gains, so the metric cannot be trusted to rank configs.
+LABEL_SHARE = 0.01
+
+
+def label_alarm(errors: Any) -> Any:
+    """The error analysis's label-quality finding when the suspects are significant, else None.
+
+    Significant: the errors area flags them *and* they are at least LABEL_SHARE of the dev
+    examples (1 suspect among 270 examples is an anecdote, 5 are a problem).
+    """
+    if isinstance(errors, Missing):
+        return None
+    flagged = [f for f in getattr(errors, "findings", []) if f.code == "errors.label_quality"]
+    n = int(getattr(errors, "n_examples", 0) or 0)
+    if flagged and n and len(errors.suspects) / n >= LABEL_SHARE:
+        return flagged[0]
+    return None

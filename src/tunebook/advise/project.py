@@ -17,7 +17,7 @@ from typing import Any
 from tunebook.advise.baseline import adam_params
 from tunebook.advise.roundfile import RoundProposal, build_round, unique_name, write_round
 from tunebook.advise.rules import RULES, Proposal, propose
-from tunebook.evidence import Evidence, Missing, find
+from tunebook.evidence import Evidence, Missing, find, label_alarm
 from tunebook.trial import FINISHED, RoundRecord
 
 CAPACITY_KEYS = ("width", "depth", "layers", "n_layers", "num_layers", "n_layer", "hidden",
@@ -279,10 +279,11 @@ def diagnose_project(ev: Evidence) -> tuple[Bottleneck, _Plan | None]:
                            actions=[f"re-run the question with wider ranges ({plan.stem})"]
                            ), plan
     e = ev.error_analysis(ev.baseline_trial)
-    flagged = [f for f in getattr(e, "findings", []) if f.code == "errors.label_quality"]
-    if flagged:
-        return _bn("data", "labels-first", flagged[0].message,
-                   f"tunebook errors (trial {e.trial_id})", actions=[flagged[0].action]), None
+    alarm = label_alarm(e)
+    if alarm is not None:
+        return _bn("data", "labels-first", alarm.message,
+                   f"tunebook errors (trial {e.trial_id}): {len(e.suspects)} likely label "
+                   f"errors among {e.n_examples} dev examples", actions=[alarm.action]), None
     d = ev.diagnosis(ev.baseline_trial)
     if isinstance(d, Missing):
         bn = _bn("unknown", "largest-gap", d.message, actions=[d.command])

@@ -13,7 +13,7 @@ from tunebook.checklist.items import (
     note_hint,
     todo,
 )
-from tunebook.evidence import Evidence, Missing
+from tunebook.evidence import LABEL_SHARE, Evidence, Missing, label_alarm
 from tunebook.trial import RoundRecord
 
 AXIS_CODES = ("boundary", "stability_bound", "divergence_scattered", "target_edge")
@@ -291,13 +291,14 @@ def _dev_labels(ev: Evidence) -> Verdict:
     e = ev.error_analysis(ev.baseline_trial)
     if isinstance(e, Missing):
         return todo(e.command, e.message)
-    flagged = findings_of(e, ("errors.label_quality",))
-    if flagged:
-        return todo(flagged[0].action + " Then " + note_hint("4.2.dev_test_labels",
-                                                               "relabelled N dev examples"),
-                    flagged[0].message, f"{len(e.suspects)} likely label errors")
-    return not_applicable(f"{len(e.suspects)} likely label errors among {e.n_errors} dev "
-                          f"errors: not significant (tunebook errors, trial {e.trial_id})")
+    alarm = label_alarm(e)
+    if alarm is not None:
+        return todo(alarm.action + " Then " + note_hint("4.2.dev_test_labels",
+                                                        "relabelled N dev examples"),
+                    alarm.message, f"{len(e.suspects)} likely label errors")
+    return not_applicable(f"{len(e.suspects)} likely label errors among {e.n_examples} dev "
+                          f"examples: under {LABEL_SHARE:.0%}, not significant (tunebook "
+                          f"errors, trial {e.trial_id})")
 
 
 @item("4.2.label_rules", "If train has systematic label noise on important subsets: targeted "
