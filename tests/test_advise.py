@@ -80,6 +80,9 @@ def test_a_text_description_is_read_by_keywords(tmp_path: Path) -> None:
     assert (t.task, t.data.modality, t.data.examples) == ("classification", "text", 12000)
     assert t.constraints == ["latency_ms <= 20"]
     assert t.goal.startswith("We want to classify")
+    # Prose with colons parses as YAML too; it is still read as text.
+    t = parse_task("Task: classification\nWe want to read digits on forms: 1797 images.")
+    assert (t.task, t.data.examples) == ("classification", 1797)
 
 
 def test_a_description_without_a_task_type_is_refused() -> None:

@@ -89,7 +89,9 @@ def parse_task(text: str, source: str = "task description") -> TaskDescription:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
         data = None
-    if not isinstance(data, dict):
+    known = set(TaskDescription.model_fields)
+    # Prose with colons also parses as YAML: read it as YAML only when it looks like the format.
+    if not isinstance(data, dict) or not ("task" in data or set(map(str, data)) & known):
         data = _from_text(text, source)
     if "task" not in data or data["task"] in (None, ""):
         raise SpecError(f"{source}: task", f"the task type, one of {list(TASK_TYPES)}",
