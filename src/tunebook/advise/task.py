@@ -150,6 +150,9 @@ def _from_text(text: str, source: str) -> dict[str, Any]:
         scale = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}.get(
             (m.group(2) or "").lower(), 1)
         data["examples"] = int(n * scale)
+    res = re.search(r"\b(\d+)\s*x\s*(\d+)\b", text)
+    if res:
+        data["input"] = f"{res.group(1)}x{res.group(2)}"
     if data:
         out["data"] = data
     lat = _LATENCY.search(text)
