@@ -124,7 +124,8 @@ def test_an_agent_completes_runbook_steps_1_to_9_on_digits(tmp_path: Path) -> No
     write_example(folder)
     prepare(folder)
     spec = yaml.safe_load((folder / "tunebook.yaml").read_text())
-    spec["baseline"]["config"]["max_train_steps"] = 150  # keep the test short
+    spec["baseline"]["config"]["max_train_steps"] = 100  # keep the test short
+    spec["eval_every"] = 20
     (folder / "tunebook.yaml").write_text(yaml.safe_dump(spec))
     got: dict[str, Any] = {}
 
@@ -134,7 +135,7 @@ def test_an_agent_completes_runbook_steps_1_to_9_on_digits(tmp_path: Path) -> No
         got["advice"] = await _call(s, "propose_round", write="next.yaml")        # steps 4-6
         # Step 7: launch the proposed round, trimmed to 2 trials per target value.
         proposed = yaml.safe_load((folder / "next.yaml").read_text())
-        proposed.update(budget=2, max_train_steps=100)
+        proposed.update(budget=2, max_train_steps=80)
         (folder / "next.yaml").write_text(yaml.safe_dump(proposed))
         name = proposed["name"]
         got["run"] = await _call(s, "run_round", round="next.yaml", workers=1,
