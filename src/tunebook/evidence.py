@@ -227,16 +227,23 @@ def is_missing(reading: Any) -> bool:
 LABEL_SHARE = 0.01
 
 
+def confirmed_suspects(errors: Any) -> list[Any]:
+    """Likely label errors that other models agree on (confidence alone is weak evidence)."""
+    return [s for s in getattr(errors, "suspects", [])
+            if s.others > 0 and (s.agreement or 0.0) >= 0.5]
+
+
 def label_alarm(errors: Any) -> Any:
     """The error analysis's label-quality finding when the suspects are significant, else None.
 
-    Significant: the errors area flags them *and* they are at least LABEL_SHARE of the dev
-    examples (1 suspect among 270 examples is an anecdote, 5 are a problem).
+    Significant: the errors area flags them, other models agree with the "wrong" prediction,
+    and they are at least LABEL_SHARE of the dev examples (1 suspect among 270 examples is an
+    anecdote, 5 are a problem).
     """
     if isinstance(errors, Missing):
         return None
     flagged = [f for f in getattr(errors, "findings", []) if f.code == "errors.label_quality"]
     n = int(getattr(errors, "n_examples", 0) or 0)
-    if flagged and n and len(errors.suspects) / n >= LABEL_SHARE:
+    if flagged and n and len(confirmed_suspects(errors)) / n >= LABEL_SHARE:
         return flagged[0]
     return None

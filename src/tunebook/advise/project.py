@@ -17,7 +17,7 @@ from typing import Any
 from tunebook.advise.baseline import adam_params
 from tunebook.advise.roundfile import RoundProposal, build_round, unique_name, write_round
 from tunebook.advise.rules import RULES, Proposal, propose
-from tunebook.evidence import Evidence, Missing, find, label_alarm
+from tunebook.evidence import Evidence, Missing, confirmed_suspects, find, label_alarm
 from tunebook.trial import FINISHED, RoundRecord
 
 CAPACITY_KEYS = ("width", "depth", "layers", "n_layers", "num_layers", "n_layer", "hidden",
@@ -280,10 +280,11 @@ def diagnose_project(ev: Evidence) -> tuple[Bottleneck, _Plan | None]:
                            ), plan
     e = ev.error_analysis(ev.baseline_trial)
     alarm = label_alarm(e)
-    if alarm is not None:
+    if alarm is not None and "4.2.dev_test_labels" not in ev.notes:  # a person answered it
         return _bn("data", "labels-first", alarm.message,
-                   f"tunebook errors (trial {e.trial_id}): {len(e.suspects)} likely label "
-                   f"errors among {e.n_examples} dev examples", actions=[alarm.action]), None
+                   f"tunebook errors (trial {e.trial_id}): {len(confirmed_suspects(e))} likely "
+                   f"label errors among {e.n_examples} dev examples",
+                   actions=[alarm.action, 'then tunebook note 4.2.dev_test_labels "..."']), None
     d = ev.diagnosis(ev.baseline_trial)
     if isinstance(d, Missing):
         bn = _bn("unknown", "largest-gap", d.message, actions=[d.command])

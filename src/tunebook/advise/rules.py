@@ -94,8 +94,9 @@ _RULES = [
          "with the range extended past that edge before reading its answer.", "checklist 3.3; "
          "playbook: identifying bad search-space boundaries"),
     Rule("labels-first", "Significant label errors in dev/test come first: clean them to "
-         "restore trust in the metric. (tunebook calls likely label errors significant at 1% "
-         "of the dev examples.)", "checklist 4.2; MLY ch. 16"),
+         "restore trust in the metric. (tunebook calls likely label errors significant when "
+         "other models agree with the 'wrong' prediction on at least 1% of the dev examples; "
+         "a note on 4.2.dev_test_labels answers it.)", "checklist 4.2; MLY ch. 16"),
     Rule("largest-gap", "The largest gap of the error ladder picks the work: avoidable bias -> "
          "bigger model or longer training; variance -> more data or regularization; mismatch "
          "-> training data closer to dev/test; overfitting to dev -> a fresh dev set.",

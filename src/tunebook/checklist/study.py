@@ -13,7 +13,7 @@ from tunebook.checklist.items import (
     note_hint,
     todo,
 )
-from tunebook.evidence import LABEL_SHARE, Evidence, Missing, label_alarm
+from tunebook.evidence import LABEL_SHARE, Evidence, Missing, confirmed_suspects, label_alarm
 from tunebook.trial import RoundRecord
 
 AXIS_CODES = ("boundary", "stability_bound", "divergence_scattered", "target_edge")
@@ -295,10 +295,11 @@ def _dev_labels(ev: Evidence) -> Verdict:
     if alarm is not None:
         return todo(alarm.action + " Then " + note_hint("4.2.dev_test_labels",
                                                         "relabelled N dev examples"),
-                    alarm.message, f"{len(e.suspects)} likely label errors")
-    return not_applicable(f"{len(e.suspects)} likely label errors among {e.n_examples} dev "
-                          f"examples: under {LABEL_SHARE:.0%}, not significant (tunebook "
-                          f"errors, trial {e.trial_id})")
+                    alarm.message, f"{len(confirmed_suspects(e))} likely label errors")
+    return not_applicable(f"{len(confirmed_suspects(e))} likely label errors confirmed by "
+                          f"other models among {e.n_examples} dev examples: under "
+                          f"{LABEL_SHARE:.0%}, not significant (tunebook errors, trial "
+                          f"{e.trial_id})")
 
 
 @item("4.2.label_rules", "If train has systematic label noise on important subsets: targeted "
