@@ -195,3 +195,26 @@ def test_the_largest_gap_picks_the_next_question(proj: Path, store: Store, large
         assert a.round.name == "exploit" and "target" not in str(a.round.params)
     else:
         assert a.round is None and a.bottleneck.actions == ["do the thing"]
+
+
+def test_confirmed_label_errors_come_first_until_a_person_answers(
+        proj: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunebook.checklist import record_note
+
+    with_baseline(proj, store)
+    flag = SimpleNamespace(code="errors.label_quality", message="5 of 9 errors look mislabelled",
+                           action="Review them", severity="warning")
+    suspect = SimpleNamespace(others=3, agreement=1.0)
+    errors = SimpleNamespace(trial_id=1, n_examples=120, findings=[flag],
+                             suspects=[suspect] * 2)
+    _fake(monkeypatch, analysis=Missing("x", "y"), error_analysis=errors,
+          diagnosis=_diagnosis("variance"))
+    a = _advise(proj, store)
+    assert (a.bottleneck.kind, a.bottleneck.rule, a.round) == ("data", "labels-first", None)
+    # Suspects that no other model confirms are not enough.
+    _fake(monkeypatch, error_analysis=SimpleNamespace(**{
+        **errors.__dict__, "suspects": [SimpleNamespace(others=0, agreement=None)] * 2}))
+    assert _advise(proj, store).bottleneck.kind == "variance"
+    _fake(monkeypatch, error_analysis=errors)
+    record_note(store, "4.2.dev_test_labels", "reviewed: the labels are right")
+    assert _advise(proj, store).bottleneck.kind == "variance"
