@@ -78,3 +78,40 @@ def test_cli_json_follows_the_same_schemas(tmp_path: Path, store: Store) -> None
     _check("run_round", {**_json(["trials", "baseline", *p]), "counts": {}})
     schemas = _json(["mcp", "--schemas"])
     assert set(schemas) == set(SCHEMAS)
+
+
+AREA_COMMANDS = [
+    ("analyze", ("tunebook.analysis.overview", "analyze_round"), ["analyze", "width",
+                                                                  "--no-plots"]),
+    ("diagnose", ("tunebook.analysis.diagnose", "diagnose_trial"), ["diagnose", "--round",
+                                                                    "width"]),
+    ("error_sample", ("tunebook.analysis.errors", "errors_of_trial"), ["errors", "width",
+                                                                       "--sample", "20"]),
+    ("promote", ("tunebook.analysis.promotion", "promote"), ["promote", "width", "--seeds", "2",
+                                                             "--workers", "1", "--executor",
+                                                             "inline"]),
+]
+
+
+@pytest.mark.parametrize(("schema", "fn", "argv"), AREA_COMMANDS,
+                         ids=[c[0] for c in AREA_COMMANDS])
+def test_the_analysis_areas_cli_json_follows_the_tool_schemas(
+        schema: str, fn: tuple[str, str], argv: list[str], tmp_path: Path, store: Store) -> None:
+    from tunebook.evidence import find
+
+    if find(*fn) is None:
+        pytest.skip(f"{fn[0]} has not landed")
+    from runbook_support import with_round
+
+    folder = make_project(tmp_path / "a")
+    with_baseline(folder, store)
+    with_round(folder, store)
+    data = _json([*argv, "-p", str(folder / "tunebook.yaml"), "--store", store.url, "--json"])
+    _check(schema, data)
+    # ... and the agent tool of the same step answers an object of the same schema.
+    session = agent.Session(folder, store.url)
+    tool = {"analyze": lambda: agent.analyze(session, "width", plots=False),
+            "diagnose": lambda: agent.diagnose(session, "width"),
+            "error_sample": lambda: agent.error_sample(session, "width", sample=20),
+            "promote": lambda: {**data}}[schema]
+    assert set(tool()) >= set(json_schema(schema)["required"])
