@@ -55,11 +55,13 @@ def run_demo(directory: str | Path = "tunebook-demo", workers: int = 2,
     answer = [{"group": t.group, "trial": t.id, "score": t.score}
               for t in best_trials(store, record).values()]
     # The demo ends where a user starts reading: the project report and the checklist.
-    from tunebook.checklist import checklist
+    from tunebook.checklist import evaluate
+    from tunebook.evidence import Evidence
     from tunebook.report import write_report
 
-    report = write_report(project, d, store)
+    ev = Evidence(project, d, store)  # read once for both
+    report = write_report(project, d, store, evidence=ev)
     return {"directory": str(d), "store": redact(store.url), "splits": splits,
             "baseline": verdict.to_dict(), "trials": trials_payload(store, record),
-            "answer": answer, "report": report.path,
-            "checklist": checklist(project, d, store), "seconds": time.time() - t0}
+            "answer": answer, "report": report.path, "checklist": evaluate(ev),
+            "seconds": time.time() - t0}

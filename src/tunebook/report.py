@@ -45,9 +45,13 @@ def default_path(project_dir: str | Path, round_name: str | None) -> Path:
 
 
 def write_report(project: ProjectSpec, project_dir: str | Path, store: Store,
-                 round_name: str | None = None, out: str | Path | None = None) -> ReportResult:
-    """Write the project report (or the round's) as one self-contained HTML file."""
-    ev = Evidence(project, project_dir, store)
+                 round_name: str | None = None, out: str | Path | None = None,
+                 evidence: Evidence | None = None) -> ReportResult:
+    """Write the project report (or the round's) as one self-contained HTML file.
+
+    ``evidence`` lets a caller that also shows the checklist read the analyses only once.
+    """
+    ev = evidence or Evidence(project, project_dir, store)
     if not ev.rounds:
         raise NotFoundError(f"the store {redact(store.url)} holds no rounds yet, so there is "
                             "nothing to report. Run `tunebook baseline` (or `tunebook demo`) "
