@@ -9,7 +9,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from tunebook.cli.output import JsonOption, ProjectOption, StoreOption, emit, fmt
 
@@ -121,22 +123,28 @@ def register(app: typer.Typer) -> None:
 # --- rendering ---------------------------------------------------------------------------------
 
 
+def _plain(text: str, style: str = "") -> Text:
+    """Evidence and commands as plain text: no Rich markup or :emoji: codes (train:train)."""
+    return Text(text, style=style)
+
+
 def render_checklist(console: Console, d: dict[str, Any], compact: bool = False) -> None:
     """The checklist by section; ``compact``: one line per item (id, status, evidence)."""
     c = d["counts"]
-    console.print(f"[bold]checklist of {d['project']}[/]: [green]{c['done']} done[/], "
+    console.print(f"[bold]checklist of {escape(d['project'])}[/]: [green]{c['done']} done[/], "
                   f"[yellow]{c['not_done']} not done[/], [dim]{c['not_applicable']} "
-                  f"not applicable[/]")
+                  f"not applicable[/]", emoji=False)
     for s in d["sections"]:
         if not s["items"]:
             continue
         if compact:
-            console.print(f"[bold]{s['id']} {s['title']}[/]")
+            console.print(_plain(f"{s['id']} {s['title']}", "bold"))
             for i in s["items"]:
                 said = "; ".join(i["evidence"][:1]) or (f"next: {i['next']}" if i["next"]
                                                           else i["detail"])
-                console.print(f"  {STATUS_MARK[i['status']]} {i['id']}: {said}",
-                              overflow="ellipsis", no_wrap=True)
+                line = Text.from_markup("  " + STATUS_MARK[i["status"]] + " ")
+                line.append(f"{i['id']}: {said}")
+                console.print(line, overflow="ellipsis", no_wrap=True)
             continue
         table = Table(title=f"{s['id']} {s['title']}", title_justify="left", show_header=False,
                       expand=True, box=None, padding=(0, 1))
@@ -144,67 +152,86 @@ def render_checklist(console: Console, d: dict[str, Any], compact: bool = False)
         table.add_column("item", ratio=2)
         table.add_column("evidence / next", ratio=3)
         for i in s["items"]:
-            note = " [dim](note)[/]" if i["source"] == "note" else ""
-            right = "; ".join(i["evidence"]) or i["detail"]
+            item = _plain(f"{i['id']} ", "bold")
+            item.append(i["text"] + (" (note)" if i["source"] == "note" else ""))
+            right = _plain("; ".join(i["evidence"]) or i["detail"])
             if i["next"]:
-                right = (right + "\n" if right else "") + f"[cyan]next:[/] {i['next']}"
-            table.add_row(STATUS_MARK[i["status"]], f"[bold]{i['id']}[/] {i['text']}{note}",
-                          right)
+                right.append(("\n" if right.plain else "") + "next: ", style="cyan")
+                right.append(i["next"])
+            table.add_row(Text.from_markup(STATUS_MARK[i["status"]]), item, right)
         console.print(table)
     if d["next_steps"]:
         console.print("[bold]next steps[/]")
         for step in d["next_steps"]:
-            console.print(f"  • {step}")
+            console.print(_plain(f"  • {step}"))
     for key in d.get("unknown_notes") or []:
-        console.print(f"[yellow]note {key!r} names no checklist item[/]")
+        console.print(_plain(f"note {key!r} names no checklist item", "yellow"))
 
 
 def _render_report(console: Console, d: dict[str, Any]) -> None:
-    console.print(f"wrote the {d['kind']} report: [bold]{d['path']}[/] ({d['bytes']} bytes)")
+    console.print(f"wrote the {d['kind']} report: [bold]{escape(d['path'])}[/] "
+                  f"({d['bytes']} bytes)", emoji=False)
     for section, state in d["sections"].items():
         if state != "ok":
-            console.print(f"  [yellow]{section}[/]: {state}")
+            console.print(f"  [yellow]{section}[/]: {escape(state)}", emoji=False)
 
 
 def _render_task(console: Console, d: dict[str, Any]) -> None:
     t = d["task"]
-    console.print(f"[bold]task[/]: {t['task']} — {t['goal'] or '(no goal stated)'}")
+    say = _printer(console)
+    say("[bold]task[/]: ", f"{t['task']} — {t['goal'] or '(no goal stated)'}")
     table = Table(show_lines=False, expand=True)
     for col in ("choice", "proposal", "why", "rule"):
         table.add_column(col, ratio=2 if col in ("why", "proposal") else 1)
     for p in d["proposals"]:
         value = p["value"]
         text = value if isinstance(value, str) else json.dumps(value)
-        table.add_row(p["topic"], text[:200], p["why"], f"{p['rule']}\n[dim]{p['source']}[/]")
+        rule = _plain(p["rule"] + "\n")
+        rule.append(p["source"], style="dim")
+        table.add_row(_plain(p["topic"]), _plain(text[:200]), _plain(p["why"]), rule)
     console.print(table)
     if d.get("written"):
-        console.print(f"wrote the draft project file to {d['written']}")
+        say("wrote the draft project file to ", d["written"])
     else:
-        console.print("[dim]draft tunebook.yaml: --write-project PATH (or --json)[/]")
+        say("[dim]draft tunebook.yaml: --write-project PATH (or --json)[/]", "")
     for s in d["next_steps"]:
-        console.print(f"  • {s}")
+        say("  • ", s)
+
+
+def _printer(console: Console) -> Any:
+    """print(markup prefix, plain text): the text is never read as markup or emoji codes."""
+    def say(prefix: str, text: str, suffix: str = "") -> None:
+        line = Text.from_markup(prefix)
+        line.append(text)
+        if suffix:
+            line.append_text(Text.from_markup(suffix))
+        console.print(line)
+
+    return say
 
 
 def render_advice(console: Console, d: dict[str, Any]) -> None:
+    say = _printer(console)
     b = d["bottleneck"]
-    console.print(f"[bold]bottleneck[/]: {b['kind']} — {b['why']} [dim][{b['rule']}; "
-                  f"{b['source']}][/]")
+    say("[bold]bottleneck[/]: ", f"{b['kind']} — {b['why']} ",
+        f"[dim]\\[{escape(b['rule'])}; {escape(b['source'])}][/]")
     for e in b["evidence"]:
-        console.print(f"  evidence: {e}")
+        say("  evidence: ", e)
     u = d.get("baseline_update")
     if u:
-        console.print(f"[bold]baseline[/]: {u['value']} — {u['why']} [dim][{u['rule']}][/]")
+        say("[bold]baseline[/]: ", f"{u['value']} — {u['why']} ", f"[dim]\\[{u['rule']}][/]")
     r = d.get("round")
     if r:
-        console.print(f"[bold]next round[/] {r['name']}: {r['question']} "
-                      f"({r['total_trials']} trials, {r['algorithm']})")
+        say("[bold]next round[/] ", f"{r['name']}: {r['question']} ({r['total_trials']} "
+            f"trials, {r['algorithm']})")
         for p in r["rules"]:
-            console.print(f"  - {p['topic']}: {p['why']} [dim][{p['rule']}; {p['source']}][/]")
+            say("  - ", f"{p['topic']}: {p['why']} ",
+                f"[dim]\\[{escape(p['rule'])}; {escape(p['source'])}][/]")
         for row in r["preview"][:4]:
-            cfg = ", ".join(f"{k}={fmt(v)}" for k, v in row["config"].items())
-            console.print(f"  [dim]first configs:[/] {cfg}")
+            say("  [dim]first configs:[/] ", ", ".join(f"{k}={fmt(v)}"
+                                                      for k, v in row["config"].items()))
         if d.get("written"):
-            console.print(f"wrote the round file to [bold]{d['written']}[/]")
+            say("wrote the round file to ", d["written"])
     console.print("[bold]next steps[/]")
     for s in d["next_steps"]:
-        console.print(f"  • {s}")
+        say("  • ", s)
