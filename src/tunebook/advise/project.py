@@ -100,7 +100,7 @@ def _budget(ev: Evidence, nuisance: int, targets: int, opt: str) -> tuple[int, l
     min_trials = find("tunebook.plan", "min_trials")
     budget = max(DEFAULT_BUDGET, int(min_trials(nuisance))) if min_trials else DEFAULT_BUDGET
     how = "tunebook round plan's rule" if min_trials else \
-        f"a default of {DEFAULT_BUDGET} (tunebook round plan not available yet)"
+        f"the default {DEFAULT_BUDGET}; tunebook round plan is not available yet"
     out = [propose("budget", budget, "trials-per-target",
                    f"{budget} per target value for {nuisance} nuisance hyperparameters ({how})")]
     if opt.lower() in ("adam", "adamw", "nadam"):
