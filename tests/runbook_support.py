@@ -21,6 +21,7 @@ def train(config, run):
     lr = float(config.get("lr", 0.01))
     width = int(config.get("width", 8))
     rng = random.Random(run.seed)
+    print("training with", config)  # user code prints: it must never reach an MCP stream
     quality = 0.93 - 0.05 * (math.log10(lr) + 2) ** 2 + 0.002 * width
     for step in range(1, steps + 1):
         run.log(step, train_loss=2.0 / (1 + 0.2 * step))

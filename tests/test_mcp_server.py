@@ -26,7 +26,8 @@ TOOLS = {"project_status", "checklist", "note", "advise_task", "run_baseline", "
 SCHEMA_OF = {"run_baseline": "baseline"}
 
 
-def _session(project: Path, body: Callable[[Any], Awaitable[None]], timeout: float) -> None:
+def _session(project: Path, body: Callable[[Any], Awaitable[None]], timeout: float,
+             errlog: Path | None = None) -> None:
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
@@ -36,11 +37,13 @@ def _session(project: Path, body: Callable[[Any], Awaitable[None]], timeout: flo
                                    args=["-m", "tunebook", "mcp", "--project", str(project)])
 
     async def main() -> None:
-        async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
+        async with stdio_client(params, errlog=err) as (read, write), \
+                ClientSession(read, write) as s:
             await s.initialize()
             await body(s)
 
-    asyncio.run(asyncio.wait_for(main(), timeout))
+    with open(errlog or os.devnull, "w") as err:
+        asyncio.run(asyncio.wait_for(main(), timeout))
 
 
 def _error(res: Any) -> bool:
@@ -80,12 +83,16 @@ def test_tools_publish_schemas_and_bad_calls_are_error_results(tmp_path: Path) -
         seen["no_task"] = await s.call_tool("advise_task", {"description": "goal: be nice"})
         seen["bad_note"] = await s.call_tool("note", {"item": "9.9", "text": "x"})
         seen["baseline"] = await _call(s, "run_baseline")
-        seen["run"] = await _call(s, "run_round", round="round.yaml", workers=1,
-                                  executor="inline")
+        # Worker processes write to fd 1 too (the planted print): stderr, not the stream.
+        seen["run"] = await _call(s, "run_round", round="round.yaml", workers=2,
+                                  executor="processes")
         seen["status"] = await _call(s, "project_status")
         seen["checklist"] = await _call(s, "checklist")
 
-    _session(folder, body, timeout=120)
+    _session(folder, body, timeout=120, errlog=tmp_path / "server.err")
+    # Every print of train() went to the server's stderr: the baseline's (inline) and the
+    # six trials' (two worker processes), none into the protocol stream.
+    assert (tmp_path / "server.err").read_text().count("training with") == 7
     assert set(seen["tools"]) == TOOLS
     for name, schema in seen["tools"].items():
         assert schema and schema["type"] == "object", name
