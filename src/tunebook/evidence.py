@@ -49,8 +49,14 @@ class Missing:
         return f"{self.reason} (run {self.command})"
 
 
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    """``module.name`` if that area has landed, else None (never hides an error inside it)."""
+def find(module: str, name: str) -> Callable[..., Any] | None:
+    """Another area's ``module.name``, or None while that area has not landed.
+
+    Only the absence of that module counts: an import error inside it is raised, not hidden.
+
+    >>> find("tunebook.rounds", "ranked") is not None, find("tunebook.nowhere", "x")
+    (True, None)
+    """
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
@@ -58,11 +64,6 @@ def _optional(module: str, name: str) -> Callable[..., Any] | None:
             return None
         raise
     return getattr(mod, name, None)
-
-
-def find(module: str, name: str) -> Callable[..., Any] | None:
-    """Public lookup of another area's function: None while that area has not landed."""
-    return _optional(module, name)
 
 
 class Evidence:
