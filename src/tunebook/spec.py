@@ -80,6 +80,17 @@ class Baseline(_Frozen):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class Promotion(_Frozen):
+    """How a candidate earns promotion to baseline (checklist 3.4)."""
+
+    min_gain: float = Field(0.0, ge=0, description="the smallest score gain worth adopting "
+                            "(practical threshold, in score units)")
+    seeds: int = Field(5, ge=2, description="seeds per arm when re-training candidate and "
+                       "baseline")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="level of the two-sided Welch "
+                              "interval whose lower end must exceed 0")
+
+
 class ProjectSpec(_Frozen):
     """The contents of ``tunebook.yaml``."""
 
@@ -92,6 +103,7 @@ class ProjectSpec(_Frozen):
     eval_every: int = Field(100, gt=0)
     seed: int = 0
     baseline: Baseline = Field(default_factory=Baseline)
+    promotion: Promotion = Field(default_factory=Promotion)
     notes: dict[str, str] = Field(default_factory=dict)
 
     @property
