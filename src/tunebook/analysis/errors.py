@@ -45,6 +45,7 @@ MAX_LEVELS = 20          # a text column with more distinct values is an id, not
 NUMERIC_BINS = 4         # numeric metadata with many values is cut at its quartiles
 SUSPECT_SHARE = 0.10     # this share of errors looking mislabelled is worth a warning
 SLICE_LIFT = 1.5         # a slice this much more error-prone than average is worth a finding
+FEW_ERRORS = 30          # below this many errors, shares are anecdotes, not a ranking
 
 
 @dataclass(frozen=True)
@@ -275,11 +276,18 @@ def _findings(a: ErrorAnalysis) -> list[Finding]:
         return [Finding("errors.none", "info", "The trial makes no dev errors.",
                         "Nothing to analyze; check that dev is hard enough and drawn like "
                         "deployment.", {"trial": a.trial_id, "examples": a.n_examples})]
+    few = a.n_errors < FEW_ERRORS
+    if few:
+        out.append(Finding(
+            "errors.few", "info",
+            f"Only {a.n_errors} dev errors: too few to rank categories reliably.",
+            "Read them one by one; for a ranking, analyze a weaker trial or grow the dev set.",
+            {"errors": a.n_errors, "examples": a.n_examples}))
     pairs = [c for c in a.categories if c.dimension == "confusion"]
     if pairs:
         top = pairs[0]
         out.append(Finding(
-            "errors.confusion", "warning" if top.share >= 0.2 else "info",
+            "errors.confusion", "warning" if top.share >= 0.2 and not few else "info",
             f"The largest confusion is {top.value}: {top.share:.0%} of the {a.sample_size} "
             f"sampled dev errors ({top.count}).",
             f"Look at these examples first; fixing all of them would remove at most "
@@ -290,7 +298,7 @@ def _findings(a: ErrorAnalysis) -> list[Finding]:
         cats = [c for c in a.categories if c.dimension == dim and c.rate is not None]
         worst = max(cats, key=lambda c: c.rate or 0.0, default=None)
         if worst is not None and worst.rate and worst.rate >= SLICE_LIFT * a.dev_error \
-                and worst.count >= 3:
+                and worst.count >= 3 and not few:
             out.append(Finding(
                 "errors.slice", "warning",
                 f"{dim} = {worst.value} has error rate {worst.rate:.1%}, "
@@ -301,7 +309,7 @@ def _findings(a: ErrorAnalysis) -> list[Finding]:
     if a.suspects:
         share = len(a.suspects) / a.n_errors
         out.append(Finding(
-            "errors.label_quality", "warning" if share >= SUSPECT_SHARE else "info",
+            "errors.label_quality", "warning" if share >= SUSPECT_SHARE and not few else "info",
             f"{len(a.suspects)} of {a.n_errors} dev errors ({share:.0%}) look mislabelled "
             "(confidently wrong and other models agree).",
             "Review them; if dev labels are wrong, clean dev and test first to restore trust in "

@@ -5,10 +5,11 @@ and override ``lr``, ``warmup_steps`` and ``max_train_steps``:
 
 * **lr probe**: a short run (``probe_steps``, default 500, at most the full length) at
   ``lr_factor`` (default 2) times the chosen lr. The chosen trial's own first steps are the
-  reference at 1x.
+  reference at 1x. A probe as long as training doubles as the warmup scan's 0-step run.
 * **warmup scan**: full-length runs at the probe lr with ``warmup_steps`` in a small set
   (default {0, 10, 100, 1000}), each capped at 10% of training (larger values are dropped).
-  The training function must read ``config["warmup_steps"]`` for the scan to mean anything.
+  The training function must read ``config["warmup_steps"]``; a scan whose runs all come out
+  identical is reported as "warmup ignored".
 * **clipping**: from the chosen trial's recorded unclipped gradient norms (curve metric
   ``train/grad_norm``), :func:`tunebook.clipping.propose_clip_threshold` proposes the 90th
   percentile and warns when more than half the steps would be clipped.
@@ -171,6 +172,14 @@ def assess(reference: CurveCheck, probe: CurveCheck | None, warmup: Sequence[Cur
         sign = 1.0 if goal == "max" else -1.0
         best = max(ok, key=lambda w: (sign * (w.score or 0.0), -w.warmup_steps))
         recommended = best.warmup_steps
+    if len(warmup) >= 2 and len({(w.status, w.score, w.loss_last) for w in warmup}) == 1:
+        findings.append(Finding(
+            "stability.warmup_ignored", "warning",
+            f"Every warmup in {sorted(w.warmup_steps for w in warmup)} gave the same run: the "
+            "training function seems to ignore config['warmup_steps'].",
+            "Read config['warmup_steps'] in train(config, run) and ramp the lr linearly over "
+            "that many steps, then run the protocol again.",
+            {"warmups": sorted(w.warmup_steps for w in warmup)}))
     if warmup:
         table = {str(w.warmup_steps): {"status": w.status, "score": w.score,
                                        "signals": w.signals()} for w in warmup}
@@ -211,8 +220,8 @@ def plan_probes(config: Mapping[str, Any], *, lr_factor: float = 2.0, probe_step
                 parent_id: int | None = None) -> list[dict[str, Any]]:
     """The probe trials: one short run at ``lr_factor`` x lr and the capped warmup scan.
 
-    >>> [t["group"].get("warmup_steps") for t in plan_probes({"lr": 0.1, "max_train_steps": 200})]
-    [None, 0, 10]
+    >>> [t["group"] for t in plan_probes({"lr": 0.1, "max_train_steps": 2000})][:2]
+    [{'probe': 'lr'}, {'probe': 'warmup', 'warmup_steps': 0}]
     """
     lr, steps = _lr_and_steps(config)
     if lr_factor <= 0:
@@ -220,10 +229,17 @@ def plan_probes(config: Mapping[str, Any], *, lr_factor: float = 2.0, probe_step
     if probe_steps < 1:
         raise SpecError("--probe-steps", "an int >= 1", probe_steps)
     high = lr * lr_factor
-    items = [{"config": {**config, "lr": high, "max_train_steps": min(probe_steps, steps)},
-              "seed": seed, "group": {"probe": "lr"}, "kind": "probe", "parent_id": parent_id}]
+    probe: dict[str, Any] = {"config": {**config, "lr": high,
+                                        "max_train_steps": min(probe_steps, steps)},
+                             "seed": seed, "group": {"probe": "lr"}, "kind": "probe",
+                             "parent_id": parent_id}
+    full = probe_steps >= steps
+    if full:  # the probe is as long as training: it doubles as the scan's warmup-0 run
+        probe["config"]["warmup_steps"] = 0
+        probe["group"]["warmup_steps"] = 0
+    items = [probe]
     for w in sorted({0, *(int(w) for w in warmups)}):
-        if w < 0 or w > MAX_WARMUP_SHARE * steps:
+        if w < 0 or w > MAX_WARMUP_SHARE * steps or (full and w == 0):
             continue  # the playbook caps warmup at 10% of training
         items.append({"config": {**config, "lr": high, "warmup_steps": w, "max_train_steps": steps},
                       "seed": seed, "group": {"probe": "warmup", "warmup_steps": w},
@@ -287,8 +303,8 @@ def stability(store: Store, project: ProjectSpec, project_dir: str | Path, round
     for t in store.trials(record.id):
         if t.group.get("probe") == "lr":
             probe = _check(store, t, f"lr x{lr_factor:g}")
-        else:
-            warm.append(_check(store, t, f"warmup {t.group.get('warmup_steps')}"))
+        if "warmup_steps" in t.group:
+            warm.append(_check(store, t, f"warmup {t.group['warmup_steps']}"))
     curve = store.curve(chosen.id)
     ref = check_curve(_losses(curve, probe.steps if probe else probe_steps), label="chosen",
                       status=chosen.status, trial_id=chosen.id, lr=lr,
