@@ -26,6 +26,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fol
     return code, capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_decide_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("TUNEBOOK_STORE", raising=False)
