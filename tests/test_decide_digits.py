@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,21 +17,7 @@ from tunebook.spec import load_project  # noqa: E402
 from tunebook.store import Store  # noqa: E402
 
 
-@pytest.fixture
-def isolated_imports() -> Iterator[None]:
-    """The example's ``prepare`` module is imported by name from the project folder; forget it
-    afterwards so a later project in this process imports its own."""
-    path = list(sys.path)
-    before = sys.modules.get("prepare")
-    yield
-    sys.path[:] = path
-    sys.modules.pop("prepare", None)
-    if before is not None:
-        sys.modules["prepare"] = before
-
-
 @pytest.mark.slow
-@pytest.mark.usefixtures("isolated_imports")
 def test_digits_baseline_diagnosis_and_errors(tmp_path: Path) -> None:
     write_example(tmp_path)
     prepare(tmp_path)
