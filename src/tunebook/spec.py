@@ -80,6 +80,41 @@ class Baseline(_Frozen):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class DataSpec(_Frozen):
+    """Where the examples are and how to split them (``tunebook data split``)."""
+
+    file: str = Field(description="CSV or Parquet table, relative to the project folder")
+    id: str = "id"
+    label: str = "label"
+    group: str | None = Field(None, description="rows of one group stay in one split")
+    source: str | None = Field(None, description="column saying where each row comes from")
+    deployment: list[str | int] = Field(
+        default_factory=list,
+        description="values of `source` that mark the deployment distribution (dev, test)")
+    fractions: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1})
+    stratify: bool = True
+    seed: int = 0
+    features: list[str] | None = Field(
+        None, description="feature columns for the report and mismatch check (default: rest)")
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, f in v.items():
+            if k not in SPLITS:
+                raise SpecError(k, f"a split among {list(SPLITS)}", k, _near(k, list(SPLITS)))
+            if not 0 <= f <= 1:
+                raise SpecError(k, "a fraction between 0 and 1", f)
+        full = {s: float(v.get(s, 0.0)) for s in SPLITS}
+        if abs(sum(full.values()) - 1) > 1e-6:
+            raise SpecError("fractions", "fractions that sum to 1", f"{full} (sum "
+                            f"{sum(full.values()):.6g})", "Adjust them so they add up to 1.")
+        if full["train"] <= 0 or full["dev"] <= 0:
+            raise SpecError("fractions", "train > 0 and dev > 0", full)
+        return full
+
+
 class ProjectSpec(_Frozen):
     """The contents of ``tunebook.yaml``."""
 
@@ -93,6 +128,7 @@ class ProjectSpec(_Frozen):
     seed: int = 0
     baseline: Baseline = Field(default_factory=Baseline)
     notes: dict[str, str] = Field(default_factory=dict)
+    data: DataSpec | None = None
 
     @property
     def metric_keys(self) -> set[str]:
