@@ -1,10 +1,11 @@
 """Exact and near duplicate examples, and duplicates that cross splits (leakage).
 
 Exact duplicates hash every feature of a row (pandas' vectorised row hash). Near duplicates are
-found two ways: rows equal once numbers are rounded to a small fraction of their column's spread
-and text is lower-cased and trimmed (scales to millions of rows), and, on tables small enough,
-nearest neighbours in standardised feature space closer than a fraction of the median
-neighbour distance (the rule cleanlab's Datalab uses for its near-duplicate issue).
+found two ways: rows equal once numbers are rounded to a small fraction of their column's
+(robust) spread and text is lower-cased and trimmed (scales to millions of rows), and, on tables
+small enough with 8+ independent numeric columns (images, embeddings), nearest neighbours in
+standardised feature space closer than 0.13 x the median neighbour distance (the rule cleanlab's
+Datalab uses for its near-duplicate issue).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tunebook.score import SPLITS
 KNN_MAX_ROWS = 20_000
 NEAR_TOL = 1e-3           # rounding step, in standard deviations of the column
 KNN_THRESHOLD = 0.13      # Datalab's default: closer than 0.13 x the median NN distance
+KNN_MIN_DIMS = 8          # below this, random neighbours fall under the threshold too often
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,21 @@ def row_hash(df: pd.DataFrame) -> np.ndarray:
     return pd.util.hash_pandas_object(df, index=False).to_numpy()
 
 
+def _spread(x: np.ndarray) -> np.ndarray:
+    """Per column a robust scale (IQR / 1.349, else the standard deviation), so one extreme
+    value does not squash a column to nothing."""
+    q1, q3 = np.nanquantile(x, [0.25, 0.75], axis=0)
+    iqr = (q3 - q1) / 1.349
+    return np.where(iqr > 0, iqr, np.nanstd(x, axis=0))
+
+
 def _rounded(df: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for c in df.columns:
         s = df[c]
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             v = s.to_numpy(dtype=np.float64, na_value=np.nan)
-            sd = np.nanstd(v) if np.isfinite(v).any() else 0.0
+            sd = float(_spread(v[:, None])[0]) if np.isfinite(v).any() else 0.0
             out[c] = np.round(v / (NEAR_TOL * sd)) if sd > 0 else v
         else:
             out[c] = s.astype(str).str.strip().str.lower()
@@ -86,13 +96,15 @@ def find_duplicates(features: pd.DataFrame, ids: np.ndarray, labels: np.ndarray,
     exact_sets = _sets_from_hash(row_hash(features))
     exact = _summarise("exact", exact_sets, ids, labels, codes, "identical feature values")
     near_sets = _sets_from_hash(row_hash(_rounded(features)))
-    method = f"equal after rounding numbers to {NEAR_TOL} standard deviations"
+    method = f"equal after rounding numbers to {NEAR_TOL} of their spread"
     numeric = features.select_dtypes("number")
-    if len(features) <= KNN_MAX_ROWS and numeric.shape[1] > 0:
+    if len(features) <= KNN_MAX_ROWS and numeric.shape[1] >= KNN_MIN_DIMS:
         near_sets = _merge(near_sets, _knn_sets(numeric))
-        method += f"; nearest neighbours closer than {KNN_THRESHOLD} x the median distance"
+        method += (f"; nearest neighbours closer than {KNN_THRESHOLD} x the median distance "
+                   f"(with {KNN_MIN_DIMS}+ independent numeric columns)")
     else:
-        method += f" (neighbour search skipped above {KNN_MAX_ROWS} rows)"
+        method += (f" (neighbour search needs at most {KNN_MAX_ROWS} rows and "
+                   f"{KNN_MIN_DIMS}+ numeric columns)")
     # Near means near but not identical: drop sets made only of exact copies of one row.
     sets = pd.DataFrame({"s": near_sets, "e": np.where(exact_sets >= 0, exact_sets,
                                                        -np.arange(1, len(ids) + 1))})
@@ -109,11 +121,13 @@ def _knn_sets(numeric: pd.DataFrame) -> np.ndarray:
 
     x = numeric.to_numpy(dtype=np.float64, na_value=np.nan)
     med = np.nanmedian(x, axis=0)
-    x = np.where(np.isnan(x), med, x)
-    sd = x.std(axis=0)
-    x = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    x = np.where(np.isnan(x), np.where(np.isnan(med), 0.0, med), x)
+    sd = _spread(x)
+    x = (x - np.median(x, axis=0)) / np.where(sd > 0, sd, 1.0)
     n = len(x)
-    if n < 3:
+    # For points scattered at random in k dimensions, P(NN distance < t x median) ~ t^k ln 2:
+    # the 0.13 rule suits embeddings and images, but flags random pairs in 2-3 dimensions.
+    if n < 3 or (x.shape[1] <= 200 and np.linalg.matrix_rank(x) < KNN_MIN_DIMS):
         return np.full(n, -1)
     dist, idx = NearestNeighbors(n_neighbors=2).fit(x).kneighbors(x)
     d = dist[:, 1]

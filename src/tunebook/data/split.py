@@ -160,7 +160,7 @@ def _fill_pool(in_pool: np.ndarray, size: np.ndarray, stratum: np.ndarray, keys:
     # they go to the pool's largest split, and the rest is cut to make up the difference.
     targets = f * total
     smallest = targets[f > 0].min()
-    big = sz > smallest
+    big = (sz > 1) & (sz > smallest)  # single rows are never "too big": see the empty check
     if big.any():
         largest = int(np.argmax(f))
         if sz[big].sum() > targets[largest]:
@@ -194,9 +194,17 @@ def _fill_pool(in_pool: np.ndarray, size: np.ndarray, stratum: np.ndarray, keys:
 
 
 def _hash(values: np.ndarray, seed: int) -> np.ndarray:
-    """A seeded pseudo-random key per value, independent of row order."""
-    key = f"{seed % 10**16:016d}"
-    return pd.util.hash_array(np.asarray(values), hash_key=key, categorize=False)
+    """A seeded pseudo-random key per value, independent of row order.
+
+    pandas hashes numbers without its hash key, so the seed is mixed in afterwards with the
+    splitmix64 finaliser (uint64 arithmetic wraps, as intended).
+    """
+    z = pd.util.hash_array(np.asarray(values), categorize=False).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        z = z + np.uint64(0x9E3779B97F4A7C15) * np.uint64((seed % 2**32) + 1)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 def _majority(unit: np.ndarray, lab: np.ndarray, n_units: int, n_labels: int) -> np.ndarray:
