@@ -48,17 +48,20 @@ def _spread(x: np.ndarray) -> np.ndarray:
     return np.where(iqr > 0, iqr, np.nanstd(x, axis=0))
 
 
-def _rounded(df: pd.DataFrame) -> pd.DataFrame:
-    out = {}
+def _rounded_hash(df: pd.DataFrame) -> np.ndarray:
+    """A row hash of the table with numbers rounded and text normalised (no copy of the table)."""
+    h = np.zeros(len(df), dtype=np.uint64)
     for c in df.columns:
         s = df[c]
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             v = s.to_numpy(dtype=np.float64, na_value=np.nan)
             sd = float(_spread(v[:, None])[0]) if np.isfinite(v).any() else 0.0
-            out[c] = np.round(v / (NEAR_TOL * sd)) if sd > 0 else v
+            col = pd.util.hash_array(np.round(v / (NEAR_TOL * sd)) if sd > 0 else v)
         else:
-            out[c] = s.astype(str).str.strip().str.lower()
-    return pd.DataFrame(out)
+            col = pd.util.hash_array(s.astype(str).str.strip().str.lower().to_numpy())
+        with np.errstate(over="ignore"):
+            h = (h * np.uint64(1_000_003)) ^ col
+    return h
 
 
 def _summarise(kind: str, set_id: np.ndarray, ids: np.ndarray, labels: np.ndarray,
@@ -95,7 +98,7 @@ def find_duplicates(features: pd.DataFrame, ids: np.ndarray, labels: np.ndarray,
     """Exact and near duplicate sets among rows of ``features`` (split ``codes`` optional)."""
     exact_sets = _sets_from_hash(row_hash(features))
     exact = _summarise("exact", exact_sets, ids, labels, codes, "identical feature values")
-    near_sets = _sets_from_hash(row_hash(_rounded(features)))
+    near_sets = _sets_from_hash(_rounded_hash(features))
     method = f"equal after rounding numbers to {NEAR_TOL} of their spread"
     numeric = features.select_dtypes("number")
     if len(features) <= KNN_MAX_ROWS and numeric.shape[1] >= KNN_MIN_DIMS:

@@ -40,6 +40,7 @@ def find_label_issues(features: pd.DataFrame, labels: np.ndarray, ids: np.ndarra
     from sklearn.model_selection import cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     numeric = features.select_dtypes("number")
     if numeric.shape[1] == 0:
@@ -61,9 +62,11 @@ def find_label_issues(features: pd.DataFrame, labels: np.ndarray, ids: np.ndarra
     med = np.nanmedian(x, axis=0)
     x = np.where(np.isnan(x), np.where(np.isnan(med), 0.0, med), x)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))
-    probs = cross_val_predict(model, x, y_codes, cv=3, method="predict_proba")
-    flagged = cl_find(labels=y_codes, pred_probs=probs,
-                      return_indices_ranked_by="self_confidence")
+    # One BLAS/OpenMP thread: extra threads oversubscribe a shared machine's cores.
+    with threadpool_limits(1):
+        probs = cross_val_predict(model, x, y_codes, cv=3, method="predict_proba")
+        flagged = cl_find(labels=y_codes, pred_probs=probs, n_jobs=1,
+                          return_indices_ranked_by="self_confidence")
     return LabelIssues("ok", checked_rows=len(rows), count=len(flagged),
                        rate=len(flagged) / len(rows), examples=ids[rows[flagged[:10]]].tolist(),
                        method="cleanlab.filter.find_label_issues over out-of-fold logistic "

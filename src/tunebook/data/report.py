@@ -79,7 +79,7 @@ def data_report(df: pd.DataFrame, cols: Columns, codes: np.ndarray | None = None
     ids = df[cols.id].to_numpy()
     y = df[cols.label].to_numpy()
     missing = {str(c): int(n) for c, n in df.isna().sum().items() if n}
-    constant = [str(c) for c in feats if df[c].nunique(dropna=True) <= 1]
+    constant = [str(c) for c in feats if _constant(df[c])]
     dup_cols = _duplicate_columns(x[[c for c in feats if str(c) not in constant]])
     exact, near = find_duplicates(x, ids, y, codes)
     group_leaks = 0
@@ -98,6 +98,12 @@ def data_report(df: pd.DataFrame, cols: Columns, codes: np.ndarray | None = None
     return DataReport(**{**rep.__dict__, "problems": _problems(rep)})
 
 
+def _constant(s: pd.Series) -> bool:
+    """One value (or none) apart from empty cells; O(n), unlike counting unique values."""
+    v = s.dropna()
+    return len(v) == 0 or bool((v == v.iloc[0]).all())
+
+
 def _duplicate_columns(x: pd.DataFrame) -> list[list[str]]:
     hashes: dict[int, list[str]] = {}
     for c in x.columns:
@@ -112,18 +118,19 @@ def _duplicate_columns(x: pd.DataFrame) -> list[list[str]]:
 
 
 def _label_table(y: np.ndarray, codes: np.ndarray | None) -> dict[str, dict[str, int]]:
-    frame = pd.DataFrame({"y": y.astype(str),
-                          "s": ["all"] * len(y) if codes is None else
-                          np.asarray(SPLITS + ("none",))[np.where(codes >= 0, codes, 4)]})
-    tab = frame.groupby(["s", "y"]).size()
-    out: dict[str, dict[str, int]] = {}
-    for (s, label), n in tab.items():
-        out.setdefault(str(s), {})[str(label)] = int(n)
-    return out
+    lab, values = pd.factorize(y, sort=True)
+    names = ("all",) if codes is None else SPLITS + ("none",)
+    part = np.zeros(len(y), dtype=np.int64) if codes is None else \
+        np.where(codes >= 0, codes, len(SPLITS)).astype(np.int64)
+    tab = np.bincount(part * len(values) + lab, minlength=len(names) * len(values))
+    tab = tab.reshape(len(names), len(values))
+    return {names[i]: {str(v): int(n) for v, n in zip(values, tab[i], strict=True) if n}
+            for i in range(len(names)) if tab[i].sum()}
 
 
 def _imbalance(y: np.ndarray) -> Imbalance | None:
-    vals, cnt = np.unique(y.astype(str), return_counts=True)
+    lab, vals = pd.factorize(y, sort=True)
+    cnt = np.bincount(lab, minlength=len(vals))
     if len(vals) < 2:
         return None
     hi, lo = int(np.argmax(cnt)), int(np.argmin(cnt))
