@@ -145,7 +145,10 @@ def _outliers(x: pd.DataFrame, ids: np.ndarray) -> list[Outliers]:
         if pd.api.types.is_bool_dtype(x[c]):
             continue
         v = x[c].to_numpy(dtype=np.float64, na_value=np.nan)
-        q1, q3 = np.nanquantile(v, [0.25, 0.75])
+        finite = v[np.isfinite(v)]
+        if len(finite) == 0:
+            continue
+        q1, q3 = np.quantile(finite, [0.25, 0.75])
         iqr = q3 - q1
         if not np.isfinite(iqr) or iqr <= 0:
             continue  # a column mostly one value: fences would flag every other value
@@ -178,11 +181,13 @@ def _problems(r: DataReport) -> list[str]:
     if r.imbalance and r.imbalance.imbalanced:
         p.append(f"class imbalance: '{r.imbalance.majority}' is {r.imbalance.ratio:.1f}x as "
                  f"frequent as '{r.imbalance.minority}' (share {r.imbalance.minority_share:.2%})")
-    for o in r.outliers:
-        if o.heavy_tail:
-            continue
-        p.append(f"column '{o.column}': {o.count} extreme values outside "
-                 f"[{o.low:.4g}, {o.high:.4g}], e.g. ids {o.examples}")
+    flagged = [o for o in r.outliers if not o.heavy_tail]
+    if flagged:
+        p.append(f"extreme values (beyond {OUTLIER_IQR:g} interquartile ranges) in "
+                 f"{len(flagged)} columns: " + "; ".join(
+                     f"'{o.column}' {o.count} outside [{o.low:.4g}, {o.high:.4g}], e.g. ids "
+                     f"{o.examples[:3]}" for o in flagged[:5])
+                 + (f"; and {len(flagged) - 5} more columns" if len(flagged) > 5 else ""))
     li = r.label_issues
     if li.status == "ok" and li.count:
         p.append(f"{li.count} likely label errors among {li.checked_rows} rows checked "

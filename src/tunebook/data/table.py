@@ -45,30 +45,57 @@ class Columns:
         return [c for c in df.columns if c not in used]
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV/TSV (optionally gzipped) or Parquet file into a DataFrame.
-
-    Example: ``df = read_table("data/digits.csv")``
-    """
+def _kind(path: str | Path) -> str:
     p = Path(path)
     name = p.name.lower()
     if not p.is_file():
         raise SpecError("data.file", "an existing CSV or Parquet file", str(p), "No such file.")
     if name.endswith(PARQUET_SUFFIXES):
-        import pyarrow.parquet as pq
-
-        return pq.read_table(p).to_pandas()
+        return "parquet"
     if name.endswith(CSV_SUFFIXES):
-        from pyarrow import csv
-
-        delimiter = "\t" if ".tsv" in name else ","
-        try:
-            table = csv.read_csv(p, parse_options=csv.ParseOptions(delimiter=delimiter))
-        except Exception as exc:  # pyarrow names the line that is wrong; pass it on
-            raise SpecError("data.file", "a well-formed CSV file", str(p), str(exc)) from None
-        return table.to_pandas()
+        return "tsv" if ".tsv" in name else "csv"
     raise SpecError("data.file", f"a file ending in one of {CSV_SUFFIXES + PARQUET_SUFFIXES}",
                     str(p))
+
+
+def table_columns(path: str | Path) -> list[str]:
+    """The column names of a table file, read from its header (or Parquet schema) only."""
+    kind = _kind(path)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    from pyarrow import csv
+
+    try:
+        with csv.open_csv(path, parse_options=csv.ParseOptions(
+                delimiter="\t" if kind == "tsv" else ",")) as reader:
+            return list(reader.schema.names)
+    except Exception as exc:
+        raise SpecError("data.file", "a well-formed CSV file", str(path), str(exc)) from None
+
+
+def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a CSV/TSV (optionally gzipped) or Parquet file into a DataFrame.
+
+    ``columns`` reads only those (much faster on wide files). Example:
+    ``df = read_table("data/digits.csv")``
+    """
+    kind = _kind(path)
+    cols = None if columns is None else list(dict.fromkeys(columns))
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path, columns=cols).to_pandas()
+    from pyarrow import csv
+
+    try:
+        table = csv.read_csv(
+            path, parse_options=csv.ParseOptions(delimiter="\t" if kind == "tsv" else ","),
+            convert_options=csv.ConvertOptions(include_columns=cols) if cols else None)
+    except Exception as exc:  # pyarrow names the line that is wrong; pass it on
+        raise SpecError("data.file", "a well-formed CSV file", str(path), str(exc)) from None
+    return table.to_pandas()
 
 
 def file_sha256(path: str | Path) -> str:
@@ -106,19 +133,25 @@ def rows_text(rows: Sequence[int] | np.ndarray, limit: int = 10) -> str:
     return f"row{'s' if len(rows) != 1 else ''} {shown}{more}"
 
 
-def check_table(df: pd.DataFrame, cols: Columns, source: str = "data") -> None:
-    """Refuse a table whose role columns are missing, empty in places, or whose ids repeat."""
-    have = [str(c) for c in df.columns]
+def check_columns(names: Sequence[Any], cols: Columns, source: str = "data") -> None:
+    """Refuse a table that lacks a role (or listed feature) column, naming the nearest one."""
+    have = [str(c) for c in names]
     wanted: dict[str, str] = dict(cols.roles)
     for i, f in enumerate(cols.features or ()):
         wanted[f"features[{i}]"] = f
     for role, col in wanted.items():
-        if col not in df.columns:
+        if col not in have:
             near = difflib.get_close_matches(col, have, n=1)
             hint = f"Did you mean '{near[0]}'? " if near else ""
             raise SpecError(f"{source}.{role}", f"a column named '{col}'", "no such column",
                             f"{hint}The table has columns {have[:20]}"
                             + (" ..." if len(have) > 20 else "") + ".")
+
+
+def check_table(df: pd.DataFrame, cols: Columns, source: str = "data") -> None:
+    """Refuse a table whose role columns are missing, empty in places, or whose ids repeat."""
+    check_columns(list(df.columns), cols, source)
+    wanted = cols.roles
     if len(df) == 0:
         raise SpecError(source, "a table with at least one row", "0 rows")
     for role in ("id", "label", "group", "source"):
