@@ -1,9 +1,11 @@
 import json
+import sys
 
 from data_helpers import project, table
 from typer.testing import CliRunner
 
 from tunebook.cli import app
+from tunebook.cli.output import run_app
 
 runner = CliRunner()
 
@@ -33,16 +35,10 @@ def test_tables_render(tmp_path):
     assert "domain classifier AUC" in res.output
 
 
-def test_error_is_one_line_not_a_traceback(tmp_path):
+def test_error_is_one_json_line_not_a_traceback(tmp_path, monkeypatch, capsys):
     pdir = project(tmp_path, table(20).rename(columns={"label": "y"}))
-    from tunebook.cli.output import run_app
-
-    import sys
-
-    argv = sys.argv
-    sys.argv = ["tunebook", "data", "split", "-p", str(pdir / "tunebook.yaml"), "--json"]
-    try:
-        code = run_app(app)
-    finally:
-        sys.argv = argv
-    assert code == 2
+    monkeypatch.setattr(sys, "argv", ["tunebook", "data", "split", "-p",
+                                      str(pdir / "tunebook.yaml"), "--json"])
+    assert run_app(app) == 2
+    err = json.loads(capsys.readouterr().out)
+    assert "data.label" in err["error"] and "columns ['id', 'y'" in err["error"]
