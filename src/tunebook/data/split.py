@@ -21,6 +21,7 @@ import pandas as pd
 
 from tunebook.errors import SpecError
 from tunebook.score import SPLITS
+from tunebook.spec import split_fractions
 
 DEFAULT_FRACTIONS = {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1}
 
@@ -49,20 +50,7 @@ def _code(split: str) -> int:
 
 def check_fractions(fractions: dict[str, float] | None) -> dict[str, float]:
     """All four splits with fractions in [0, 1] summing to 1; train and dev non-empty."""
-    raw = dict(DEFAULT_FRACTIONS if fractions is None else fractions)
-    unknown = sorted(set(raw) - set(SPLITS))
-    if unknown:
-        raise SpecError("fractions", f"keys among {list(SPLITS)}", unknown)
-    full = {s: float(raw.get(s, 0.0)) for s in SPLITS}
-    bad = {s: f for s, f in full.items() if not 0 <= f <= 1}
-    if bad:
-        raise SpecError("fractions", "fractions between 0 and 1", bad)
-    total = sum(full.values())
-    if abs(total - 1) > 1e-6:
-        raise SpecError("fractions", "fractions that sum to 1", f"{full} (sum {total:.6g})")
-    if full["train"] <= 0 or full["dev"] <= 0:
-        raise SpecError("fractions", "train > 0 and dev > 0", full)
-    return full
+    return split_fractions(dict(DEFAULT_FRACTIONS if fractions is None else fractions))
 
 
 def assign(ids: Any, labels: Any, *, groups: Any = None, deployment: Any = None,
