@@ -10,11 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from sklearn.datasets import load_digits
 
-from tunebook.data import load_splits, split_project
-
+# pandas, scikit-learn and tunebook.data are imported inside the functions: train.py imports
+# this module for SPLITS_FILE, and each training worker should not pay for them.
 HERE = Path(__file__).parent
 TABLE = HERE / "data" / "digits.csv"
 SPLITS_FILE = HERE / "data" / "digits-splits.npz"
@@ -25,6 +23,9 @@ def write_table(path: Path = TABLE) -> None:
     """The digits as CSV; an existing file is kept, since the recorded splits hash its bytes."""
     if path.exists():
         return
+    import pandas as pd
+    from sklearn.datasets import load_digits
+
     digits = load_digits()  # shipped inside scikit-learn: no download
     table = pd.DataFrame(digits.data.astype(np.int64), columns=PIXELS)
     table.insert(0, "label", digits.target.astype(np.int64))
@@ -37,6 +38,8 @@ def write_table(path: Path = TABLE) -> None:
 
 def make_splits(seed: int | None = None, path: Path = SPLITS_FILE) -> dict[str, int]:
     """Split (or reuse the recorded split) and write the arrays train.py reads."""
+    from tunebook.data import load_splits, split_project
+
     write_table()
     outcome = split_project(HERE, seed=seed)
     arrays = {}

@@ -12,11 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from sklearn.datasets import load_digits
 
-from tunebook.data import load_splits, split_project
-
+# pandas, scikit-learn and tunebook.data are imported inside the functions: train.py imports
+# this module for SPLITS_FILE, and each training worker should not pay for them.
 HERE = Path(__file__).parent
 TABLE = HERE / "data" / "digits-shift.csv"
 SPLITS_FILE = HERE / "data" / "digits-shift-splits.npz"
@@ -46,6 +44,9 @@ def write_table(path: Path = TABLE, seed: int = 0) -> None:
     """The table: id, label, source (scanner | field), p0..p63; kept once written."""
     if path.exists():
         return
+    import pandas as pd
+    from sklearn.datasets import load_digits
+
     digits = load_digits()  # shipped inside scikit-learn: no download
     rng = np.random.default_rng(seed)
     images = digits.images.copy()
@@ -63,6 +64,8 @@ def write_table(path: Path = TABLE, seed: int = 0) -> None:
 
 def make_splits(seed: int | None = None, path: Path = SPLITS_FILE) -> dict[str, int]:
     """Split by source (as `tunebook data split`) and write the arrays train.py reads."""
+    from tunebook.data import load_splits, split_project
+
     write_table()
     outcome = split_project(HERE, seed=seed)
     arrays = {}
