@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -224,3 +225,33 @@ def test_worker_processes_run_both_stages_with_exact_budgets(pdir: Path, store: 
     assert Counter((t.kind, group_key(t.group)) for t in trials) == {
         ("search", '{"latency": 1.0}'): 6, ("search", '{"latency": 2.0}'): 6,
         ("stage2", '{"latency": 1.0}'): 3, ("stage2", '{"latency": 2.0}'): 3}
+
+
+def _bench() -> Any:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fidelity.py"
+    spec = importlib.util.spec_from_file_location("bench_fidelity", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_fidelity"] = module  # dataclasses look their module up while defining
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_slice_short_then_long_finds_the_best_for_a_third_of_the_compute(
+        pdir: Path, store: Store) -> None:
+    """The fidelity benchmark's accounting on the toy, whose short runs rank like long ones."""
+    bench = _bench()
+    for name, extra in (("full", {}), ("sl", {"fidelity": {"fraction": 0.1, "keep": 0.125}})):
+        make_round(store, pdir, name=name, budget=16, max_train_steps=300, **extra)
+        run_round(store, name, pdir, executor="inline", show_progress=False)
+    trials = {n: store.trials(store.round(n).id) for n in ("full", "sl")}
+    target = max(t.score or 0 for t in trials["full"]) - 0.005
+    full = bench.cost_to_reach("full", trials["full"], target)
+    sl = bench.cost_to_reach("sl", trials["sl"], target)
+    assert full.answer_within and full.steps_total == 16 * 300
+    assert sl.answer_within and sl.steps_total == 16 * 30 + 2 * 300
+    assert sl.steps_total <= full.steps_total / 3
+    assert sl.steps_to_first_hit == 16 * 30 + 300  # the best short run is the best long one
+    assert sl.steps_to_first_hit < (full.expected_first_hit_random_order or 0)

@@ -217,15 +217,18 @@ def register(app: typer.Typer) -> None:
                                                    keep))
         counts = run_round(st, name, pdir, workers=workers, executor=executor, threads=threads,
                            show_progress=not as_json)
+        spread = None
+        if seeds is not None:
+            spread = [asdict(s) for s in run_seeds(
+                st, name, pdir, seeds, trial, workers=workers, executor=executor,
+                threads=threads, show_progress=not as_json)]
+            counts = st.counts(rec.id)
         payload = trials_payload(st, st.round(name), limit=20)
         payload["counts"] = counts
         if rec.spec.get("fidelity"):
             payload["fidelity"] = asdict(report(st, rec))
-        if seeds is not None:
-            payload["seeds"] = [asdict(s) for s in run_seeds(
-                st, name, pdir, seeds, trial, workers=workers, executor=executor,
-                threads=threads, show_progress=not as_json)]
-            payload["counts"] = st.counts(rec.id)
+        if spread is not None:
+            payload["seeds"] = spread
         emit(payload, as_json, render_run)
 
     @round_app.command("rescore")

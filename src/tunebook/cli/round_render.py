@@ -69,10 +69,12 @@ def render_plan(console: Console, d: dict[str, Any]) -> None:
 
 def render_steps(console: Console, d: dict[str, Any]) -> None:
     fit = d["fit"]
-    console.print(f"[bold]initial max_train_steps: {d['recommended']}[/] (probe {d['round']}, "
-                  f"trial {d['trial_id']}, {d['probe_steps']} steps at constant lr)")
+    console.print(f"[bold]initial max_train_steps: {d['recommended']}[/] (probe trial "
+                  f"{d['trial_id']} of round {d['round']}: {d['probe_steps']} steps at constant "
+                  "lr)")
     if fit:
-        console.print(f"  {d['metric']} fitted by a {fit['model']} curve, asymptote "
+        article = "an" if fit["model"] == "exponential" else "a"
+        console.print(f"  {d['metric']} fitted by {article} {fit['model']} curve, asymptote "
                       f"{fmt(fit['asymptote'])} (rmse {fmt(fit['rmse'])}); within "
                       f"{d['within']:g} of it at step {d['steps_needed']}")
     for n in d["notes"]:
