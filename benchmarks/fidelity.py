@@ -1,21 +1,24 @@
 """Short-then-long vs full-length quasi-random search on the digits project: compute to the best.
 
-    python benchmarks/fidelity.py            # 32 configs, 600 steps, stage 1 at 10%, keep 25%
+    python benchmarks/fidelity.py            # 32 configs, 600 steps, stage 1 at 10%, keep 20%
     python benchmarks/fidelity.py --quick    # 8 configs, 200 steps (while developing)
 
-Both rounds tune lr and weight decay of the digits CNN (width 16, Adam, batch 64) over the same
-quasi-random configs with the same seeds (same round seed), one after the other in the same run:
+Both rounds tune lr and weight decay of the digits CNN (width 16, Adam, batch 64, constant lr)
+over the same quasi-random configs with the same seeds, one after the other in the same run:
 - full: every config trained for ``--steps`` steps;
-- short-then-long: every config at ``--fraction`` of the steps, the best ``--keep`` of them again
-  at full length (``fidelity: {stages: 2, fraction, keep}``).
+- short-then-long: every config at ``--fraction`` of the steps, the best ``--keep`` share of
+  them again at full length (``fidelity: {stages: 2, fraction, keep}``).
 
-The reference is the best full-length dev accuracy (the stored score: dev accuracy at the best
-eval step) over both rounds; the target is 0.5 percentage points below it. "Compute to reach"
-counts the training steps (and trial seconds) of every trial queued before and including the
-first full-length trial at or above the target, in queue order: stage 1 is queued first, then
-stage 2 best-first. As queue order within the full round is arbitrary, its expected compute over
-random orders, ``steps * (n + 1) / (g + 1)`` for ``g`` good configs among ``n``, is reported too
-(and the same within stage 2 of short-then-long).
+The reference is the best full-length dev accuracy (a trial's stored score: dev accuracy at its
+best eval step) over both rounds; the target is 0.5 percentage points below it.
+
+- Compute of a round (the headline): the training steps (and trial seconds) of all its trials,
+  which is what it takes to know the round's answer; the answer counts when the best
+  full-length trial the round found is within the target.
+- First hit (an oracle's view): the steps of every trial queued before and including the first
+  full-length trial at or above the target, in queue order (stage 1 first, then stage 2 best
+  first). For the full round, whose queue order is arbitrary, the expected first hit over random
+  orders is ``steps * (n + 1) / (g + 1)`` for ``g`` good configs among ``n``.
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ def cost_to_reach(name: str, trials: list[TrialRecord], target: float) -> Cost:
 
 
 def run(configs: int, steps: int, fraction: float, keep: float, workers: int,
-        folder: Path) -> dict[str, Any]:
+        folder: Path, seed: int = 0) -> dict[str, Any]:
     from tunebook.demo import prepare, write_example
     from tunebook.execute import run_round
     from tunebook.fidelity import report
@@ -97,7 +100,7 @@ def run(configs: int, steps: int, fraction: float, keep: float, workers: int,
     store = Store(folder / "bench.db")
     base: dict[str, Any] = {
         "question": "What lr and weight decay?", "algorithm": "quasi_random",
-        "budget": configs, "seed": 0, "max_train_steps": steps,
+        "budget": configs, "seed": seed, "max_train_steps": steps,
         "params": {"lr": {"role": "nuisance", "type": "float", "low": 1e-4, "high": 3e-2,
                           "scale": "log"},
                    "weight_decay": {"role": "nuisance", "type": "float", "low": 1e-6,
@@ -122,10 +125,11 @@ def run(configs: int, steps: int, fraction: float, keep: float, workers: int,
     ratio = sl.steps_total / full.steps_total if sl.answer_within else None
     hit = (sl.steps_to_first_hit / full.expected_first_hit_random_order
            if sl.steps_to_first_hit and full.expected_first_hit_random_order else None)
-    return {"configs": configs, "steps": steps, "fidelity": fid, "workers": workers,
+    return {"configs": configs, "steps": steps, "fidelity": fid, "workers": workers, "seed": seed,
             "reference_best_dev_accuracy": ref, "target": target, "wall_seconds": walls,
             "costs": {k: asdict(v) for k, v in costs.items()},
             "steps_ratio": ratio, "first_hit_ratio": hit,
+            "seconds_ratio": round(sl.seconds_total / full.seconds_total, 3),
             "stages": asdict(report(store, store.round("short-then-long")))["stages"]}
 
 
@@ -135,7 +139,8 @@ def main() -> None:
     ap.add_argument("--configs", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--fraction", type=float, default=0.1)
-    ap.add_argument("--keep", type=float, default=0.25)
+    ap.add_argument("--keep", type=float, default=0.2)
+    ap.add_argument("--seed", type=int, default=0, help="round seed (another set of configs)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dir", type=Path, default=None, help="keep the project here")
     args = ap.parse_args()
@@ -143,7 +148,7 @@ def main() -> None:
     steps = args.steps or (200 if args.quick else 600)
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.dir or Path(tmp) / "digits"
-        out = run(configs, steps, args.fraction, args.keep, args.workers, folder)
+        out = run(configs, steps, args.fraction, args.keep, args.workers, folder, args.seed)
     print(json.dumps(out, indent=2))
     full, sl = out["costs"]["full"], out["costs"]["short-then-long"]
     print(f"\nreference best dev accuracy {out['reference_best_dev_accuracy']:.4f}, "
@@ -155,9 +160,10 @@ def main() -> None:
               f"{(c['answer'] or 0):7.4f} {str(c['answer_within']):>6} "
               f"{c['steps_to_first_hit'] or '-':>7} "
               f"{(c['expected_first_hit_random_order'] or 0):10.0f}")
-    for key in ("steps_ratio", "first_hit_ratio"):
+    for key in ("steps_ratio", "seconds_ratio", "first_hit_ratio"):
         v = out[key]
         print(f"{key}: {'-' if v is None else f'{v:.3f}'}")
+
 
 if __name__ == "__main__":
     main()

@@ -59,22 +59,34 @@ def stage_sizes(fid: Fidelity | None, budget: int) -> list[int]:
     return sizes
 
 
-def stage_kind(stage: int) -> str:
+def _stage_kind(stage: int) -> str:
     return "search" if stage == 1 else f"stage{stage}"
 
 
 def stage_of(trial: TrialRecord) -> int:
-    """1 for a round's search trials, 2 or 3 for promoted ones."""
+    """1 for a round's search trials, 2 or 3 for promoted ones.
+
+    >>> stage_of(store.trial(12))  # doctest: +SKIP
+    2
+    """
     return int(trial.meta.get("stage", 1))
 
 
 def is_partial(trial: TrialRecord) -> bool:
-    """A trial of a shorter stage: its score is not comparable with full-length ones."""
+    """A trial of a shorter stage: its score is not comparable with full-length ones.
+
+    >>> [is_partial(t) for t in store.trials(round_id)][:2]  # doctest: +SKIP
+    [True, True]
+    """
     return trial.meta.get("final") is False
 
 
 def full_config(trial: TrialRecord) -> dict[str, Any]:
-    """The trial's config at full length (a short stage keeps the full values in its meta)."""
+    """The trial's config at full length (a short stage keeps the full values in its meta).
+
+    >>> full_config(stage_one_trial)["max_train_steps"]  # doctest: +SKIP
+    1000
+    """
     return {**trial.config, **dict(trial.meta.get("full") or {})}
 
 
@@ -103,7 +115,13 @@ def _meta(config: dict[str, Any], fid: Fidelity, stage: int) -> dict[str, Any]:
 
 
 def first_stage(spec: RoundSpec, item: dict[str, Any]) -> dict[str, Any]:
-    """A search trial to queue (``{"config", "group", "seed"}``) as stage 1 of the round."""
+    """A search trial to queue (``{"config", "group", "seed"}``) as stage 1 of the round.
+
+    >>> spec = parse_round({"name": "r", "question": "q", "budget": 4,
+    ...                     "fidelity": {"fraction": 0.1}})
+    >>> first_stage(spec, {"config": {"max_train_steps": 500}, "seed": 3})["config"]
+    {'max_train_steps': 50}
+    """
     fid = spec.fidelity
     if fid is None or fid.stages == 1:
         return item
@@ -112,7 +130,10 @@ def first_stage(spec: RoundSpec, item: dict[str, Any]) -> dict[str, Any]:
 
 
 def check(project: ProjectSpec, spec: RoundSpec) -> None:
-    """Refuse a fidelity round whose configs have no ``max_train_steps`` to shorten."""
+    """Refuse a fidelity round whose configs have no ``max_train_steps`` to shorten.
+
+    >>> check(project, load_round("round.yaml"))  # doctest: +SKIP
+    """
     fid = spec.fidelity
     if fid is None or fid.stages == 1:
         return
@@ -166,25 +187,25 @@ class Stage:
     closed: bool        # every expected trial exists and finished
 
 
-def ranked_candidates(trials: Sequence[TrialRecord], goal: str) -> list[TrialRecord]:
+def _ranked(trials: Sequence[TrialRecord], goal: str) -> list[TrialRecord]:
     """Completed trials with a score, feasible first, best score first, then by id."""
     sign = -1.0 if goal == "max" else 1.0
     done = [t for t in trials if t.status == "completed" and t.score is not None]
     return sorted(done, key=lambda t: (not t.feasible, sign * float(t.score or 0.0), t.id))
 
 
-def stages(fid: Fidelity | None, budget: int, trials: Sequence[TrialRecord],
+def _stages(fid: Fidelity | None, budget: int, trials: Sequence[TrialRecord],
            goal: str) -> list[Stage]:
     """The stages of one target group from its trials (seed re-runs excluded by the caller)."""
     fractions, sizes = ladder(fid), stage_sizes(fid, budget)
     out: list[Stage] = []
     for s, (fraction, planned) in enumerate(zip(fractions, sizes, strict=True), start=1):
-        mine = tuple(t for t in trials if stage_of(t) == s and t.kind == stage_kind(s))
+        mine = tuple(t for t in trials if stage_of(t) == s and t.kind == _stage_kind(s))
         expected = planned
         if out:
             prev = out[-1]
             if prev.closed:
-                expected = min(planned, len(ranked_candidates(prev.trials, goal)))
+                expected = min(planned, len(_ranked(prev.trials, goal)))
         closed = len(mine) >= expected and all(t.status in FINISHED for t in mine)
         out.append(Stage(s, fraction, planned, expected, mine, closed))
     return out
@@ -198,7 +219,7 @@ def _groups(spec: RoundSpec, trials: Sequence[TrialRecord]) -> dict[str, list[Tr
     return by
 
 
-def round_stages(store: Store, record: RoundRecord,
+def _round_stages(store: Store, record: RoundRecord,
                  trials: Sequence[TrialRecord] | None = None
                  ) -> tuple[ProjectSpec, RoundSpec, dict[str, list[Stage]]]:
     from tunebook.rounds import specs
@@ -206,7 +227,7 @@ def round_stages(store: Store, record: RoundRecord,
     project, spec = specs(record)
     ts = store.trials(record.id) if trials is None else trials
     goal = project.scorer().goal
-    return project, spec, {k: stages(spec.fidelity, spec.budget, mine, goal)
+    return project, spec, {k: _stages(spec.fidelity, spec.budget, mine, goal)
                            for k, mine in _groups(spec, ts).items()}
 
 
@@ -215,11 +236,14 @@ def advance(store: Store, record: RoundRecord) -> list[int]:
 
     Safe to call from every worker at once: each stage is queued exactly once. A no-op for
     rounds without fidelity (one dict lookup).
+
+    >>> advance(store, store.round("lr"))  # doctest: +SKIP
+    [41, 42, 43, 44]
     """
     fid_raw = record.spec.get("fidelity")
     if record.kind != "search" or not fid_raw or int(fid_raw.get("stages", 2)) == 1:
         return []
-    project, spec, groups = round_stages(store, record)
+    project, spec, groups = _round_stages(store, record)
     assert spec.fidelity is not None
     goal = project.scorer().goal
     added: list[int] = []
@@ -230,10 +254,10 @@ def advance(store: Store, record: RoundRecord) -> list[int]:
             items = [{"group": t.group, "config": scaled(full_config(t), nxt.fraction),
                       "seed": t.seed, "parent_id": t.id,
                       "meta": _meta(full_config(t), spec.fidelity, nxt.stage)}
-                     for t in ranked_candidates(prev.trials, goal)[:nxt.expected]]
+                     for t in _ranked(prev.trials, goal)[:nxt.expected]]
             if items:
                 added += store.add_trials(record.id, items, max_per_group=nxt.expected,
-                                          kind=stage_kind(nxt.stage))
+                                          kind=_stage_kind(nxt.stage))
     return added
 
 
@@ -242,20 +266,27 @@ def expected_extra(store: Store, record: RoundRecord) -> int:
 
     ``rounds.progress`` adds this to the round's total, so a worker that finds the queue empty
     between two stages waits for the next stage instead of leaving. 0 without fidelity.
+
+    >>> expected_extra(store, store.round("lr"))  # 4 stage-2 trials still to come  # doctest: +SKIP
+    4
     """
     fid_raw = record.spec.get("fidelity")
     if record.kind != "search" or not fid_raw or int(fid_raw.get("stages", 2)) == 1:
         return 0
     trials = store.trials(record.id)
-    _, _, groups = round_stages(store, record, trials)
+    _, _, groups = _round_stages(store, record, trials)
     later = sum(st.expected for g in groups.values() for st in g[1:])
     others = sum(1 for t in trials if not (t.kind == "search" or t.kind.startswith("stage")))
     return later + others
 
 
 def search_finished(store: Store, record: RoundRecord) -> bool:
-    """Every stage of every target group has closed (seed re-runs aside)."""
-    _, _, groups = round_stages(store, record)
+    """Every stage of every target group has closed (seed re-runs aside).
+
+    >>> search_finished(store, store.round("lr"))  # doctest: +SKIP
+    True
+    """
+    _, _, groups = _round_stages(store, record)
     return all(st.closed for g in groups.values() for st in g)
 
 
@@ -323,9 +354,13 @@ def _ran(t: TrialRecord, last_step: dict[int, int]) -> int:
 
 
 def report(store: Store, record: RoundRecord) -> FidelityReport:
-    """Per stage: trials, completed ones and steps spent; the share of an all-full round."""
+    """Per stage: trials, completed ones and steps spent; the share of an all-full round.
+
+    >>> report(store, store.round("lr")).share  # doctest: +SKIP
+    0.35
+    """
     trials = store.trials(record.id)
-    _, spec, groups = round_stages(store, record, trials)
+    _, spec, groups = _round_stages(store, record, trials)
     unfinished = [t.id for t in trials if t.status in FINISHED and t.status != "completed"]
     last = {tid: max(c) for tid, c in store.curves(unfinished).items() if c}
     rows: list[StageSummary] = []
