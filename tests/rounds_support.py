@@ -46,8 +46,10 @@ def rounds_project(folder: Path) -> Path:
 
 def make_round(store: Store, project_dir: Path, **over: Any) -> str:
     """Create a round (default: lr nuisance, 8 trials, 100 steps) and return its name."""
+    # quasi_random explicitly: the whole budget is queued up front whatever the default is
     spec: dict[str, Any] = {"name": "r1", "question": "what lr?", "budget": 8, "seed": 0,
-                            "max_train_steps": 100, "params": {"lr": LR}}
+                            "algorithm": "quasi_random", "max_train_steps": 100,
+                            "params": {"lr": LR}}
     spec.update(over)
     project = load_project(project_dir / "tunebook.yaml")
     create_round(store, project, parse_round(spec))

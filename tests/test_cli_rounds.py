@@ -30,7 +30,7 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, cwd
 def pdir(tmp_path: Path) -> Path:
     folder = rounds_project(tmp_path / "proj")
     spec = {"name": "r1", "question": "what lr?", "budget": 6, "seed": 0,
-            "max_train_steps": 50, "params": {"lr": LR}}
+            "algorithm": "quasi_random", "max_train_steps": 50, "params": {"lr": LR}}
     (folder / "round.yaml").write_text(yaml.safe_dump(spec))
     return folder
 

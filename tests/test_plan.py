@@ -27,7 +27,7 @@ def _trial(i: int, steps: int, seconds: float) -> TrialRecord:
 
 def _spec(**over: Any) -> Any:
     base: dict[str, Any] = {"name": "p", "question": "q", "budget": 8, "max_train_steps": 1000,
-                            "params": {"lr": LR, "wd": WD}}
+                            "algorithm": "quasi_random", "params": {"lr": LR, "wd": WD}}
     base.update(over)
     return parse_round(base)
 
