@@ -31,7 +31,7 @@ def _session(project: Path, body: Callable[[Any], Awaitable[None]], timeout: flo
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    env = {**os.environ, "TUNEBOOK_TEST_PRINT": "1", "PYTHONPATH": os.pathsep.join(
         [SRC, *filter(None, [os.environ.get("PYTHONPATH")])])}
     params = StdioServerParameters(command=sys.executable, env=env,
                                    args=["-m", "tunebook", "mcp", "--project", str(project)])
