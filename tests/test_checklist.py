@@ -154,3 +154,14 @@ def test_items_with_several_targets_are_flagged(proj: Path, store: Store) -> Non
     item = _items(_cl(proj, store))["3.1.one_target"]
     assert item.status == "not_done" and "two (width, lr)" in item.detail
 
+
+
+def test_splits_drawn_from_deployment_rows_answer_1_2(tmp_path: Path, store: Store) -> None:
+    folder = make_project(tmp_path / "d", data={"file": "rows.csv", "source": "origin",
+                                                "deployment": ["production"]})
+    assert _items(_cl(folder, store))["1.2.deployment"].status == "not_done"
+    store.add_decision("splits", "splits created", {"counts": {"train": 7, "dev": 2}})
+    item = _items(_cl(folder, store))["1.2.deployment"]
+    assert item.status == "done" and "origin is in ['production']" in item.evidence[0]
+    assert _items(_cl(folder, store))["1.2.splits"].evidence == [
+        "splits recorded (decision 1): train 7, dev 2"]

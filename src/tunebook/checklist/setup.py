@@ -158,6 +158,11 @@ def _deployment(ev: Evidence) -> Verdict:
     noted = from_note(ev, "1.2.deployment")
     if noted:
         return noted
+    data = ev.project.data
+    split = ev.latest("splits")
+    if data is not None and data.source and data.deployment and split is not None:
+        return done(f"dev and test drawn from rows whose {data.source} is in {data.deployment} "
+                    f"(tunebook.yaml data; splits decision {split.id})")
     for d in reversed(ev.decisions_of("mismatch")):
         pair = {d.payload.get("a"), d.payload.get("b")}
         if pair == {"dev", "test"}:
