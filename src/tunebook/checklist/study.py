@@ -13,7 +13,14 @@ from tunebook.checklist.items import (
     note_hint,
     todo,
 )
-from tunebook.evidence import LABEL_SHARE, Evidence, Missing, confirmed_suspects, label_alarm
+from tunebook.evidence import (
+    LABEL_SHARE,
+    Evidence,
+    Missing,
+    confirmed_suspects,
+    find,
+    label_alarm,
+)
 from tunebook.trial import RoundRecord
 
 AXIS_CODES = ("boundary", "stability_bound", "divergence_scattered", "target_edge")
@@ -119,21 +126,22 @@ def _budget(ev: Evidence) -> Verdict:
     r = _latest(ev)
     if r is None:
         return _no_round()
-    from tunebook.evidence import find
-
     budget = int(r.spec.get("budget", 0))
     nuisance = len(_roles(r)["nuisance"])
+    if budget < 2:
+        return todo(f"give round {r.name} at least 2 trials per target value",
+                    f"budget {budget}")
+    text = f"round {r.name}: {budget} trials per target value"
     min_trials = find("tunebook.plan", "min_trials")
     if min_trials is None:
-        need, rule = 2, "at least 2 per target value"
-    else:
-        need = int(min_trials(nuisance))
-        rule = f"tunebook round plan's rule for {nuisance} nuisance hyperparameters"
+        return done(text)
+    need = int(min_trials(nuisance))
     if budget >= need:
-        return done(f"round {r.name}: {budget} trials per target value (>= {need}, {rule})")
-    return todo(f"raise the budget to {need} per target value, or tune fewer nuisance "
-                f"hyperparameters (tunebook round plan {r.name})",
-                f"{budget} < {need} ({rule})")
+        return done(f"{text} (>= {need}, tunebook round plan's rule for {nuisance} nuisance "
+                    "hyperparameters)")
+    return done(text, detail=f"below the {need} that tunebook round plan suggests for "
+                f"{nuisance} nuisance hyperparameters (a 90% chance that one trial lands in the "
+                f"good corner); see tunebook round plan {r.name}")
 
 
 # --- 3.3 -----------------------------------------------------------------------------------------
