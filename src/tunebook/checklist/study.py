@@ -115,8 +115,9 @@ def _algorithm(ev: Evidence) -> Verdict:
     r = _latest(ev)
     if r is None:
         return _no_round()
-    algo = r.spec.get("algorithm", "quasi_random")
-    use = "exploitation" if algo in ("bayesian",) else "exploration"
+    algo = str(r.spec.get("algorithm", "quasi_random"))
+    use = {"quasi_random": "exploration", "random": "exploration", "bayesian": "exploitation",
+           "explore_exploit": "exploration, then exploitation"}.get(algo, "custom searcher")
     return done(f"round {r.name}: {algo} ({use})")
 
 
