@@ -53,9 +53,13 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
     record = store.round(trial.round_id)
     project, _ = specs(record)
     scorer = project.scorer()
-    store.drop_points_after(trial.id, -1)  # a retried attempt starts its curve again
+    # A retried attempt starts its curve again; the Run keeps the earlier points so a resumed
+    # checkpoint can put back the part it covers (Run.restore_curve).
+    previous = store.curve(trial.id) if trial.attempts > 1 else {}
+    store.drop_points_after(trial.id, -1)
     run = Run(store, trial, token, eval_every=project.eval_every,
-              artifact_root=artifact_root(project_dir), lease_s=lease_s)
+              artifact_root=artifact_root(project_dir), lease_s=lease_s,
+              previous_curve=previous)
     status, error = "completed", None
     try:
         train_fn(trial.config, run)

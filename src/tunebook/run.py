@@ -43,7 +43,8 @@ class Run:
 
     def __init__(self, store: Store, trial: TrialRecord, token: str, *, eval_every: int,
                  artifact_root: ArtifactRoot, lease_s: float = 60.0,
-                 heartbeat: bool = True) -> None:
+                 heartbeat: bool = True,
+                 previous_curve: dict[int, dict[str, float]] | None = None) -> None:
         self.store = store
         self.trial = trial
         self.token = token
@@ -51,6 +52,9 @@ class Run:
         self.artifacts = artifact_root
         self.lease_s = lease_s
         self.diverged: str | None = None
+        # The curve an earlier attempt of this trial logged (a retry starts with an empty one);
+        # restore_curve() puts back the part a resumed checkpoint covers.
+        self._previous = previous_curve or {}
         self._rows: list[tuple[int, int, str, float]] = []
         self._last_flush = time.monotonic()
         self._lost = threading.Event()
@@ -107,6 +111,28 @@ class Run:
         if len(self._rows) >= FLUSH_ROWS or time.monotonic() - self._last_flush > FLUSH_SECONDS:
             self.flush()
 
+    def restore_curve(self, upto_step: int) -> int:
+        """Put back the earlier attempt's points up to ``upto_step`` (resuming a checkpoint).
+
+        A retried attempt starts with an empty curve; after loading the checkpoint of step S,
+        this makes the stored curve continue from S as if the trial had never stopped.
+        Returns the number of points restored.
+        """
+        rows = [(self.trial.id, step, key, value)
+                for step, values in sorted(self._previous.items()) if step <= upto_step
+                for key, value in values.items()]
+        with self._lock:
+            self._rows.extend(rows)
+        self.flush()
+        return len(rows)
+
+    def set_meta(self, **values: Any) -> None:
+        """Record facts about this trial (optimizer hyperparameters, seeds) with the trial.
+
+        >>> run.set_meta(seeds={"init": 0, "data": 1})  # doctest: +SKIP
+        """
+        self.store.merge_trial_meta(self.trial.id, values)
+
     def flush(self) -> None:
         with self._lock:
             rows, self._rows = self._rows, []
@@ -127,12 +153,14 @@ class Run:
         return self.store.add_artifact(self.trial.id, kind, rel, sha, len(data), step=step,
                                        meta=meta)
 
-    def save_checkpoint(self, step: int, state: dict[str, Any]) -> int:
+    def save_checkpoint(self, step: int, state: dict[str, Any],
+                        meta: dict[str, Any] | None = None) -> int:
         """Save a state dict (tensors, numbers, strings) loadable with ``weights_only=True``."""
         torch = _torch()
         buf = io.BytesIO()
         torch.save(state, buf)
-        return self.save_bytes("checkpoint", f"ckpt-{step:08d}.pt", buf.getvalue(), step=step)
+        return self.save_bytes("checkpoint", f"ckpt-{step:08d}.pt", buf.getvalue(), step=step,
+                               meta=meta)
 
     def load_checkpoint(self, step: int | None = None) -> tuple[int, dict[str, Any]] | None:
         """The latest (or given) checkpoint of this trial, checksum-verified, loaded safely."""

@@ -374,6 +374,16 @@ class Store:
                 best_step=best_step, score=_finite(score), feasible=feasible,
                 best_metrics=_clean(best_metrics)))
 
+    def merge_trial_meta(self, trial_id: int, values: dict[str, Any]) -> None:
+        """Add ``values`` to the trial's meta (top-level keys replaced, others kept)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(trials.c.meta).where(trials.c.id == trial_id)
+                               .with_for_update()).first()
+            if row is None:
+                raise NotFoundError(f"trial {trial_id} is not in the store")
+            merged = {**(row[0] or {}), **json_safe(values)}
+            conn.execute(update(trials).where(trials.c.id == trial_id).values(meta=merged))
+
     def cancel_queued(self, round_id: int, reason: str) -> int:
         with self.engine.begin() as conn:
             res = conn.execute(update(trials).where(and_(
@@ -428,6 +438,16 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(curves.delete().where(and_(curves.c.trial_id == trial_id,
                                                     curves.c.step > step)))
+
+    def points(self, trial_id: int, step: int) -> dict[str, float]:
+        """The metrics logged at one step of a trial (``{metric: value}``)."""
+        out: dict[str, float] = {}
+        with self.engine.connect() as conn:
+            res = conn.execute(select(curves.c.metric, curves.c.value).where(and_(
+                curves.c.trial_id == trial_id, curves.c.step == step)))
+            for metric, value in res:
+                out[metric] = math.nan if value is None else value
+        return out
 
     def curve(self, trial_id: int) -> dict[int, dict[str, float]]:
         return self.curves([trial_id]).get(trial_id, {})
