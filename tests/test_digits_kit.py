@@ -61,6 +61,11 @@ def test_demo_training_records_what_the_checklist_asks(digits: Path,
     assert meta["seeds"] == {"init": trial.seed, "data": trial.seed + 1}
     assert meta["schedule"]["name"] == "constant"
     assert meta["best_checkpoint"]["step"] == trial.best_step
+    dev = meta["dev_metrics"]
+    assert dev["step"] == trial.best_step and dev["accuracy"] == pytest.approx(trial.score)
+    assert 0.5 < dev["f1_macro"] <= 1 and 0.5 < dev["auc"] <= 1
+    assert 0 <= dev["calibration_error"] < 0.5 and len(dev["f1_per_class"]) == 10
+    assert meta["inference"]["latency_ms"] > 0 and meta["inference"]["batch_size"] == 1
     curve = store.curve(trial.id)
     assert all("train/grad_norm" in curve[s] and "train/lr" in curve[s] for s in range(1, 101))
     assert {"dev/accuracy", "dev/loss", "train/accuracy", "train_dev/accuracy"} <= set(curve[50])

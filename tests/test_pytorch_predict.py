@@ -45,8 +45,13 @@ def test_eval_batch_size_is_at_least_the_train_batch_size() -> None:
 def test_save_predictions_stores_id_label_prediction_confidence(tmp_path: Path) -> None:
     store, run = make_run(tmp_path)
     logits = torch.tensor([[2.0, 0.0], [0.0, 3.0], [1.0, 1.0]])
-    save_predictions(run, [10, 11, 12], torch.tensor([0, 0, 1]), logits, step=5,
-                     group=["a", "b", "b"])
+    metrics = save_predictions(run, [10, 11, 12], torch.tensor([0, 0, 1]), logits, step=5,
+                               group=["a", "b", "b"])
+    assert metrics.accuracy == pytest.approx(1 / 3) and metrics.n == 3
+    recorded = store.trial(run.trial_id).meta["dev_metrics"]
+    assert recorded["step"] == 5 and recorded["accuracy"] == pytest.approx(1 / 3)
+    assert recorded["auc"] == pytest.approx(0.5)  # from the softmax probabilities
+    assert recorded["group_gap"]["per_group"] == {"a": 1.0, "b": 0.0}
     rows = _rows(store, run)
     assert [r["id"] for r in rows] == ["10", "11", "12"]
     assert [r["prediction"] for r in rows] == ["0", "1", "0"]

@@ -17,6 +17,7 @@ Metric names ``<split>_<name>`` become ``<split>/<name>`` keys (``dev_accuracy``
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import threading
@@ -131,7 +132,9 @@ class Run:
 
         >>> run.set_meta(seeds={"init": 0, "data": 1})  # doctest: +SKIP
         """
-        self.store.merge_trial_meta(self.trial.id, values)
+        self.store.merge_trial_meta(self.trial.id, {
+            k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) and not isinstance(v, type)
+            else v for k, v in values.items()})
 
     def flush(self) -> None:
         with self._lock:

@@ -19,7 +19,7 @@ from tunebook.errors import SpecError
 from tunebook.throughput import INPUT_BOUND_SHARE, InputProfile, judge_input
 
 
-class timed_batches:  # noqa: N801  (used like a function: ``for b in timed_batches(loader)``)
+class timed_batches:  # lower case: used like a function, ``for b in timed_batches(loader)``
     """An iterator over ``batches`` that measures waiting vs computing.
 
     >>> tb = timed_batches([1, 2, 3])

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from tunebook.errors import SpecError
+from tunebook.metrics import ClassificationMetrics, classification_metrics, group_gap
 from tunebook.pytorch.fields import integer
 from tunebook.pytorch.memory import memory_kind, peak_mb, reset_peak
 
@@ -64,19 +65,28 @@ def predict(model: torch.nn.Module, inputs: torch.Tensor, batch_size: int) -> to
 def save_predictions(run: Run, ids: Sequence[Any] | np.ndarray | torch.Tensor,
                      labels: Sequence[Any] | np.ndarray | torch.Tensor,
                      logits: torch.Tensor, *, step: int, split: str = "dev",
-                     **columns: Sequence[Any]) -> int:
-    """Store each example's id, label, predicted class and its probability (confidence).
+                     **columns: Sequence[Any]) -> ClassificationMetrics:
+    """Store each example's id, label, predicted class and its probability (confidence), and
+    record the metrics computed from them (accuracy, F1, AUC, calibration) with the trial.
 
-    Extra columns (e.g. ``group=...`` for the fairness view) are stored alongside; error
-    analysis samples from this file. Returns the artifact id.
+    Extra columns are stored alongside; a ``group`` column adds the per-group accuracy gap
+    (the fairness view). Error analysis samples from the stored file. Returns the metrics.
     """
     probs = torch.softmax(logits.detach().float().cpu(), dim=1)
     confidence, prediction = probs.max(1)
     label_list = labels.tolist() if hasattr(labels, "tolist") else list(labels)
     id_list = ids.tolist() if hasattr(ids, "tolist") else list(ids)
-    return run.save_predictions(id_list, label_list, prediction.tolist(),
-                                [round(float(c), 6) for c in confidence], step=step,
-                                split=split, **columns)
+    conf = [round(float(c), 6) for c in confidence]
+    art = run.save_predictions(id_list, label_list, prediction.tolist(), conf, step=step,
+                               split=split, **columns)
+    metrics = classification_metrics(label_list, prediction.tolist(), conf,
+                                     probabilities=probs.numpy())
+    record: dict[str, Any] = {"step": step, "artifact_id": art, **asdict(metrics)}
+    if "group" in columns:
+        record["group_gap"] = asdict(group_gap(label_list, prediction.tolist(),
+                                               list(columns["group"])))
+    run.set_meta(**{f"{split}_metrics": record})
+    return metrics
 
 
 @dataclass(frozen=True)

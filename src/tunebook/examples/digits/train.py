@@ -84,7 +84,9 @@ def train(config: dict, run) -> None:
     best_step = ckpts.load_best(model)
     run.log(best_step, test_accuracy=evaluate(model, splits["test"], eval_batch)[1])
     dx, dy, dids = splits["dev"]
+    # Per-example predictions for error analysis; F1, AUC and calibration are recorded too.
     tk.save_predictions(run, dids, dy, tk.predict(model, dx, eval_batch), step=best_step)
+    run.set_meta(inference=tk.measure_inference(model, dx[:1]))  # latency, peak memory
 
 
 def make_step(config: dict) -> tuple:
