@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebook.artifacts import ArtifactRoot
-from tunebook.errors import LeaseLost, SpecError, TrialDiverged, TrialPruned
+from tunebook.errors import LeaseLost, SpecError, TrialDiverged, TrialPruned, WorkerStopped
 from tunebook.rounds import fill, progress, specs
 from tunebook.run import Run
 from tunebook.score import best_step
@@ -27,12 +28,8 @@ from tunebook.spec import load_pipeline
 from tunebook.store import Store
 from tunebook.trial import TrialRecord
 
-LEASE_S = 60.0
-MAX_ATTEMPTS = 3
-
-
-class WorkerStopped(BaseException):
-    """SIGTERM arrived: give the running trial back to the queue and stop."""
+LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
+MAX_ATTEMPTS = int(os.environ.get("TUNEBOOK_MAX_ATTEMPTS", "3"))
 
 
 @dataclass(frozen=True)
@@ -48,18 +45,18 @@ def artifact_root(project_dir: str | Path) -> ArtifactRoot:
 
 
 def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[..., Any],
-              project_dir: str | Path, *, lease_s: float = LEASE_S) -> Outcome:
+              project_dir: str | Path, *, lease_s: float = LEASE_S,
+              stop: threading.Event | None = None) -> Outcome:
     """Run one claimed trial to its end and record status, best step and score."""
     record = store.round(trial.round_id)
     project, _ = specs(record)
     scorer = project.scorer()
-    # A retried attempt starts its curve again; the Run keeps the earlier points so a resumed
-    # checkpoint can put back the part it covers (Run.restore_curve).
-    previous = store.curve(trial.id) if trial.attempts > 1 else {}
-    store.drop_points_after(trial.id, -1)
+    # A retried attempt keeps its curve up to its latest checkpoint (where train() can resume
+    # with run.load_checkpoint()) and rewrites the rest.
+    ckpt_steps = [a.step for a in store.artifacts(trial.id, "checkpoint") if a.step is not None]
+    store.drop_points_after(trial.id, max(ckpt_steps, default=-1))
     run = Run(store, trial, token, eval_every=project.eval_every,
-              artifact_root=artifact_root(project_dir), lease_s=lease_s,
-              previous_curve=previous)
+              artifact_root=artifact_root(project_dir), lease_s=lease_s, stop=stop)
     status, error = "completed", None
     try:
         train_fn(trial.config, run)
@@ -73,7 +70,7 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
     except WorkerStopped:
         run.close()
         store.requeue(trial.id, token, "re-queued: worker received SIGTERM")
-        raise
+        return Outcome(trial.id, "requeued", False)
     except Exception:
         status, error = "failed", traceback.format_exc(limit=20)
     finally:
@@ -101,7 +98,7 @@ def set_threads(threads: int | None) -> None:
 
 def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
                 lease_s: float = LEASE_S, poll_s: float = 0.2, threads: int | None = None,
-                max_trials: int | None = None,
+                max_trials: int | None = None, max_attempts: int = MAX_ATTEMPTS,
                 on_outcome: Callable[[Outcome], None] | None = None) -> int:
     """Claim and run trials of ``round_name`` until the round is finished. Returns trials run."""
     set_threads(threads)
@@ -113,31 +110,30 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     ran = 0
 
-    def _term(_sig: int, _frame: Any) -> None:
-        raise WorkerStopped()
-
+    # SIGTERM only raises a flag; the trial stops at its next run.log() and goes back to the
+    # queue, and no store write is ever interrupted half-way.
+    stop = threading.Event()
     try:
-        old = signal.signal(signal.SIGTERM, _term)
+        old = signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
     except ValueError:  # not the main thread: no signal handling there
         old = None
     try:
-        while max_trials is None or ran < max_trials:
-            store.reap(record.id, max_attempts=MAX_ATTEMPTS)
+        while (max_trials is None or ran < max_trials) and not stop.is_set():
+            store.reap(record.id, max_attempts=max_attempts)
             if record.kind == "search":
                 fill(store, record)
             claimed = store.claim(record.id, worker, lease_s)
             if claimed is None:
                 if progress(store, record).done:
                     break
-                time.sleep(poll_s)  # others still running: a lease may expire and re-queue
+                stop.wait(poll_s)  # others still running: a lease may expire and re-queue
                 continue
             trial, token = claimed
-            outcome = run_trial(store, trial, token, train_fn, project_dir, lease_s=lease_s)
+            outcome = run_trial(store, trial, token, train_fn, project_dir, lease_s=lease_s,
+                                stop=stop)
             ran += 1
             if on_outcome is not None:
                 on_outcome(outcome)
-    except WorkerStopped:
-        pass
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
@@ -147,6 +143,9 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
 
 def _process_main(store_url: str, round_name: str, project_dir: str, worker: str,
                   threads: int, lease_s: float) -> None:
+    # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
+    # re-queues the running trial cleanly instead of leaving it to a lease expiry.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     worker_loop(store_url, round_name, project_dir, worker=worker, threads=threads,
                 lease_s=lease_s)
 

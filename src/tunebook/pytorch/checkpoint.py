@@ -4,8 +4,8 @@ Writes go through ``Run.save_checkpoint`` (temp file, fsync, rename; sha256 in t
 Loading reads the bytes, checks them against the recorded sha256, and unpickles only with
 ``torch.load(weights_only=True)``: a file that fails either check is refused with a clear error,
 nothing in it runs, and the model is not touched. Resuming loads the latest checkpoint with the
-optimizer, the data generator and every RNG state, and puts back the curve up to that step, so
-the trial continues the same curve.
+optimizer, the data generator and every RNG state; the executor keeps a retried trial's curve
+up to its latest checkpoint, so the trial continues the same curve.
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ class Checkpoints:
 
     def resume(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
                generator: torch.Generator | None = None, *, skip_corrupt: bool = False) -> int:
-        """Load the latest checkpoint (model, optimizer, generator, RNGs) and restore the curve
-        up to it; returns its step, or 0 when there is none (a fresh trial).
+        """Load the latest checkpoint (model, optimizer, generator, RNGs); returns its step, or 0
+        when there is none (a fresh trial). The curve continues from that step.
 
         A latest checkpoint that fails verification is an error; with ``skip_corrupt`` it is
         set aside (renamed ``*.corrupt``, dropped from the store) and the next one is tried.
@@ -107,7 +107,10 @@ class Checkpoints:
                 continue
             _load_into(state, model, optimizer, generator, k.path)
             set_rng_state(state["rng"])
-            self.run.restore_curve(k.step)
+            # The store kept this trial's curve up to its latest checkpoint; if an earlier one
+            # was resumed (the latest set aside), the steps after it are logged again.
+            self.run.flush()
+            self.run.store.drop_points_after(self.run.trial_id, k.step)
             return k.step
         return 0
 
