@@ -241,7 +241,15 @@ class _bar:
             self._progress.stop()
 
 
+def _ray(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
+         lease_s: float, show_progress: bool) -> dict[str, int]:
+    from tunebook.ray_executor import run_with_ray
+
+    return run_with_ray(store, round_name, project_dir, workers, threads, lease_s, show_progress)
+
+
 EXECUTORS: dict[str, Callable[..., dict[str, int]]] = {
     "inline": _inline,
     "processes": _processes,
+    "ray": _ray,
 }

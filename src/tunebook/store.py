@@ -377,6 +377,19 @@ class Store:
         return bool(res.rowcount)
 
     @_transient
+    def update_meta(self, trial_id: int, token: str, updates: dict[str, Any]) -> bool:
+        """Merge ``updates`` into a running trial's meta (what the attempt records about itself)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(trials.c.meta).where(and_(
+                trials.c.id == trial_id, trials.c.token == token,
+                trials.c.status == "running"))).first()
+            if row is None:
+                return False
+            conn.execute(update(trials).where(trials.c.id == trial_id).values(
+                meta={**(row.meta or {}), **json_safe(updates)}))
+        return True
+
+    @_transient
     def requeue(self, trial_id: int, token: str, reason: str) -> bool:
         """Give a running trial back to the queue at once (SIGTERM, preemption notice)."""
         with self.engine.begin() as conn:
