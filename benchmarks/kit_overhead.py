@@ -56,7 +56,7 @@ def hand_train(config: dict, run: Any, demo: Any) -> None:
     model = demo.Net(int(config["width"]))
     opt = torch.optim.AdamW(model.parameters(), lr=config["lr"],
                             weight_decay=config["weight_decay"])
-    gen = torch.Generator().manual_seed(run.seed + 1)  # data order, separate from init
+    gen = torch.Generator().manual_seed(run.seed * 1000 + 1)  # data order, apart from init
     best_acc, best_state, best_step = -1.0, None, 0
     steps, batch = int(config["max_train_steps"]), int(config["batch_size"])
 

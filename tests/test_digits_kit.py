@@ -58,7 +58,7 @@ def test_demo_training_records_what_the_checklist_asks(digits: Path,
     trial = store.trial(verdict.trial_id)
     meta = trial.meta
     assert meta["optimizer"]["name"] == "adamw" and meta["optimizer"]["betas"] == [0.9, 0.999]
-    assert meta["seeds"] == {"init": trial.seed, "data": trial.seed + 1}
+    assert meta["init_seed"] == trial.seed and meta["shuffle_seeds"] == [trial.seed * 1000 + 1]
     assert meta["schedule"]["name"] == "constant"
     assert meta["best_checkpoint"]["step"] == trial.best_step
     dev = meta["dev_metrics"]

@@ -176,7 +176,7 @@ def train(config, run):
     gen = seeds.generator()
     ckpts = tk.Checkpoints(run, keep_best=1)
     start = ckpts.resume(model, opt, gen)
-    run.set_meta(resumed_from=start)
+    run.record(resumed_from=start)
     x = torch.randn(256, 4, generator=torch.Generator().manual_seed(0))
     y = x.sum(1, keepdim=True)
     for step in range(start + 1, config["max_train_steps"] + 1):

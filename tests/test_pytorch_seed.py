@@ -30,16 +30,18 @@ def test_one_call_seeds_every_generator() -> None:
     assert _draw() != first
 
 
-def test_init_and_data_seeds_are_separate_and_recorded(tmp_path: Path) -> None:
-    store, run = make_run(tmp_path, config={"data_seed": 99})
+def test_init_and_shuffle_seeds_are_separate_and_recorded(tmp_path: Path) -> None:
+    store, run = make_run(tmp_path, config={"shuffle_seed": 99})
     seeds = seed_everything(run)
-    assert seeds == Seeds(init=run.seed, data=99)
-    assert store.trial(run.trial_id).meta["seeds"] == {"init": run.seed, "data": 99}
-    assert seed_everything(5) == Seeds(5, 6)
-    assert seed_everything(5, data_seed=0) == Seeds(5, 0)
+    assert seeds == Seeds(init=run.seed, shuffle=99)
+    meta = store.trial(run.trial_id).meta
+    assert meta["init_seed"] == run.seed and meta["shuffle_seeds"] == [99]
+    # The default shuffle seed is rank 0's in tunebook.pytorch.distributed.rank_seeds.
+    assert seed_everything(5) == Seeds(5, 5001)
+    assert seed_everything(5, shuffle_seed=0) == Seeds(5, 0)
     a = torch.randint(0, 1000, (5,), generator=Seeds(1, 7).generator())
     b = torch.randint(0, 1000, (5,), generator=Seeds(2, 7).generator())
-    assert torch.equal(a, b)  # same data seed, same order, whatever the init seed
+    assert torch.equal(a, b)  # same shuffle seed, same order, whatever the init seed
 
 
 def test_bad_seed_in_config_is_refused(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ Metric names ``<split>_<name>`` become ``<split>/<name>`` keys (``dev_accuracy``
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import threading
 from collections.abc import Sequence
@@ -131,15 +130,6 @@ class Run:
             raise TrialDiverged(self.diverged)
         if full:
             self._wake.set()
-
-    def set_meta(self, **values: Any) -> None:
-        """Record facts about this trial (optimizer hyperparameters, seeds) with the trial.
-
-        Dataclasses are stored as dicts; top-level keys replace earlier values.
-        """
-        self.store.merge_trial_meta(self.trial.id, {
-            k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) and not isinstance(v, type)
-            else v for k, v in values.items()})
 
     def flush(self) -> None:
         """Write every buffered point now (called on close, divergence and by the writer)."""

@@ -434,17 +434,6 @@ class Store:
                 best_metrics=_clean(best_metrics)))
 
     @_transient
-    def merge_trial_meta(self, trial_id: int, values: dict[str, Any]) -> None:
-        """Add ``values`` to the trial's meta (top-level keys replaced, others kept)."""
-        with self.engine.begin() as conn:
-            row = conn.execute(select(trials.c.meta).where(trials.c.id == trial_id)
-                               .with_for_update()).first()
-            if row is None:
-                raise NotFoundError(f"trial {trial_id} is not in the store")
-            merged = {**(row[0] or {}), **json_safe(values)}
-            conn.execute(update(trials).where(trials.c.id == trial_id).values(meta=merged))
-
-    @_transient
     def cancel_queued(self, round_id: int, reason: str) -> int:
         with self.engine.begin() as conn:
             res = conn.execute(update(trials).where(and_(

@@ -122,7 +122,7 @@ class Checkpoints:
             raise SpecError("checkpoints", "at least one scored checkpoint", "none",
                             "Save checkpoints at eval steps, after logging the dev metrics.")
         _load_into(self._read(best), model, optimizer, None, best.path)
-        self.run.set_meta(best_checkpoint={"step": best.step, "artifact_id": best.artifact_id,
+        self.run.record(best_checkpoint={"step": best.step, "artifact_id": best.artifact_id,
                                            "sha256": best.sha256, "score": best.score})
         return best.step
 

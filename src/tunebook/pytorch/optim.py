@@ -75,7 +75,7 @@ def make_optimizer(params: Iterable[Any], config: Mapping[str, Any],
         record = optimizer_hparams(opt)
         if ignored:
             record["ignored"] = ignored
-        run.set_meta(optimizer=record)
+        run.record(optimizer=record)
     return opt
 
 

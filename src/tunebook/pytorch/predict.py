@@ -85,7 +85,7 @@ def save_predictions(run: Run, ids: Sequence[Any] | np.ndarray | torch.Tensor,
     if "group" in columns:
         record["group_gap"] = asdict(group_gap(label_list, prediction.tolist(),
                                                list(columns["group"])))
-    run.set_meta(**{f"{split}_metrics": record})
+    run.record(**{f"{split}_metrics": record})
     return metrics
 
 
@@ -100,9 +100,11 @@ class InferenceCost:
 
 
 @torch.no_grad()
-def measure_inference(model: torch.nn.Module, example: torch.Tensor, *, batch_size: int = 1,
-                      repeats: int = 30, warmup: int = 3) -> InferenceCost:
-    """Latency per example and peak memory of the trained model on batches of ``example``.
+def measure_inference(model: torch.nn.Module, example: torch.Tensor, run: Run | None = None,
+                      *, batch_size: int = 1, repeats: int = 30,
+                      warmup: int = 3) -> InferenceCost:
+    """Latency per example and peak memory of the trained model on batches of ``example``;
+    recorded with the trial as ``inference`` when ``run`` is given.
 
     ``example`` is one batch of inputs; its first ``batch_size`` rows are used (repeated if
     needed).
@@ -134,8 +136,11 @@ def measure_inference(model: torch.nn.Module, example: torch.Tensor, *, batch_si
         model.train(was_training)
     times.sort()
     median = times[len(times) // 2]
-    return InferenceCost(1000 * median / batch_size, batch_size, repeats, peak,
+    cost = InferenceCost(1000 * median / batch_size, batch_size, repeats, peak,
                          memory_kind(device), str(device))
+    if run is not None:
+        run.record(inference=asdict(cost))
+    return cost
 
 
 def _device(model: torch.nn.Module) -> torch.device:

@@ -103,7 +103,7 @@ def make_schedule(config: Mapping[str, Any], run: Run | None = None) -> Schedule
         min_lr_ratio=number(config, "min_lr_ratio", 0.0, low=0, high=1) or 0.0,
     )
     if run is not None:
-        run.set_meta(schedule=sched.describe())
+        run.record(schedule=sched.describe())
     return sched
 
 

@@ -1,7 +1,8 @@
 """Seeds: one call seeds Python, NumPy and torch; the init and data-shuffle seeds are separate.
 
 Keeping the data order's seed apart from the initialization's lets a study vary one and hold
-the other (seed-to-seed variance has two sources), and both are recorded with the trial.
+the other (seed-to-seed variance has two sources), and both are recorded with the trial as
+``init_seed`` and ``shuffle_seeds``, the names ``tunebook.pytorch.distributed.rank_seeds`` uses.
 """
 
 from __future__ import annotations
@@ -18,47 +19,51 @@ from tunebook.pytorch.fields import integer
 if TYPE_CHECKING:
     from tunebook.run import Run
 
-# Offset of the default data seed from the init seed; any constant works, it only has to
-# differ so the two streams are not the same numbers.
-DATA_SEED_OFFSET = 1
+
+
+def default_shuffle_seed(init: int) -> int:
+    """The shuffle seed derived from the init seed: rank 0's in ``rank_seeds`` (init * 1000 + 1),
+    so a loop that later goes multi-host keeps its data order on rank 0."""
+    return init * 1000 + 1
 
 
 @dataclass(frozen=True)
 class Seeds:
-    init: int   # model initialization (and anything else drawn from the global RNGs)
-    data: int   # data order: feed it to your own torch.Generator / sampler
+    init: int      # model initialization (and anything else drawn from the global RNGs)
+    shuffle: int   # data order: feed it to your own torch.Generator / sampler
 
     def generator(self) -> torch.Generator:
-        """A CPU generator for the data order, seeded with ``data``."""
-        return torch.Generator().manual_seed(self.data)
+        """A CPU generator for the data order, seeded with ``shuffle``."""
+        return torch.Generator().manual_seed(self.shuffle)
 
 
-def seed_everything(seed: int | Run, *, data_seed: int | None = None,
+def seed_everything(seed: int | Run, *, shuffle_seed: int | None = None,
                     deterministic: bool = False) -> Seeds:
     """Seed ``random``, NumPy and torch (all devices) with the init seed; return both seeds.
 
-    Given a Run, the init seed is ``config['init_seed']`` or the trial's seed, the data seed
-    ``config['data_seed']`` or init + 1, and both are recorded with the trial.
+    Given a Run, the init seed is ``config['init_seed']`` or the trial's seed, the shuffle
+    seed ``config['shuffle_seed']`` or one derived from the init seed, and both are recorded
+    with the trial.
 
     >>> seed_everything(3)
-    Seeds(init=3, data=4)
+    Seeds(init=3, shuffle=3001)
     """
     run = None if isinstance(seed, int) else seed
     if run is not None:
         init = integer(run.config, "init_seed", run.seed, low=0)
-        data = integer(run.config, "data_seed", data_seed, low=0)
+        shuffle = integer(run.config, "shuffle_seed", shuffle_seed, low=0)
     else:
         assert isinstance(seed, int)
-        init, data = seed, data_seed
+        init, shuffle = seed, shuffle_seed
     assert init is not None
-    seeds = Seeds(init, data if data is not None else init + DATA_SEED_OFFSET)
+    seeds = Seeds(init, shuffle if shuffle is not None else default_shuffle_seed(init))
     random.seed(seeds.init)
     np.random.seed(seeds.init % 2**32)
     torch.manual_seed(seeds.init)  # also seeds every CUDA device
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     if run is not None:
-        run.set_meta(seeds={"init": seeds.init, "data": seeds.data})
+        run.record(init_seed=seeds.init, shuffle_seeds=[seeds.shuffle])
     return seeds
 
 

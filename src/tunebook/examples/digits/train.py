@@ -86,7 +86,7 @@ def train(config: dict, run) -> None:
     dx, dy, dids = splits["dev"]
     # Per-example predictions for error analysis; F1, AUC and calibration are recorded too.
     tk.save_predictions(run, dids, dy, tk.predict(model, dx, eval_batch), step=best_step)
-    run.set_meta(inference=tk.measure_inference(model, dx[:1]))  # latency, peak memory
+    tk.measure_inference(model, dx[:1], run)                   # latency, peak memory
 
 
 def make_step(config: dict) -> tuple:
