@@ -11,7 +11,12 @@ from kit_support import make_run
 torch = pytest.importorskip("torch")
 
 from tunebook.errors import MissingExtraError, SpecError  # noqa: E402
-from tunebook.pytorch import OPTIMIZERS, make_optimizer, optimizer_hparams  # noqa: E402
+from tunebook.pytorch import (  # noqa: E402
+    OPTIMIZERS,
+    check_config,
+    make_optimizer,
+    optimizer_hparams,
+)
 
 
 def _params() -> list[torch.nn.Parameter]:
@@ -108,3 +113,18 @@ def test_import_without_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
     with pytest.raises(MissingExtraError, match=r"pip install 'tunebook\[torch\]'"):
         import tunebook.pytorch  # noqa: F401
+
+
+@pytest.mark.parametrize(("config", "where"), [
+    ({"optimizer": "adamx", "lr": 0.1}, "config.optimizer"),
+    ({"optimizer": "adam", "lr": -1}, "config.lr"),
+    ({"optimizer": "adam", "lr": 0.1, "schedule": "cosine", "max_train_steps": 10,
+      "warmup_steps": 20}, "warmup_steps"),
+    ({"optimizer": "adam", "lr": 0.1, "clip": 0}, "config.clip"),
+    ({"optimizer": "adam", "lr": 0.1, "batch_size": 8, "eval_batch_size": 4},
+     "eval_batch_size"),
+])
+def test_check_config_refuses_what_a_trial_would(config: dict, where: str) -> None:
+    with pytest.raises(SpecError, match=where):
+        check_config(config)
+    check_config({"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "beta1": 0.9})

@@ -25,7 +25,8 @@ except ImportError as exc:  # say which extra to install instead of a bare Modul
     raise MissingExtraError("torch", "torch") from exc
 
 from tunebook.pytorch.batch_size import scan_batch_sizes
-from tunebook.pytorch.checkpoint import Checkpoints
+from tunebook.pytorch.check import check_config
+from tunebook.pytorch.checkpoint import Checkpoints, load_verified
 from tunebook.pytorch.grad import clip_gradients, clip_threshold, grad_norms, propose_clip
 from tunebook.pytorch.optim import OPTIMIZERS, make_optimizer, optimizer_hparams
 from tunebook.pytorch.pipeline import profile_input, timed_batches
@@ -44,10 +45,12 @@ __all__ = [
     "Checkpoints",
     "Schedule",
     "Seeds",
+    "check_config",
     "clip_gradients",
     "clip_threshold",
     "eval_batch_size",
     "grad_norms",
+    "load_verified",
     "make_optimizer",
     "make_schedule",
     "measure_inference",

@@ -95,13 +95,15 @@ def make_schedule(config: Mapping[str, Any], run: Run | None = None) -> Schedule
     lr = number(lr_source, "lr", low=0, low_open=True)
     if lr is None:
         raise SpecError("config.lr", "a number > 0", None)
-    sched = Schedule(
-        choice(config.get("schedule") or "constant", list(SCHEDULES), "config.schedule"),
-        lr=lr,
-        total_steps=integer(config, "max_train_steps", low=1),
-        warmup_steps=integer(config, "warmup_steps", 0, low=0) or 0,
-        min_lr_ratio=number(config, "min_lr_ratio", 0.0, low=0, high=1) or 0.0,
-    )
+    name = choice(config.get("schedule") or "constant", list(SCHEDULES), "config.schedule")
+    try:
+        sched = Schedule(name, lr=lr, total_steps=integer(config, "max_train_steps", low=1),
+                         warmup_steps=integer(config, "warmup_steps", 0, low=0) or 0,
+                         min_lr_ratio=number(config, "min_lr_ratio", 0.0, low=0, high=1) or 0.0)
+    except SpecError as exc:
+        if exc.where.startswith("config."):
+            raise
+        raise SpecError(f"config.{exc.where}", exc.expected, exc.got, exc.hint) from None
     if run is not None:
         run.record(schedule=sched.describe())
     return sched
