@@ -37,6 +37,9 @@ def test_norm_is_the_global_l2_norm_and_measuring_changes_nothing() -> None:
     assert clip_gradients(model) == pytest.approx(_norm(model), rel=1e-6)
     assert all(torch.equal(a, p.grad) for a, p in zip(before, model.parameters(), strict=True))
     assert clip_gradients(list(model.parameters())) == pytest.approx(_norm(model), rel=1e-6)
+    opt = torch.optim.SGD([{"params": model[0].parameters()},
+                           {"params": model[2].parameters(), "lr": 0.1}], lr=0.01)
+    assert clip_gradients(opt) == pytest.approx(_norm(model), rel=1e-6)
     assert clip_gradients(torch.nn.Linear(2, 2)) == 0.0  # no gradients yet
 
 

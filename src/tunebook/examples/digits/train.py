@@ -46,7 +46,7 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer,
     loss = nn.functional.cross_entropy(model(xb), yb)
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = tk.clip_gradients(model, clip)  # the unclipped norm, clipped only if asked
+    grad_norm = tk.clip_gradients(opt, clip)  # the unclipped norm; clipped only if asked
     opt.step()
     return loss.item(), grad_norm
 
