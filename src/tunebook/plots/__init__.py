@@ -1,0 +1,1 @@
+"""Thin matplotlib drawers of analysis results (Agg backend; tests check the data)."""
