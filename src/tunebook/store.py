@@ -39,6 +39,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -231,6 +232,7 @@ class Store:
                                         max_overflow=8)
         else:
             raise SpecError("store", "a sqlite:/// or postgresql:// URL", redact(self.url))
+        self._sql = self._statements()
         try:
             with self.engine.begin() as conn:
                 meta.create_all(conn, checkfirst=True)
@@ -242,6 +244,34 @@ class Store:
         except OperationalError as exc:
             raise StoreError(f"store {redact(self.url)} is unreachable: "
                              f"{str(exc.orig).strip().splitlines()[0]}") from None
+
+    def _statements(self) -> dict[str, Any]:
+        """The hot path's statements, built once: SQLAlchemy memoizes each one's cache key, so
+        reusing them skips most per-call compilation work (about half of a claim's cost)."""
+        owned = and_(trials.c.id == bindparam("tid"), trials.c.token == bindparam("b_token"),
+                     trials.c.status == "running")
+        claim_select = select(trials, rounds.c.name.label("round_name")).join(
+            rounds, rounds.c.id == trials.c.round_id).where(
+            and_(trials.c.round_id == bindparam("rid"), trials.c.status == "queued")
+        ).order_by(trials.c.id).limit(1)
+        if self.dialect == "postgresql":
+            claim_select = claim_select.with_for_update(of=trials, skip_locked=True)
+        return {
+            "claim_select": claim_select,
+            "claim_update": update(trials).where(trials.c.id == bindparam("tid")).values(
+                status="running", worker=bindparam("b_worker"), token=bindparam("b_token"),
+                started_at=bindparam("now"),
+                lease_until=self._now_sql() + bindparam("lease", type_=Float),
+                attempts=trials.c.attempts + 1, finished_at=None),
+            "heartbeat": update(trials).where(owned).values(
+                lease_until=self._now_sql() + bindparam("lease", type_=Float)),
+            "finish": update(trials).where(owned).values(
+                status=bindparam("b_status"), error=bindparam("b_error"),
+                best_step=bindparam("b_best_step"), score=bindparam("b_score"),
+                feasible=bindparam("b_feasible"),
+                best_metrics=bindparam("b_best_metrics", type_=JSON),
+                finished_at=bindparam("now"), lease_until=None, token=None),
+        }
 
     # -- clock --------------------------------------------------------------------------------
 
@@ -336,20 +366,13 @@ class Store:
         token = uuid.uuid4().hex
         now = time.time()
         with self.engine.begin() as conn:
-            q = select(trials, rounds.c.name.label("round_name")).join(
-                rounds, rounds.c.id == trials.c.round_id).where(
-                and_(trials.c.round_id == round_id, trials.c.status == "queued")
-            ).order_by(trials.c.id).limit(1)
-            if self.dialect == "postgresql":
-                q = q.with_for_update(of=trials, skip_locked=True)
-            row = conn.execute(q).mappings().first()
+            row = conn.execute(self._sql["claim_select"], {"rid": round_id}).mappings().first()
             if row is None:
                 return None
             check_transition(row["status"], "running")
-            conn.execute(update(trials).where(trials.c.id == row["id"]).values(
-                status="running", worker=worker, token=token, started_at=now,
-                lease_until=self._now_sql() + float(lease_s),
-                attempts=trials.c.attempts + 1, finished_at=None))
+            conn.execute(self._sql["claim_update"], {
+                "tid": row["id"], "b_worker": worker, "b_token": token, "now": now,
+                "lease": float(lease_s)})
         record = _trial({**row, "status": "running", "worker": worker, "started_at": now,
                          "attempts": row["attempts"] + 1, "finished_at": None})
         return record, token
@@ -357,9 +380,8 @@ class Store:
     def heartbeat(self, trial_id: int, token: str, lease_s: float) -> bool:
         """Renew the lease; False when this attempt no longer owns the trial."""
         with self.engine.begin() as conn:
-            res = conn.execute(update(trials).where(and_(
-                trials.c.id == trial_id, trials.c.token == token, trials.c.status == "running",
-            )).values(lease_until=self._now_sql() + float(lease_s)))
+            res = conn.execute(self._sql["heartbeat"], {"tid": trial_id, "b_token": token,
+                                                        "lease": float(lease_s)})
         return bool(res.rowcount)
 
     @_transient
@@ -369,14 +391,10 @@ class Store:
         """Record the outcome of this attempt; False (and nothing written) if it lost its lease."""
         check_transition("running", status)
         with self.engine.begin() as conn:
-            res = conn.execute(update(trials).where(and_(
-                trials.c.id == trial_id, trials.c.token == token, trials.c.status == "running",
-            )).values(
-                status=status, error=error, best_step=best_step, score=_finite(score),
-                feasible=feasible, best_metrics=_clean(best_metrics or {}),
-                finished_at=time.time(), lease_until=None,
-                token=None,
-            ))
+            res = conn.execute(self._sql["finish"], {
+                "tid": trial_id, "b_token": token, "b_status": status, "b_error": error,
+                "b_best_step": best_step, "b_score": _finite(score), "b_feasible": feasible,
+                "b_best_metrics": _clean(best_metrics or {}), "now": time.time()})
         return bool(res.rowcount)
 
     @_transient
