@@ -10,6 +10,8 @@ import multiprocessing as mp
 import os
 import signal
 import socket
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebook.artifacts import ArtifactRoot
-from tunebook.errors import LeaseLost, SpecError, TrialDiverged, TrialPruned
+from tunebook.errors import LeaseLost, SpecError, TrialDiverged, TrialPruned, WorkerStopped
 from tunebook.rounds import fill, progress, specs
 from tunebook.run import Run
 from tunebook.score import best_step
@@ -28,10 +30,6 @@ from tunebook.trial import TrialRecord
 
 LEASE_S = 60.0
 MAX_ATTEMPTS = 3
-
-
-class WorkerStopped(BaseException):
-    """SIGTERM arrived: give the running trial back to the queue and stop."""
 
 
 @dataclass(frozen=True)
@@ -47,14 +45,15 @@ def artifact_root(project_dir: str | Path) -> ArtifactRoot:
 
 
 def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[..., Any],
-              project_dir: str | Path, *, lease_s: float = LEASE_S) -> Outcome:
+              project_dir: str | Path, *, lease_s: float = LEASE_S,
+              stop: threading.Event | None = None) -> Outcome:
     """Run one claimed trial to its end and record status, best step and score."""
     record = store.round(trial.round_id)
     project, _ = specs(record)
     scorer = project.scorer()
     store.drop_points_after(trial.id, -1)  # a retried attempt starts its curve again
     run = Run(store, trial, token, eval_every=project.eval_every,
-              artifact_root=artifact_root(project_dir), lease_s=lease_s)
+              artifact_root=artifact_root(project_dir), lease_s=lease_s, stop=stop)
     status, error = "completed", None
     try:
         train_fn(trial.config, run)
@@ -68,7 +67,7 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
     except WorkerStopped:
         run.close()
         store.requeue(trial.id, token, "re-queued: worker received SIGTERM")
-        raise
+        return Outcome(trial.id, "requeued", False)
     except Exception:
         status, error = "failed", traceback.format_exc(limit=20)
     finally:
@@ -80,16 +79,18 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
 
 
 def set_threads(threads: int | None) -> None:
-    """Give torch ``threads`` intra-op threads (measured: never oversubscribe the cores)."""
+    """Give torch ``threads`` intra-op threads (measured: never oversubscribe the cores).
+
+    The environment variable covers a torch imported later by the user's module; a torch that
+    is already imported is told directly. Importing torch here would cost non-torch projects
+    a second per worker.
+    """
     if not threads:
         return
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    try:
-        import torch
-
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(threads)
-    except ImportError:
-        pass
 
 
 def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
@@ -102,18 +103,19 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     record = store.round(round_name)
     project, _ = specs(record)
     train_fn = load_pipeline(project, project_dir)
+    set_threads(threads)  # again: the user's module may have imported torch just now
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     ran = 0
 
-    def _term(_sig: int, _frame: Any) -> None:
-        raise WorkerStopped()
-
+    # SIGTERM only raises a flag; the trial stops at its next run.log() and goes back to the
+    # queue, and no store write is ever interrupted half-way.
+    stop = threading.Event()
     try:
-        old = signal.signal(signal.SIGTERM, _term)
+        old = signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
     except ValueError:  # not the main thread: no signal handling there
         old = None
     try:
-        while max_trials is None or ran < max_trials:
+        while (max_trials is None or ran < max_trials) and not stop.is_set():
             store.reap(record.id, max_attempts=MAX_ATTEMPTS)
             if record.kind == "search":
                 fill(store, record)
@@ -121,15 +123,14 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
             if claimed is None:
                 if progress(store, record).done:
                     break
-                time.sleep(poll_s)  # others still running: a lease may expire and re-queue
+                stop.wait(poll_s)  # others still running: a lease may expire and re-queue
                 continue
             trial, token = claimed
-            outcome = run_trial(store, trial, token, train_fn, project_dir, lease_s=lease_s)
+            outcome = run_trial(store, trial, token, train_fn, project_dir, lease_s=lease_s,
+                                stop=stop)
             ran += 1
             if on_outcome is not None:
                 on_outcome(outcome)
-    except WorkerStopped:
-        pass
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
@@ -139,6 +140,9 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
 
 def _process_main(store_url: str, round_name: str, project_dir: str, worker: str,
                   threads: int, lease_s: float) -> None:
+    # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
+    # re-queues the running trial cleanly instead of leaving it to a lease expiry.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     worker_loop(store_url, round_name, project_dir, worker=worker, threads=threads,
                 lease_s=lease_s)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import sys
 import types
 import typing
@@ -239,11 +240,30 @@ def load_round(path: str | Path) -> RoundSpec:
 def load_pipeline(project: ProjectSpec, project_dir: str | Path) -> Any:
     """Import the project's ``module:function`` from its folder; refuse clearly if it can't."""
     module_name, _, func_name = project.pipeline.partition(":")
-    folder = str(Path(project_dir).resolve())
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    folder = Path(project_dir).resolve()
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))  # so the module can import its siblings
+    file = folder / (module_name.replace(".", "/") + ".py")
     try:
-        module = importlib.import_module(module_name)
+        if file.exists():
+            # Load by path under a name unique to the folder: two projects in one process (tests,
+            # notebooks) each get their own train.py, not the first one imported.
+            stat = file.stat()  # an edited file is loaded anew, not served from the cache
+            tag = abs(hash((str(file), stat.st_mtime_ns, stat.st_size)))
+            unique = f"_tunebook_pipeline_{tag:x}_{module_name.replace('.', '_')}"
+            module = sys.modules.get(unique)
+            if module is None:
+                spec = importlib.util.spec_from_file_location(unique, file)
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[unique] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[unique]
+                    raise
+        else:
+            module = importlib.import_module(module_name)
     except Exception as exc:  # an import error of the user's module is theirs to see
         raise SpecError("pipeline", f"an importable module '{module_name}' in {folder}",
                         project.pipeline,

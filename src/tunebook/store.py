@@ -41,8 +41,8 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    literal_column,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -215,8 +215,8 @@ class Store:
 
     def _now_sql(self) -> Any:
         if self.dialect == "sqlite":
-            return text("((julianday('now') - 2440587.5) * 86400.0)")
-        return text("extract(epoch from clock_timestamp())")
+            return literal_column("((julianday('now') - 2440587.5) * 86400.0)", Float)
+        return literal_column("extract(epoch from clock_timestamp())", Float)
 
     def db_now(self) -> float:
         with self.engine.connect() as conn:
@@ -231,7 +231,8 @@ class Store:
                 raise SpecError("round.name", "a name not used in this store", name,
                                 "Pick another name, or run the existing round.")
             rid = _pk(conn.execute(rounds.insert().values(
-                name=name, question=question, kind=kind, spec=spec, project=project,
+                name=name, question=question, kind=kind, spec=json_safe(spec),
+                project=json_safe(project),
                 created_at=time.time())))
         return self.round(rid)
 
@@ -269,10 +270,11 @@ class Store:
             if self.dialect == "postgresql":  # serialise budget checks per round
                 conn.execute(select(rounds.c.id).where(rounds.c.id == round_id).with_for_update())
             have: dict[str, int] = {}
-            for (grp,) in conn.execute(select(trials.c.grp).where(
-                    and_(trials.c.round_id == round_id, trials.c.kind == kind))):
-                key = group_key(grp or {})
-                have[key] = have.get(key, 0) + 1
+            if max_per_group is not None:
+                for (grp,) in conn.execute(select(trials.c.grp).where(
+                        and_(trials.c.round_id == round_id, trials.c.kind == kind))):
+                    key = group_key(grp or {})
+                    have[key] = have.get(key, 0) + 1
             number = conn.execute(select(func.coalesce(func.max(trials.c.number), -1)).where(
                 trials.c.round_id == round_id)).scalar_one() + 1
             for item in items:
@@ -282,9 +284,9 @@ class Store:
                 have[key] = have.get(key, 0) + 1
                 res = conn.execute(trials.insert().values(
                     round_id=round_id, number=number, kind=item.get("kind", kind),
-                    grp=item.get("group", {}), config=item["config"], seed=int(item["seed"]),
-                    status="queued", attempts=0, created_at=now,
-                    parent_id=item.get("parent_id"), meta=item.get("meta", {})))
+                    grp=json_safe(item.get("group", {})), config=json_safe(item["config"]),
+                    seed=int(item["seed"]), status="queued", attempts=0, created_at=now,
+                    parent_id=item.get("parent_id"), meta=json_safe(item.get("meta", {}))))
                 ids.append(_pk(res))
                 number += 1
         return ids
@@ -292,31 +294,32 @@ class Store:
     def claim(self, round_id: int, worker: str, lease_s: float) -> tuple[TrialRecord, str] | None:
         """Atomically take the oldest queued trial of the round; None when none is queued."""
         token = uuid.uuid4().hex
+        now = time.time()
         with self.engine.begin() as conn:
-            q = select(trials.c.id, trials.c.status).where(
+            q = select(trials, rounds.c.name.label("round_name")).join(
+                rounds, rounds.c.id == trials.c.round_id).where(
                 and_(trials.c.round_id == round_id, trials.c.status == "queued")
             ).order_by(trials.c.id).limit(1)
             if self.dialect == "postgresql":
-                q = q.with_for_update(skip_locked=True)
-            row = conn.execute(q).first()
+                q = q.with_for_update(of=trials, skip_locked=True)
+            row = conn.execute(q).mappings().first()
             if row is None:
                 return None
-            check_transition(row.status, "running")
-            conn.execute(update(trials).where(trials.c.id == row.id).values(
-                status="running", worker=worker, token=token, started_at=time.time(),
+            check_transition(row["status"], "running")
+            conn.execute(update(trials).where(trials.c.id == row["id"]).values(
+                status="running", worker=worker, token=token, started_at=now,
+                lease_until=self._now_sql() + float(lease_s),
                 attempts=trials.c.attempts + 1, finished_at=None))
-            conn.execute(text(
-                f"UPDATE trials SET lease_until = {self._now_sql().text} + :lease WHERE id = :id"
-            ), {"lease": float(lease_s), "id": row.id})
-        return self.trial(int(row.id)), token
+        record = _trial({**row, "status": "running", "worker": worker, "started_at": now,
+                         "attempts": row["attempts"] + 1, "finished_at": None})
+        return record, token
 
     def heartbeat(self, trial_id: int, token: str, lease_s: float) -> bool:
         """Renew the lease; False when this attempt no longer owns the trial."""
         with self.engine.begin() as conn:
-            res = conn.execute(text(
-                f"UPDATE trials SET lease_until = {self._now_sql().text} + :lease "
-                "WHERE id = :id AND token = :token AND status = 'running'"
-            ), {"lease": float(lease_s), "id": trial_id, "token": token})
+            res = conn.execute(update(trials).where(and_(
+                trials.c.id == trial_id, trials.c.token == token, trials.c.status == "running",
+            )).values(lease_until=self._now_sql() + float(lease_s)))
         return bool(res.rowcount)
 
     def finish(self, trial_id: int, token: str, status: str, *, error: str | None = None,
@@ -346,15 +349,11 @@ class Store:
 
     def reap(self, round_id: int | None = None, max_attempts: int = 3) -> list[int]:
         """Re-queue running trials whose lease expired; fail those out of attempts."""
-        now = self._now_sql().text
-        cond = f"status = 'running' AND lease_until < {now}"
-        params: dict[str, Any] = {}
+        cond = and_(trials.c.status == "running", trials.c.lease_until < self._now_sql())
         if round_id is not None:
-            cond += " AND round_id = :rid"
-            params["rid"] = round_id
+            cond = and_(cond, trials.c.round_id == round_id)
         with self.engine.begin() as conn:
-            rows = conn.execute(text(f"SELECT id, attempts FROM trials WHERE {cond}"),
-                                params).all()
+            rows = conn.execute(select(trials.c.id, trials.c.attempts).where(cond)).all()
             for tid, attempts in rows:
                 if attempts >= max_attempts:
                     conn.execute(update(trials).where(trials.c.id == tid).values(
@@ -460,7 +459,7 @@ class Store:
         with self.engine.begin() as conn:
             res = conn.execute(artifacts.insert().values(
                 trial_id=trial_id, kind=kind, step=step, path=path, sha256=sha256, size=size,
-                meta=meta or {}, created_at=time.time()))
+                meta=json_safe(meta or {}), created_at=time.time()))
         return _pk(res)
 
     def remove_artifact(self, artifact_id: int) -> None:
@@ -485,7 +484,7 @@ class Store:
         with self.engine.begin() as conn:
             res = conn.execute(decisions.insert().values(
                 kind=kind, round_id=round_id, summary=summary,
-                payload=json.loads(json.dumps(payload, default=str)), created_at=time.time()))
+                payload=json_safe(payload), created_at=time.time()))
         return _pk(res)
 
     def decisions(self, kind: str | None = None, round_id: int | None = None
@@ -552,6 +551,20 @@ def _pk(result: Any) -> int:
 def group_key(group: dict[str, Any]) -> str:
     """A canonical string for a target group (dict key order does not matter)."""
     return json.dumps(group, sort_keys=True, default=str)
+
+
+def json_safe(obj: Any) -> Any:
+    """Plain JSON: non-finite floats become None (PostgreSQL's JSON has no Infinity/NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if obj is None or isinstance(obj, str | int | bool):
+        return obj
+    item = getattr(obj, "item", None)  # numpy scalars
+    return json_safe(item()) if callable(item) else str(obj)
 
 
 def _finite(x: float | None) -> float | None:
