@@ -9,14 +9,6 @@ from planted import acc_curve, planted_round, score_round
 
 from tunebook.analysis.axes import axes
 from tunebook.analysis.records import load_records
-from tunebook.store import Store
-
-
-@pytest.fixture()
-def store(tmp_path):
-    s = Store(tmp_path / "s.db")
-    yield s
-    s.close()
 
 
 def codes(res):

@@ -11,17 +11,10 @@ from planted import acc_curve, planted_round
 from tunebook.analysis.isolation import isolation
 from tunebook.analysis.records import load_records
 from tunebook.errors import SpecError
-from tunebook.store import Store
 
 PARAMS = {"width": {"role": "target", "values": [8, 32]},
           "lr": {"role": "nuisance", "type": "float", "low": 1e-3, "high": 1e-1, "scale": "log"}}
 
-
-@pytest.fixture()
-def store(tmp_path):
-    s = Store(tmp_path / "s.db")
-    yield s
-    s.close()
 
 
 def width_round(store, name, gain, *, n=8, seeds=0, noise=0.0, budgets=(8, 8),

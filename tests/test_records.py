@@ -10,16 +10,9 @@ from planted import acc_curve, planted_round
 from tunebook.analysis.overview import analyze_round
 from tunebook.analysis.records import load_records
 from tunebook.errors import NotFoundError, SpecError
-from tunebook.store import Store
 
 PARAMS = {"lr": {"role": "nuisance", "type": "float", "low": 1e-3, "high": 1e-1}}
 
-
-@pytest.fixture()
-def store(tmp_path):
-    s = Store(tmp_path / "s.db")
-    yield s
-    s.close()
 
 
 def test_values_are_scores_or_the_best_of_a_metric(store):
