@@ -109,3 +109,16 @@ def test_points_mark_infeasible_and_diverged(store):
         ("lr", "nuisance", "float", "log"), ("width", "target", "choice", "linear")]
     assert res.axes[1].choices == [8, 32]
     assert res.points[0].config == {"lr": 0.01, "width": 8}
+
+
+def test_seeds_of_one_config_count_once_among_the_top(store):
+    params = {"lr": {"role": "nuisance", "type": "float", "low": 0.001, "high": 0.1,
+                     "scale": "log"}}
+    trials = [{"config": {"lr": 0.001 * 100 ** (i / 9)}, "curve": acc_curve(0.5 + 0.04 * i)}
+              for i in range(10)]
+    trials += [{"config": trials[9]["config"], "curve": acc_curve(0.86), "kind": "seed",
+                "parent": 9} for _ in range(3)]
+    planted_round(store, "seeds", params, trials)
+    res = axes(load_records(store, "seeds"), top=3)
+    configs = [p.config["lr"] for p in res.points if p.trial in res.top]
+    assert len(res.top) == 3 and len(set(configs)) == 3

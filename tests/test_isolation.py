@@ -136,3 +136,20 @@ def test_no_target_gives_none_and_bad_target_names_the_choices(store):
         isolation(recs, target="lrr")
     with pytest.raises(SpecError, match="--buckets"):
         isolation(recs, target="lr", buckets=1)
+
+
+def test_extra_seeds_of_one_value_are_not_extra_budget(store):
+    recs = width_round(store, "w", 0.05)
+    best = recs.ranked()[0]
+    rec = store.round("w")
+    ids = store.add_trials(rec.id, [{"config": best.config, "group": best.group, "seed": s,
+                                     "kind": "seed", "parent_id": best.id} for s in (7, 8, 9)],
+                           kind="seed")
+    for tid in ids:
+        claimed = store.claim(rec.id, "test", 60)
+        assert claimed is not None and claimed[0].id == tid
+        store.finish(tid, claimed[1], "completed", best_step=best.best_step,
+                     score=best.score, feasible=True, best_metrics={})
+    iso = isolation(load_records(store, "w"))
+    assert "unequal_budget" not in codes(iso)
+    assert iso.values[1].seeds == 4 and iso.seed_configs == 1

@@ -111,7 +111,7 @@ def axes(recs: RoundRecords, top: int = 5) -> AxesResult:
     axis_list = [Axis(k, p.role, p.kind if p.role == "nuisance" else "choice", p.scale,
                       p.low, p.high, list(p.values or p.choices or []) or None)
                  for k, p in params.items()]
-    ranked = recs.ranked()
+    ranked = recs.ranked(distinct=True)
     top_ids = [t.id for t in ranked[:top]]
     rest_ids = [t.id for t in ranked[top:]]
     diverged = [t for t in recs.finished if t.status == "diverged"]

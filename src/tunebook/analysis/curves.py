@@ -270,7 +270,7 @@ def curve_report(recs: RoundRecords, curves: Mapping[int, Mapping[int, Mapping[s
     value_of = value_function(recs)
     use_best = recs.value_name == "score"
     diags = []
-    for t in recs.ranked()[:top]:
+    for t in recs.ranked(distinct=True)[:top]:
         cfg_total = t.config.get("max_train_steps")
         diags.append(diagnose(
             t.id, curves.get(t.id, {}), value_of, recs.goal,

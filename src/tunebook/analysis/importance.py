@@ -132,7 +132,7 @@ def _permutation(configs: list[dict[str, Any]], values: list[float], params: dic
     cols: list[list[float]] = []
     for k, p in params.items():
         if p.role == "target" or p.kind == "choice":
-            codes = {repr(v): i for i, v in enumerate(dict.fromkeys(repr(c[k]) for c in configs))}
+            codes = {r: i for i, r in enumerate(dict.fromkeys(repr(c[k]) for c in configs))}
             cols.append([float(codes[repr(c[k])]) for c in configs])
         elif p.scale == "log":
             cols.append([math.log(c[k]) for c in configs])

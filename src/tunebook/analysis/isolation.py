@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tunebook.analysis.findings import Finding
-from tunebook.analysis.records import RoundRecords, group_label
+from tunebook.analysis.records import RoundRecords, config_key, group_label
 from tunebook.errors import SpecError
 from tunebook.space import Param
 from tunebook.trial import TrialRecord
@@ -197,15 +197,11 @@ def _ordered(members: dict[str, list[TrialRecord]], gdict: dict[str, dict[str, A
 # -- per value ---------------------------------------------------------------------------------
 
 
-def _config_key(t: TrialRecord) -> str:
-    return json.dumps(t.config, sort_keys=True, default=str)
-
-
 def _replicates(recs: RoundRecords) -> dict[str, list[float]]:
     """Values of completed feasible trials sharing one config (seeds or repeats), by config."""
     sets: dict[str, list[float]] = {}
     for t in recs.ranked():
-        sets.setdefault(_config_key(t), []).append(recs.values[t.id])
+        sets.setdefault(config_key(t), []).append(recs.values[t.id])
     return sets
 
 
@@ -239,7 +235,7 @@ def _value(recs: RoundRecords, label: str, group: dict[str, Any], ts: list[Trial
     mean = std = None
     seeds = 0
     if best_t is not None:
-        reps = replicates.get(_config_key(best_t), [])
+        reps = replicates.get(config_key(best_t), [])
         seeds = len(reps)
         if seeds >= 2:
             mean = sum(reps) / seeds
@@ -316,14 +312,16 @@ def _coverage(recs: RoundRecords, values: list[TargetValue],
     if len(values) < 2:
         return out
     name = recs.record.name
-    counts = {v.label: v.completed for v in values}
+    # Budget = distinct nuisance configs completed: extra seeds of one config are no budget.
+    counts = {v.label: len({config_key(t) for t in members[v.label]
+                            if t.status == "completed"}) for v in values}
     lo, hi = min(counts.values()), max(counts.values())
     ratio, diff = (0.5, 3) if bucketed else (0.75, 2)
     if hi > 0 and lo / hi < ratio and hi - lo >= diff:
         detail = ", ".join(f"{k}: {n}" for k, n in counts.items())
         out.append(Finding(
             "unequal_budget", "warning",
-            f"Target values got unequal nuisance budgets (completed trials: {detail}): the best "
+            f"Target values got unequal nuisance budgets (completed configs: {detail}): the best "
             f"of more trials looks better by chance alone.",
             f"Run the missing trials (tunebook round run {name}) or compare values at an equal "
             f"number of trials (checklist 3.2: multiple trials per target value).",

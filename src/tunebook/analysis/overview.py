@@ -35,16 +35,7 @@ class RoundAnalysis:
     curves: CurveReport
     importance: Importance | None
     findings: list[Finding]
-
-    @property
-    def answer(self) -> str:
-        """The round's answer to its question, in a sentence or two."""
-        if self.isolation is not None:
-            return self.isolation.answer
-        if self.best_trial is None:
-            return "No completed feasible trial: the round has no answer yet."
-        return (f"{self.question} Best trial {self.best_trial} with {self.value_name} "
-                f"{self.best_value:.4g} (the round has no target hyperparameter to compare).")
+    answer: str                  # the round's answer to its question, in a sentence or two
 
 
 def analyze_round(store: Store, round_name: str, *, top: int = 5, metric: str | None = None,
@@ -65,7 +56,7 @@ def analyze_round(store: Store, round_name: str, *, top: int = 5, metric: str | 
     recs = load_records(store, round_name, metric)
     ax = axes(recs, top=top)
     iso = isolation(recs, target=target, buckets=buckets)
-    ids = [t.id for t in recs.ranked()[:top]]
+    ids = [t.id for t in recs.ranked(distinct=True)[:top]]
     # With a chosen metric only it and the training loss are read, not every logged metric.
     wanted = None if metric is None else [recs.value_name, LOSS_KEY]
     cur = curve_report(recs, store.curves(ids, metrics=wanted), top=top)
@@ -74,10 +65,17 @@ def analyze_round(store: Store, round_name: str, *, top: int = 5, metric: str | 
                 *(imp.findings if imp else []), *_outcomes(recs)]
     ranked = recs.ranked()
     best = ranked[0] if ranked else None
+    if iso is not None:
+        answer = iso.answer
+    elif best is None:
+        answer = "No completed feasible trial: the round has no answer yet."
+    else:
+        answer = (f"{recs.record.question} Best: trial {best.id} with {recs.value_name} "
+                  f"{recs.values[best.id]:.4g} (no target hyperparameter to compare).")
     return RoundAnalysis(
         recs.record.name, recs.record.question, recs.value_name, recs.goal, dict(recs.counts),
         best.id if best else None, recs.values[best.id] if best else None, ax, iso, cur, imp,
-        by_severity(findings))
+        by_severity(findings), answer)
 
 
 def _outcomes(recs: RoundRecords) -> list[Finding]:

@@ -8,6 +8,7 @@ training. Reading is the only impure step; every analysis after it is a pure fun
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,12 +50,26 @@ class RoundRecords:
             return "diverged"
         return "ok" if t.feasible else "infeasible"
 
-    def ranked(self) -> list[TrialRecord]:
-        """Completed feasible trials with a value, best first (ties by trial id)."""
+    def ranked(self, distinct: bool = False) -> list[TrialRecord]:
+        """Completed feasible trials with a value, best first (ties by trial id).
+
+        ``distinct`` keeps only the best trial of each config, so seeds of one config do not
+        crowd a top-k list.
+        """
         ok = [t for t in self.trials
               if t.status == "completed" and t.feasible and t.id in self.values]
         sign = -1.0 if self.goal == "max" else 1.0
-        return sorted(ok, key=lambda t: (sign * self.values[t.id], t.id))
+        out = sorted(ok, key=lambda t: (sign * self.values[t.id], t.id))
+        if distinct:
+            seen: set[str] = set()
+            kept = []
+            for t in out:
+                key = config_key(t)
+                if key not in seen:
+                    seen.add(key)
+                    kept.append(t)
+            out = kept
+        return out
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.goal == "max" else a < b
@@ -142,6 +157,11 @@ def _nothing_completed(record: RoundRecord, counts: dict[str, int]) -> None:
         hint = f"Queue trials with: tunebook round new ROUND.yaml, then tunebook round run " \
                f"{record.name}"
     raise SpecError(f"round {record.name}", "at least one completed trial", have, hint)
+
+
+def config_key(t: TrialRecord) -> str:
+    """A canonical string of a trial's config: trials sharing it differ only by seed."""
+    return json.dumps(t.config, sort_keys=True, default=str)
 
 
 def group_label(group: Mapping[str, Any]) -> str:

@@ -49,7 +49,6 @@ def register(app: typer.Typer) -> None:
 
                 plots = draw_round(result, pdir / ".tunebook" / "reports" / result.round)
         data: dict[str, Any] = to_jsonable(result)
-        data["answer"] = result.answer
         data["plots"] = plots
         emit(data, as_json, _render)
 
