@@ -122,3 +122,11 @@ def test_seeds_of_one_config_count_once_among_the_top(store):
     res = axes(load_records(store, "seeds"), top=3)
     configs = [p.config["lr"] for p in res.points if p.trial in res.top]
     assert len(res.top) == 3 and len(set(configs)) == 3
+
+
+def test_an_interior_optimum_near_an_edge_found_by_many_trials_is_quiet(store):
+    # 200 trials; the optimum at u = 0.12 of lr's log range: the top trials cluster around it,
+    # a little way in from the bottom edge.
+    score_round(store, "near", 200, lambda ulr, uwd: 0.95 - 2.0 * (ulr - 0.12) ** 2)
+    res = axes(load_records(store, "near"), top=5)
+    assert res.boundaries == []

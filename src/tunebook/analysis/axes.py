@@ -9,7 +9,9 @@ hyperparameter, with infeasible and diverged trials marked. Two checks read thes
 
 Both checks need a geometric sign *and* a statistical one (a one-sided Mann-Whitney U test of
 positions in the unit cube, top or diverged trials against the rest), so a hyperparameter that
-does not matter, whose top trials land anywhere, stays quiet.
+does not matter, whose top trials land anywhere, stays quiet. The boundary check also asks that
+the cluster of top trials reach the edge, so an interior optimum near an edge, pinned down by
+many trials, is not mistaken for one beyond it.
 """
 
 from __future__ import annotations
@@ -167,6 +169,17 @@ def _near(u: float, edge: Edge, band: float) -> bool:
     return u >= 1 - band if edge == "high" else u <= band
 
 
+def _touches(p: Param, us: list[float], edge: Edge) -> bool:
+    """The cluster of top trials reaches the edge: its nearest member is closer to the edge
+    than half the cluster's width. A tight cluster a little way in (an interior optimum found
+    by many trials) does not; an int range's edge cell counts as touching."""
+    dist = [1 - u if edge == "high" else u for u in us]
+    if p.kind == "int" and p.low is not None and p.high is not None:
+        half_cell = 0.5 / (int(p.high) - int(p.low) + 1)
+        dist = [max(0.0, d - half_cell) for d in dist]
+    return min(dist) <= 0.5 * (max(us) - min(us)) or min(dist) == 0.0
+
+
 def _boundary(name: str, p: Param, top_ids: list[int], rest_ids: list[int],
               cfg: dict[int, Any], bound: StabilityBound | None) -> BoundaryProposal | None:
     top_u, rest_u = _units(p, top_ids, cfg), _units(p, rest_ids, cfg)
@@ -175,7 +188,8 @@ def _boundary(name: str, p: Param, top_ids: list[int], rest_ids: list[int],
     for edge in ("high", "low"):
         e: Edge = edge  # type: ignore[assignment]
         crowd = sum(_near(u, e, CROWD_BAND) for u in top_u)
-        if not (_near(top_u[0], e, BEST_BAND) and 2 * crowd >= len(top_u)):
+        if not (_near(top_u[0], e, BEST_BAND) and 2 * crowd >= len(top_u)
+                and _touches(p, top_u, e)):
             continue
         pval = _shifted(top_u, rest_u, e)
         if pval >= P_MAX:

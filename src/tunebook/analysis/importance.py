@@ -3,9 +3,9 @@
 Computed by well-kept libraries, never by hand:
 
 * ``fanova`` (default): Optuna's ``FanovaImportanceEvaluator``, the share of the value's
-  variance each hyperparameter explains. Optuna's defaults (64 trees of depth 64) took 47 s on
-  1,000 trials on a 2-core machine; 16 trees of depth 8 gave the same ranking to two decimals in
-  about 1 s, so those are used.
+  variance each hyperparameter explains. Optuna's defaults (64 trees of depth 64) took 28 s of
+  CPU on 1,000 trials (benchmarks/analyze.py); 16 trees of depth 8 gave the same ranking with
+  shares within 0.005 in about 1 s, so those are used.
 * ``ped_anova``: Optuna's ``PedAnovaImportanceEvaluator`` (Optuna's own default): which
   hyperparameters separate the top 10% of trials from the rest. Fast.
 * ``permutation``: scikit-learn's permutation importance over a random forest, scored on

@@ -76,7 +76,12 @@ def _render(console: Console, d: dict[str, Any]) -> None:
     counts = "  ".join(f"{s}={n}" for s, n in sorted(d["counts"].items()))
     console.print(f"[bold]round {d['round']}[/] — {d['question']}")
     console.print(f"  trials: {counts}; judged by {d['value_name']} ({d['goal']})")
-    console.print(f"\n[bold]answer[/]: {d['answer']}")
+    console.print(f"\n[bold]answer[/]: {d['answer']}", highlight=False)
+    # The answer's finding is printed with the answer, not again among the findings.
+    said = [f for f in d["findings"] if f["code"] == "isolation_answer"]
+    for f in said:
+        console.print(f"  [dim]->[/] {f['action']}", highlight=False)
+    rest = [f for f in d["findings"] if f["code"] != "isolation_answer"]
     iso = d.get("isolation")
     if iso:
         t = Table(title=f"isolation of {', '.join(iso['target'])}", title_justify="left")
@@ -97,13 +102,13 @@ def _render(console: Console, d: dict[str, Any]) -> None:
                       ", ".join(f"{k} {v:.0%}" for k, v in imp["shares"].items()))
     elif imp and imp["skipped"]:
         console.print(f"[bold]importance[/]: not computed ({imp['skipped']})")
-    console.print(f"\n[bold]findings[/] ({len(d['findings'])})")
-    for f in d["findings"]:
+    console.print(f"\n[bold]findings[/] ({len(rest)})")
+    for f in rest:
         style = _STYLE.get(f["severity"], "")
         console.print(f"[{style}]{f['severity']:>7}[/] [bold]{f['code']}[/]: {f['message']}",
                       highlight=False)
         console.print(f"          [dim]->[/] {f['action']}", highlight=False)
-    if not d["findings"]:
+    if not rest:
         console.print("  nothing to report")
     for k, path in d["plots"].items():
         console.print(f"[dim]{k} plot:[/] {path}")
