@@ -130,3 +130,13 @@ def test_an_interior_optimum_near_an_edge_found_by_many_trials_is_quiet(store):
     score_round(store, "near", 200, lambda ulr, uwd: 0.95 - 2.0 * (ulr - 0.12) ** 2)
     res = axes(load_records(store, "near"), top=5)
     assert res.boundaries == []
+
+
+def test_an_int_range_widens_to_whole_numbers(store):
+    params = {"layers": {"role": "nuisance", "type": "int", "low": 1, "high": 4},
+              "lr": {"role": "nuisance", "type": "float", "low": 1e-3, "high": 1e-1}}
+    trials = [{"config": {"layers": 1 + i % 4, "lr": 0.001 + 0.005 * i},
+               "curve": acc_curve(0.6 + 0.08 * (i % 4) + 0.001 * (i % 3))} for i in range(16)]
+    planted_round(store, "int", params, trials)
+    [b] = axes(load_records(store, "int"), top=4).boundaries
+    assert (b.param, b.edge, b.proposed_low, b.proposed_high) == ("layers", "high", 1, 6)

@@ -149,3 +149,42 @@ def test_seed_replicates_enter_the_answer(project):
     assert a.isolation is not None and a.isolation.seed_configs == 1
     assert a.isolation.verdict in ("clear", "within_noise")
     assert "standard errors" in a.isolation.answer
+
+
+def test_a_round_without_tuned_hyperparameters_still_reads(store, tmp_path):
+    from planted import acc_curve, planted_round
+
+    planted_round(store, "base", {}, [{"config": {"lr": 0.01}, "curve": acc_curve(0.9)}])
+    a = analyze_round(store, "base")
+    assert a.axes.axes == [] and a.isolation is None
+    assert a.importance is not None and a.importance.skipped == "no tuned hyperparameter varied"
+    assert [d.trial for d in a.curves.trials] == [a.best_trial]
+    assert "no target hyperparameter" in a.answer
+    assert sorted(draw_round(a, tmp_path)) == ["curves"]
+
+
+def test_choice_hyperparameters_are_drawn_and_weighed(store, tmp_path):
+    from planted import acc_curve, planted_round
+
+    params = {"optimizer": {"role": "nuisance", "type": "choice", "choices": ["adam", "sgd"]},
+              "lr": {"role": "nuisance", "type": "float", "low": 1e-3, "high": 1e-1,
+                     "scale": "log"}}
+    trials = [{"config": {"optimizer": ["adam", "sgd"][i % 2], "lr": 1e-3 * 100 ** (i / 19)},
+               "curve": acc_curve(0.7 + (0.2 if i % 2 == 0 else 0.0) + 0.001 * i)}
+              for i in range(20)]
+    planted_round(store, "opt", params, trials)
+    a = analyze_round(store, "opt", importance_method="permutation")
+    assert a.importance is not None and list(a.importance.shares)[0] == "optimizer"
+    iso = analyze_round(store, "opt", target="optimizer", importance_method=None).isolation
+    assert iso is not None and iso.winner == "optimizer=adam" and not iso.bucketed
+    assert "axes" in draw_round(a, tmp_path)
+
+
+def test_analyze_without_a_store_says_where_it_looked(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("TUNEBOOK_STORE", raising=False)
+    monkeypatch.setattr(sys, "argv", ["tunebook", "analyze", "width", "-p",
+                                      str(tmp_path / "tunebook.yaml"), "--json"])
+    assert run_app(app) == 2
+    err = json.loads(capsys.readouterr().out)
+    assert "--store" in err["error"] and "tunebook round run" in err["error"]
+    assert not (tmp_path / ".tunebook").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tunebook.cli.output import JsonOption, ProjectOption, StoreOption, emit, fmt
+from tunebook.errors import SpecError
 
 _STYLE = {"problem": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -38,6 +40,13 @@ def register(app: typer.Typer) -> None:
         from tunebook.store import open_store
 
         pdir = Path(project).resolve().parent
+        default = pdir / ".tunebook" / "store.db"
+        if not store and not os.environ.get("TUNEBOOK_STORE") and not default.exists():
+            # Opening would create an empty store: say where we looked instead.
+            raise SpecError("--store", "an existing store (.tunebook/store.db next to the "
+                            "project file, or --store URL)", str(default),
+                            "Run the round first (tunebook round new ROUND.yaml; tunebook round "
+                            "run NAME), or point -p/--store at the project's store.")
         st = open_store(store, pdir)
         method = None if importance == "none" else importance
         with _status(as_json, f"analysing round {name}"):
