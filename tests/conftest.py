@@ -89,11 +89,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     import uuid
 
     from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
 
     admin_url = os.environ["TUNEBOOK_TEST_POSTGRES"]
     name = f"tb_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
-                          isolation_level="AUTOCOMMIT")
+                          isolation_level="AUTOCOMMIT", poolclass=NullPool)  # survives restarts
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))
     base = admin_url.rsplit("/", 1)[0]

@@ -95,3 +95,20 @@ def test_console_script_help() -> None:
     assert res.returncode == 0
     for word in ("demo", "init", "validate", "baseline", "round", "trials", "trial", "export"):
         assert word in res.stdout
+
+
+def test_reap_command(project_dir: Path, capsys: pytest.CaptureFixture[str],
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from tunebook.store import open_store
+
+    store = open_store(None, project_dir)
+    rid = store.create_round("r", "q", {}, {}).id
+    store.add_trials(rid, [{"config": {}, "seed": 0}])
+    store.claim(rid, "dead-worker", 0.05)
+    time.sleep(0.2)
+    code, out = cli(capsys, monkeypatch, project_dir, "reap", "--json")
+    assert code == 0 and js(out)["reaped"][0]["status"] == "queued"
+    code, out = cli(capsys, monkeypatch, project_dir, "reap", "--max-attempts", "0", "--json")
+    assert code == 2

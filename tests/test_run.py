@@ -83,3 +83,12 @@ def test_predictions_length_checked(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="label"):
         run.save_predictions([1, 2], [0], [0, 1])
     run.close()
+
+
+def test_record_merges_facts_into_meta(tmp_path: Path) -> None:
+    store, run = _run(tmp_path)
+    run.record(init_seed=3, optimizer={"lr": 0.1, "eps": 1e-8})
+    run.record(shuffle_seed=4)
+    meta = store.trial(run.trial_id).meta
+    assert meta["init_seed"] == 3 and meta["shuffle_seed"] == 4 and meta["optimizer"]["eps"] == 1e-8
+    run.close()

@@ -125,3 +125,15 @@ def test_two_projects_in_one_process_keep_their_own_train(tmp_path: Path) -> Non
     spec = parse_project(_project())
     assert load_pipeline(spec, a)({}, None) == "a"
     assert load_pipeline(spec, b)({}, None) == "b"
+
+
+def test_sibling_modules_come_from_the_projects_own_folder(tmp_path: Path) -> None:
+    a = write_project(tmp_path / "a", train_py="from helper import NAME\n"
+                      "def train(config, run):\n    return NAME\n")
+    (a / "helper.py").write_text("NAME = 'a'\n")
+    b = write_project(tmp_path / "b", train_py="from helper import NAME\n"
+                      "def train(config, run):\n    return NAME\n")
+    (b / "helper.py").write_text("NAME = 'b'\n")
+    spec = parse_project(_project())
+    assert load_pipeline(spec, a)({}, None) == "a"
+    assert load_pipeline(spec, b)({}, None) == "b"

@@ -70,7 +70,9 @@ def test_reap_requeues_expired_leases_and_bounds_retries(store: Store) -> None:
         assert t.status == expected, t
         # the presumed-dead worker comes back: its result must not count
         assert not store.finish(got[0].id, got[1], "completed", score=1.0)
-    assert "lease expired" in (store.trial(got[0].id).error or "")
+    t = store.trial(got[0].id)
+    assert "lease expired" in (t.error or "")
+    assert [h["attempt"] for h in t.meta["history"]] == [1, 2]  # the failure history is kept
 
 
 def test_requeue_on_sigterm_path(store: Store) -> None:

@@ -28,8 +28,8 @@ from tunebook.spec import load_pipeline
 from tunebook.store import Store
 from tunebook.trial import TrialRecord
 
-LEASE_S = 60.0
-MAX_ATTEMPTS = 3
+LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
+MAX_ATTEMPTS = int(os.environ.get("TUNEBOOK_MAX_ATTEMPTS", "3"))
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,10 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
     record = store.round(trial.round_id)
     project, _ = specs(record)
     scorer = project.scorer()
-    store.drop_points_after(trial.id, -1)  # a retried attempt starts its curve again
+    # A retried attempt keeps its curve up to its latest checkpoint (where train() can resume
+    # with run.load_checkpoint()) and rewrites the rest.
+    ckpt_steps = [a.step for a in store.artifacts(trial.id, "checkpoint") if a.step is not None]
+    store.drop_points_after(trial.id, max(ckpt_steps, default=-1))
     run = Run(store, trial, token, eval_every=project.eval_every,
               artifact_root=artifact_root(project_dir), lease_s=lease_s, stop=stop)
     status, error = "completed", None
@@ -95,7 +98,7 @@ def set_threads(threads: int | None) -> None:
 
 def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
                 lease_s: float = LEASE_S, poll_s: float = 0.2, threads: int | None = None,
-                max_trials: int | None = None,
+                max_trials: int | None = None, max_attempts: int = MAX_ATTEMPTS,
                 on_outcome: Callable[[Outcome], None] | None = None) -> int:
     """Claim and run trials of ``round_name`` until the round is finished. Returns trials run."""
     set_threads(threads)
@@ -116,7 +119,7 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
         old = None
     try:
         while (max_trials is None or ran < max_trials) and not stop.is_set():
-            store.reap(record.id, max_attempts=MAX_ATTEMPTS)
+            store.reap(record.id, max_attempts=max_attempts)
             if record.kind == "search":
                 fill(store, record)
             claimed = store.claim(record.id, worker, lease_s)
@@ -238,7 +241,15 @@ class _bar:
             self._progress.stop()
 
 
+def _ray(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
+         lease_s: float, show_progress: bool) -> dict[str, int]:
+    from tunebook.ray_executor import run_with_ray
+
+    return run_with_ray(store, round_name, project_dir, workers, threads, lease_s, show_progress)
+
+
 EXECUTORS: dict[str, Callable[..., dict[str, int]]] = {
     "inline": _inline,
     "processes": _processes,
+    "ray": _ray,
 }

@@ -149,6 +149,16 @@ class Run:
                 self._write_error = exc
                 return
 
+    def record(self, **info: Any) -> None:
+        """Record facts about this trial that are not curves: seeds, optimizer defaults, ranks.
+
+        Stored in the trial's ``meta`` (merged, JSON), e.g.
+        ``run.record(init_seed=0, shuffle_seeds=[1, 2], optimizer={"lr": 1e-3, "eps": 1e-8})``.
+        """
+        if not self.store.update_meta(self.trial.id, self.token, info):
+            self._lost.set()
+            raise LeaseLost(f"trial {self.trial.id} lost its lease; this attempt's work is void")
+
     # -- artifacts --------------------------------------------------------------------------------
 
     def _path(self, name: str) -> str:

@@ -7,6 +7,7 @@ before any worker starts.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import importlib.util
@@ -237,33 +238,50 @@ def load_round(path: str | Path) -> RoundSpec:
     return parse_round(load_yaml(p), str(p))
 
 
+def import_project_module(project_dir: str | Path, module_name: str) -> Any:
+    """Import ``module_name`` from the project folder, never another project's same-named file.
+
+    A file in the folder is loaded by path under a name unique to that file (and its mtime), so
+    two projects in one process (tests, notebooks, inline rounds) each get their own
+    ``train.py``; cached siblings from other folders (``prepare``, ``model``) are dropped so that
+    the module's own ``import prepare`` finds the one beside it.
+    """
+    folder = Path(project_dir).resolve()
+    if sys.path[:1] != [str(folder)]:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(folder))
+        sys.path.insert(0, str(folder))  # so the module can import its siblings
+    for sibling in folder.glob("*.py"):
+        cached = sys.modules.get(sibling.stem)
+        origin = getattr(cached, "__file__", None)
+        if cached is not None and origin and Path(origin).resolve().parent != folder:
+            del sys.modules[sibling.stem]
+    file = folder / (module_name.replace(".", "/") + ".py")
+    if not file.exists():
+        return importlib.import_module(module_name)
+    stat = file.stat()  # an edited file is loaded anew, not served from the cache
+    tag = abs(hash((str(file), stat.st_mtime_ns, stat.st_size)))
+    unique = f"_tunebook_project_{tag:x}_{module_name.replace('.', '_')}"
+    module = sys.modules.get(unique)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(unique, file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[unique] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[unique]
+            raise
+    return module
+
+
 def load_pipeline(project: ProjectSpec, project_dir: str | Path) -> Any:
     """Import the project's ``module:function`` from its folder; refuse clearly if it can't."""
     module_name, _, func_name = project.pipeline.partition(":")
     folder = Path(project_dir).resolve()
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))  # so the module can import its siblings
-    file = folder / (module_name.replace(".", "/") + ".py")
     try:
-        if file.exists():
-            # Load by path under a name unique to the folder: two projects in one process (tests,
-            # notebooks) each get their own train.py, not the first one imported.
-            stat = file.stat()  # an edited file is loaded anew, not served from the cache
-            tag = abs(hash((str(file), stat.st_mtime_ns, stat.st_size)))
-            unique = f"_tunebook_pipeline_{tag:x}_{module_name.replace('.', '_')}"
-            module = sys.modules.get(unique)
-            if module is None:
-                spec = importlib.util.spec_from_file_location(unique, file)
-                assert spec is not None and spec.loader is not None
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[unique] = module
-                try:
-                    spec.loader.exec_module(module)
-                except BaseException:
-                    del sys.modules[unique]
-                    raise
-        else:
-            module = importlib.import_module(module_name)
+        module = import_project_module(folder, module_name)
     except Exception as exc:  # an import error of the user's module is theirs to see
         raise SpecError("pipeline", f"an importable module '{module_name}' in {folder}",
                         project.pipeline,

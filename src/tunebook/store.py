@@ -15,14 +15,15 @@ One code path serves SQLite (the default, a file under ``.tunebook/``) and Postg
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -46,7 +47,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from tunebook.errors import NotFoundError, SpecError, StoreError
 from tunebook.trial import (
@@ -138,6 +139,37 @@ info = Table(
 )
 
 
+# How long a worker keeps retrying a store that went away (PostgreSQL restart, failover, a
+# SQLite lock held past the busy timeout) before giving up.
+RETRY_SECONDS = float(os.environ.get("TUNEBOOK_STORE_RETRY_S", "120"))
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _transient(fn: _F) -> _F:
+    """Retry ``fn`` on connection-level errors, with backoff, for up to RETRY_SECONDS.
+
+    Every wrapped method is one transaction, so a retry either redoes it or finds it done;
+    the claim token and the per-group budget check keep a redone write from counting twice.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + RETRY_SECONDS
+        delay = 0.1
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except (OperationalError, InterfaceError) as exc:
+                if time.monotonic() + delay > deadline:
+                    url = redact(args[0].url) if args else "the store"
+                    raise StoreError(f"store {url} kept failing for {RETRY_SECONDS:.0f} s: "
+                                     f"{str(exc.orig or exc).strip().splitlines()[0]}") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def redact(url: str) -> str:
     """The URL with any password replaced, for messages and logs."""
     try:
@@ -224,6 +256,7 @@ class Store:
 
     # -- rounds -------------------------------------------------------------------------------
 
+    @_transient
     def create_round(self, name: str, question: str, spec: dict[str, Any],
                      project: dict[str, Any], kind: str = "search") -> RoundRecord:
         with self.engine.begin() as conn:
@@ -236,6 +269,7 @@ class Store:
                 created_at=time.time())))
         return self.round(rid)
 
+    @_transient
     def round(self, key: str | int) -> RoundRecord:
         col = rounds.c.id if isinstance(key, int) else rounds.c.name
         with self.engine.connect() as conn:
@@ -249,6 +283,7 @@ class Store:
             raise NotFoundError(f"round {key!r} is not in the store (rounds: {names}).{hint}")
         return _round(row)
 
+    @_transient
     def rounds(self) -> list[RoundRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(rounds).order_by(rounds.c.id)).mappings().all()
@@ -256,6 +291,7 @@ class Store:
 
     # -- trials -------------------------------------------------------------------------------
 
+    @_transient
     def add_trials(self, round_id: int, items: Sequence[dict[str, Any]],
                    max_per_group: int | None = None, kind: str = "search") -> list[int]:
         """Queue trials; with ``max_per_group`` no target group's ``kind`` trials exceed it.
@@ -291,6 +327,7 @@ class Store:
                 number += 1
         return ids
 
+    @_transient
     def claim(self, round_id: int, worker: str, lease_s: float) -> tuple[TrialRecord, str] | None:
         """Atomically take the oldest queued trial of the round; None when none is queued."""
         token = uuid.uuid4().hex
@@ -322,6 +359,7 @@ class Store:
             )).values(lease_until=self._now_sql() + float(lease_s)))
         return bool(res.rowcount)
 
+    @_transient
     def finish(self, trial_id: int, token: str, status: str, *, error: str | None = None,
                best_step: int | None = None, score: float | None = None,
                feasible: bool | None = None, best_metrics: dict[str, float] | None = None) -> bool:
@@ -338,33 +376,56 @@ class Store:
             ))
         return bool(res.rowcount)
 
+    @_transient
+    def update_meta(self, trial_id: int, token: str, updates: dict[str, Any]) -> bool:
+        """Merge ``updates`` into a running trial's meta (what the attempt records about itself)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(trials.c.meta).where(and_(
+                trials.c.id == trial_id, trials.c.token == token,
+                trials.c.status == "running"))).first()
+            if row is None:
+                return False
+            conn.execute(update(trials).where(trials.c.id == trial_id).values(
+                meta={**(row.meta or {}), **json_safe(updates)}))
+        return True
+
+    @_transient
     def requeue(self, trial_id: int, token: str, reason: str) -> bool:
         """Give a running trial back to the queue at once (SIGTERM, preemption notice)."""
         with self.engine.begin() as conn:
-            res = conn.execute(update(trials).where(and_(
-                trials.c.id == trial_id, trials.c.token == token, trials.c.status == "running",
-            )).values(status="queued", token=None, worker=None, lease_until=None,
-                      error=reason))
-        return bool(res.rowcount)
+            row = conn.execute(select(trials.c.meta, trials.c.attempts, trials.c.worker).where(
+                and_(trials.c.id == trial_id, trials.c.token == token,
+                     trials.c.status == "running"))).first()
+            if row is None:
+                return False
+            conn.execute(update(trials).where(trials.c.id == trial_id).values(
+                status="queued", token=None, worker=None, lease_until=None, error=reason,
+                meta=_with_history(row.meta, row.attempts, row.worker, reason)))
+        return True
 
+    @_transient
     def reap(self, round_id: int | None = None, max_attempts: int = 3) -> list[int]:
         """Re-queue running trials whose lease expired; fail those out of attempts."""
         cond = and_(trials.c.status == "running", trials.c.lease_until < self._now_sql())
         if round_id is not None:
             cond = and_(cond, trials.c.round_id == round_id)
         with self.engine.begin() as conn:
-            rows = conn.execute(select(trials.c.id, trials.c.attempts).where(cond)).all()
-            for tid, attempts in rows:
+            rows = conn.execute(select(trials.c.id, trials.c.attempts, trials.c.worker,
+                                       trials.c.meta).where(cond)).all()
+            for tid, attempts, worker, meta_ in rows:
                 if attempts >= max_attempts:
+                    why = f"lease expired on each of {attempts} attempts (worker died)"
                     conn.execute(update(trials).where(trials.c.id == tid).values(
                         status="failed", token=None, lease_until=None, finished_at=time.time(),
-                        error=f"lease expired on each of {attempts} attempts (worker died)"))
+                        error=why, meta=_with_history(meta_, attempts, worker, why)))
                 else:
+                    why = f"re-queued: lease expired on attempt {attempts} (worker {worker})"
                     conn.execute(update(trials).where(trials.c.id == tid).values(
                         status="queued", token=None, worker=None, lease_until=None,
-                        error=f"re-queued: lease expired on attempt {attempts}"))
+                        error=why, meta=_with_history(meta_, attempts, worker, why)))
         return [int(r[0]) for r in rows]
 
+    @_transient
     def set_score(self, trial_id: int, *, best_step: int | None, score: float | None,
                   feasible: bool | None, best_metrics: dict[str, float]) -> None:
         with self.engine.begin() as conn:
@@ -372,6 +433,7 @@ class Store:
                 best_step=best_step, score=_finite(score), feasible=feasible,
                 best_metrics=_clean(best_metrics)))
 
+    @_transient
     def cancel_queued(self, round_id: int, reason: str) -> int:
         with self.engine.begin() as conn:
             res = conn.execute(update(trials).where(and_(
@@ -379,6 +441,7 @@ class Store:
                 status="pruned", error=reason, finished_at=time.time()))
         return int(res.rowcount)
 
+    @_transient
     def trial(self, trial_id: int) -> TrialRecord:
         with self.engine.connect() as conn:
             row = conn.execute(select(trials, rounds.c.name.label("round_name")).join(
@@ -388,6 +451,7 @@ class Store:
             raise NotFoundError(f"trial {trial_id} is not in the store")
         return _trial(row)
 
+    @_transient
     def trials(self, round_id: int | None = None, status: str | None = None,
                kind: str | None = None) -> list[TrialRecord]:
         q = select(trials, rounds.c.name.label("round_name")).join(
@@ -402,6 +466,7 @@ class Store:
             rows = conn.execute(q.order_by(trials.c.id)).mappings().all()
         return [_trial(r) for r in rows]
 
+    @_transient
     def counts(self, round_id: int) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(trials.c.status, func.count()).where(
@@ -410,6 +475,7 @@ class Store:
 
     # -- curves -------------------------------------------------------------------------------
 
+    @_transient
     def log_points(self, rows: Iterable[tuple[int, int, str, float]]) -> int:
         """Insert curve points ``(trial_id, step, metric, value)`` in one transaction."""
         batch = list(rows)
@@ -421,6 +487,7 @@ class Store:
                          batch)
         return len(batch)
 
+    @_transient
     def drop_points_after(self, trial_id: int, step: int) -> None:
         """Forget points after ``step`` (a restarted attempt rewrites them)."""
         with self.engine.begin() as conn:
@@ -430,6 +497,7 @@ class Store:
     def curve(self, trial_id: int) -> dict[int, dict[str, float]]:
         return self.curves([trial_id]).get(trial_id, {})
 
+    @_transient
     def curves(self, trial_ids: Sequence[int], metrics: Sequence[str] | None = None
                ) -> dict[int, dict[int, dict[str, float]]]:
         """``{trial_id: {step: {metric: value}}}``; a re-logged point keeps its last value.
@@ -454,6 +522,7 @@ class Store:
 
     # -- artifacts and decisions ---------------------------------------------------------------
 
+    @_transient
     def add_artifact(self, trial_id: int | None, kind: str, path: str, sha256: str, size: int,
                      step: int | None = None, meta: dict[str, Any] | None = None) -> int:
         with self.engine.begin() as conn:
@@ -462,10 +531,12 @@ class Store:
                 meta=json_safe(meta or {}), created_at=time.time()))
         return _pk(res)
 
+    @_transient
     def remove_artifact(self, artifact_id: int) -> None:
         with self.engine.begin() as conn:
             conn.execute(artifacts.delete().where(artifacts.c.id == artifact_id))
 
+    @_transient
     def artifacts(self, trial_id: int | None = None, kind: str | None = None
                   ) -> list[ArtifactRecord]:
         q = select(artifacts)
@@ -479,6 +550,7 @@ class Store:
                                step=r["step"], path=r["path"], sha256=r["sha256"],
                                size=r["size"], meta=r["meta"] or {}) for r in rows]
 
+    @_transient
     def add_decision(self, kind: str, summary: str, payload: dict[str, Any],
                      round_id: int | None = None) -> int:
         with self.engine.begin() as conn:
@@ -487,6 +559,7 @@ class Store:
                 payload=json_safe(payload), created_at=time.time()))
         return _pk(res)
 
+    @_transient
     def decisions(self, kind: str | None = None, round_id: int | None = None
                   ) -> list[DecisionRecord]:
         q = select(decisions)
@@ -540,6 +613,15 @@ def _executemany(conn: Connection, dialect: str, sql: str, rows: list[tuple[Any,
         cur.executemany(sql, rows)
     finally:
         cur.close()
+
+
+def _with_history(meta_: dict[str, Any] | None, attempt: int, worker: str | None,
+                  reason: str) -> dict[str, Any]:
+    """The trial's meta with one more entry in its failure history (kept, never replaced)."""
+    out = dict(meta_ or {})
+    out["history"] = [*out.get("history", []), {"attempt": attempt, "worker": worker,
+                                                "reason": reason, "at": time.time()}]
+    return out
 
 
 def _pk(result: Any) -> int:

@@ -174,7 +174,7 @@ def register(app: typer.Typer) -> None:
 
     @round_app.command("run")
     def round_run(name: str, workers: int = typer.Option(2, help="Parallel workers."),
-                  executor: str = typer.Option("processes", help="inline | processes"),
+                  executor: str = typer.Option("processes", help="inline | processes | ray"),
                   threads: int = typer.Option(None, help="Torch threads per worker "
                                               "(default: cores / workers)."),
                   project: str = ProjectOption, store: str = StoreOption,
