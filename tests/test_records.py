@@ -68,3 +68,14 @@ def test_bad_top_is_refused(store):
     planted_round(store, "t", PARAMS, [{"config": {"lr": 0.01}, "curve": acc_curve(0.9)}])
     with pytest.raises(SpecError, match="--top"):
         analyze_round(store, "t", top=0)
+
+
+def test_store_curves_can_read_only_some_metrics(store):
+    planted_round(store, "c", PARAMS, [{"config": {"lr": 0.01}, "curve": acc_curve(0.9)}])
+    [t] = store.trials(store.round("c").id)
+    only = store.curves([t.id], metrics=["dev/accuracy"])[t.id]
+    assert {k for m in only.values() for k in m} == {"dev/accuracy"}
+    assert len(only) == 10  # the eval steps only
+    assert store.curves([t.id], metrics=[]) == {}
+    full = store.curves([t.id])[t.id]
+    assert {k for m in full.values() for k in m} == {"dev/accuracy", "dev/loss", "train/loss"}
