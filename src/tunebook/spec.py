@@ -82,6 +82,60 @@ class Baseline(_Frozen):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class Promotion(_Frozen):
+    """How a candidate earns promotion to baseline (checklist 3.4)."""
+
+    min_gain: float = Field(0.0, ge=0, description="the smallest score gain worth adopting "
+                            "(practical threshold, in score units)")
+    seeds: int = Field(5, ge=2, description="seeds per arm when re-training candidate and "
+                       "baseline")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="level of the two-sided Welch "
+                              "interval whose lower end must exceed 0")
+
+
+class DataSpec(_Frozen):
+    """Where the examples are and how to split them (``tunebook data split``)."""
+
+    file: str = Field(description="CSV or Parquet table, relative to the project folder")
+    id: str = "id"
+    label: str = "label"
+    group: str | None = Field(None, description="rows of one group stay in one split")
+    source: str | None = Field(None, description="column saying where each row comes from")
+    deployment: list[str | int] = Field(
+        default_factory=list,
+        description="values of `source` that mark the deployment distribution (dev, test)")
+    fractions: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1})
+    stratify: bool = True
+    seed: int = 0
+    features: list[str] | None = Field(
+        None, description="feature columns for the report and mismatch check (default: rest)")
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, v: dict[str, float]) -> dict[str, float]:
+        return split_fractions(v)
+
+
+def split_fractions(fractions: dict[str, float]) -> dict[str, float]:
+    """All four splits with fractions in [0, 1] summing to 1; train and dev non-empty."""
+    unknown = sorted(set(fractions) - set(SPLITS))
+    if unknown:
+        raise SpecError("fractions", f"keys among {list(SPLITS)}", unknown,
+                        _near(unknown[0], list(SPLITS)))
+    full = {s: float(fractions.get(s, 0.0)) for s in SPLITS}
+    bad = {s: f for s, f in full.items() if not 0 <= f <= 1}
+    if bad:
+        raise SpecError("fractions", "fractions between 0 and 1", bad)
+    total = sum(full.values())
+    if abs(total - 1) > 1e-6:
+        raise SpecError("fractions", "fractions that sum to 1", f"{full} (sum {total:.6g})",
+                        "Adjust them so they add up to 1.")
+    if full["train"] <= 0 or full["dev"] <= 0:
+        raise SpecError("fractions", "train > 0 and dev > 0", full)
+    return full
+
+
 class ProjectSpec(_Frozen):
     """The contents of ``tunebook.yaml``."""
 
@@ -94,7 +148,9 @@ class ProjectSpec(_Frozen):
     eval_every: int = Field(100, gt=0)
     seed: int = 0
     baseline: Baseline = Field(default_factory=Baseline)
+    promotion: Promotion = Field(default_factory=Promotion)
     notes: dict[str, str] = Field(default_factory=dict)
+    data: DataSpec | None = None
 
     @property
     def metric_keys(self) -> set[str]:

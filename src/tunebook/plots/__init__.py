@@ -1,4 +1,6 @@
-"""Thin matplotlib drawers of analysis results (no pyplot state: each draws a ``Figure``).
+"""Thin matplotlib drawers of analysis results (Agg backend; tests check the data).
+
+No pyplot state: each drawer builds its own ``Figure``.
 
 Plots only draw what an analysis computed; they never read the store or decide anything.
 """
