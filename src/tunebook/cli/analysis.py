@@ -33,8 +33,10 @@ def register(app: typer.Typer) -> None:
         no_plots: bool = typer.Option(False, "--no-plots", help="Do not write PNG plots."),
         project: str = ProjectOption, store: str = StoreOption, as_json: bool = JsonOption,
     ) -> None:
-        """Read a round: axis plots with boundary and divergence checks, isolation, training
-        curves of the top trials, hyperparameter importance, and what to do next."""
+        """Read a round: axes, boundaries, divergence, isolation, curves, importance, actions.
+
+        Writes axes.png, isolation.png and curves.png under .tunebook/reports/NAME/.
+        """
         from tunebook.analysis.overview import analyze_round
         from tunebook.cli.output import to_jsonable
         from tunebook.store import open_store
