@@ -21,6 +21,8 @@ from typing import Any
 
 from tunebook.artifacts import ArtifactRoot
 from tunebook.errors import LeaseLost, SpecError, TrialDiverged, TrialPruned, WorkerStopped
+from tunebook.fidelity import advance
+from tunebook.pruning import make_pruner
 from tunebook.rounds import fill, progress, specs
 from tunebook.run import Run
 from tunebook.score import best_step
@@ -56,7 +58,8 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
     ckpt_steps = [a.step for a in store.artifacts(trial.id, "checkpoint") if a.step is not None]
     store.drop_points_after(trial.id, max(ckpt_steps, default=-1))
     run = Run(store, trial, token, eval_every=project.eval_every,
-              artifact_root=artifact_root(project_dir), lease_s=lease_s, stop=stop)
+              artifact_root=artifact_root(project_dir), lease_s=lease_s, stop=stop,
+              pruner=make_pruner(store, record, trial, scorer))
     status, error = "completed", None
     try:
         train_fn(trial.config, run)
@@ -122,6 +125,7 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
             store.reap(record.id, max_attempts=max_attempts)
             if record.kind == "search":
                 fill(store, record)
+                advance(store, record)  # queue a short-then-long round's next stage when due
             claimed = store.claim(record.id, worker, lease_s)
             if claimed is None:
                 if progress(store, record).done:

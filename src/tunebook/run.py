@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tunebook.artifacts import ArtifactRoot
@@ -28,6 +28,7 @@ from tunebook.errors import (
     MissingExtraError,
     SpecError,
     TrialDiverged,
+    TrialPruned,
     WorkerStopped,
 )
 from tunebook.score import metric_key
@@ -47,7 +48,8 @@ class Run:
 
     def __init__(self, store: Store, trial: TrialRecord, token: str, *, eval_every: int,
                  artifact_root: ArtifactRoot, lease_s: float = 60.0,
-                 heartbeat: bool = True, stop: threading.Event | None = None) -> None:
+                 heartbeat: bool = True, stop: threading.Event | None = None,
+                 pruner: Callable[[int, dict[str, float]], str | None] | None = None) -> None:
         self.store = store
         self.trial = trial
         self.token = token
@@ -56,6 +58,7 @@ class Run:
         self.lease_s = lease_s
         self.diverged: str | None = None
         self._stop_requested = stop
+        self.pruner = pruner  # the round's early-stopping rule (tunebook.pruning), if any
         self._rows: list[tuple[int, int, str, float]] = []
         self._keys: dict[str, str] = {}
         self._wake = threading.Event()
@@ -128,6 +131,11 @@ class Run:
             self.diverged = f"{bad[0]} = {bad[1]} at step {step}"
             self.flush()
             raise TrialDiverged(self.diverged)
+        if self.pruner is not None:
+            reason = self.pruner(step, {keys[n]: float(v) for n, v in metrics.items()})
+            if reason is not None:
+                self.flush()
+                raise TrialPruned(reason)
         if full:
             self._wake.set()
 

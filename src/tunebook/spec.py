@@ -176,6 +176,25 @@ class ProjectSpec(_Frozen):
         return Scorer(goal, formula, cons)
 
 
+class Fidelity(_Frozen):
+    """Short-then-long (successive halving): stage 1 trains every config at ``fraction`` of
+    ``max_train_steps``; the best ``keep`` of each stage and target value go on to the next;
+    the last stage trains at full length (checklist 5.1, compute-bound)."""
+
+    stages: int = Field(2, ge=1, le=3, description="1 to 3 stages; the last is full length")
+    fraction: float = Field(0.2, gt=0, le=1, description="stage 1 length / max_train_steps")
+    keep: float = Field(0.25, gt=0, le=1, description="share of a stage promoted to the next")
+
+
+class EarlyStop(_Frozen):
+    """Stop a clearly hopeless trial: past ``after`` of its length, its best score so far is
+    worse than the ``quantile`` (the worst side) of finished peers at the same step."""
+
+    after: float = Field(0.25, gt=0, lt=1, description="share of training before any stop")
+    quantile: float = Field(0.25, gt=0, le=0.5, description="worst-side quantile of peers")
+    min_peers: int = Field(4, ge=1, description="finished trials of the same group and stage")
+
+
 class RoundSpec(_Frozen):
     """The contents of a round file: one question and its hyperparameters."""
 
@@ -186,6 +205,8 @@ class RoundSpec(_Frozen):
     budget: int = Field(gt=0, description="trials per target value")
     seed: int = 0
     max_train_steps: int | None = Field(None, gt=0)
+    fidelity: Fidelity | None = None
+    early_stop: EarlyStop | None = None
 
     @property
     def space(self) -> Space:

@@ -293,12 +293,14 @@ class Store:
 
     @_transient
     def add_trials(self, round_id: int, items: Sequence[dict[str, Any]],
-                   max_per_group: int | None = None, kind: str = "search") -> list[int]:
+                   max_per_group: int | None = None, kind: str = "search",
+                   per_parent: bool = False) -> list[int]:
         """Queue trials; with ``max_per_group`` no target group's ``kind`` trials exceed it.
 
         Each item has ``config``, ``seed`` and optionally ``group``, ``parent_id``, ``meta``.
         The count and the insert share one transaction, so concurrent callers cannot overshoot
-        the budget however many workers fill the queue at once.
+        the budget however many workers fill the queue at once. With ``per_parent`` the budget
+        holds per (group, parent_id) instead (seed re-runs of each parent trial).
         """
         now = time.time()
         ids: list[int] = []
@@ -307,14 +309,15 @@ class Store:
                 conn.execute(select(rounds.c.id).where(rounds.c.id == round_id).with_for_update())
             have: dict[str, int] = {}
             if max_per_group is not None:
-                for (grp,) in conn.execute(select(trials.c.grp).where(
+                for grp, parent in conn.execute(select(trials.c.grp, trials.c.parent_id).where(
                         and_(trials.c.round_id == round_id, trials.c.kind == kind))):
-                    key = group_key(grp or {})
+                    key = group_key(grp or {}) + (f"#{parent}" if per_parent else "")
                     have[key] = have.get(key, 0) + 1
             number = conn.execute(select(func.coalesce(func.max(trials.c.number), -1)).where(
                 trials.c.round_id == round_id)).scalar_one() + 1
             for item in items:
-                key = group_key(item.get("group", {}))
+                key = group_key(item.get("group", {})) + (
+                    f"#{item.get('parent_id')}" if per_parent else "")
                 if max_per_group is not None and have.get(key, 0) >= max_per_group:
                     continue
                 have[key] = have.get(key, 0) + 1
@@ -432,6 +435,39 @@ class Store:
             conn.execute(update(trials).where(trials.c.id == trial_id).values(
                 best_step=best_step, score=_finite(score), feasible=feasible,
                 best_metrics=_clean(best_metrics)))
+
+    @_transient
+    def rewrite_queued(self, round_id: int, spec: dict[str, Any],
+                       configs: dict[int, tuple[dict[str, Any], dict[str, Any]]]) -> bool:
+        """Replace a round's spec and its trials' ``(config, meta)`` in one transaction.
+
+        Only while every trial of the round is still queued (nothing trained yet); False and
+        nothing written otherwise.
+        """
+        class _Busy(Exception):
+            pass
+
+        try:
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":  # serialise with budget checks
+                    conn.execute(select(rounds.c.id).where(rounds.c.id == round_id)
+                                 .with_for_update())
+                busy = conn.execute(select(func.count()).where(and_(
+                    trials.c.round_id == round_id, trials.c.status != "queued"))).scalar_one()
+                if busy:
+                    raise _Busy
+                conn.execute(update(rounds).where(rounds.c.id == round_id).values(
+                    spec=json_safe(spec)))
+                for tid, (config, meta_) in configs.items():
+                    res = conn.execute(update(trials).where(and_(
+                        trials.c.id == tid, trials.c.round_id == round_id,
+                        trials.c.status == "queued")).values(
+                        config=json_safe(config), meta=json_safe(meta_)))
+                    if not res.rowcount:  # claimed meanwhile: roll everything back
+                        raise _Busy
+        except _Busy:
+            return False
+        return True
 
     @_transient
     def cancel_queued(self, round_id: int, reason: str) -> int:
