@@ -52,7 +52,8 @@ def planted_round(store: Store, name: str, params: dict[str, Any],
         parent = ids[t["parent"]] if "parent" in t else None
         ids += store.add_trials(record.id, [{
             "config": t["config"], "group": t.get("group", {}), "seed": t.get("seed", i),
-            "kind": t.get("kind", "search"), "parent_id": parent}], kind=t.get("kind", "search"))
+            "kind": t.get("kind", "search"), "parent_id": parent, "meta": t.get("meta", {})}],
+            kind=t.get("kind", "search"))
     for tid, t in zip(ids, trials, strict=True):
         status = t.get("status", "completed")
         if status == "queued":

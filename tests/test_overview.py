@@ -188,3 +188,39 @@ def test_analyze_without_a_store_says_where_it_looked(tmp_path, monkeypatch, cap
     err = json.loads(capsys.readouterr().out)
     assert "--store" in err["error"] and "tunebook round run" in err["error"]
     assert not (tmp_path / ".tunebook").exists()
+
+
+def test_a_short_then_long_round_reads_the_space_from_stage_1_and_answers_at_full_length(
+        store):
+    from planted import acc_curve, planted_round
+
+    params = {"width": {"role": "target", "values": [8, 32]},
+              "lr": {"role": "nuisance", "type": "float", "low": 1e-3, "high": 1e-1,
+                     "scale": "log"}}
+    short = {"stage": 1, "stages": 2, "fraction": 0.1, "final": False,
+             "full": {"max_train_steps": 500}}
+    trials = []
+    for w in (8, 32):
+        for i in range(10):  # stage 1: accuracy rises with log lr up to the top edge
+            lr = 1e-3 * 100 ** (i / 9)
+            trials.append({"config": {"width": w, "lr": lr, "max_train_steps": 50},
+                           "group": {"width": w}, "meta": short,
+                           "curve": acc_curve(0.5 + 0.03 * i, steps=50, every=10)})
+    for w, parent in ((8, 9), (32, 19)):  # stage 2: the best of each width at full length
+        trials.append({"config": {"width": w, "lr": 0.1, "max_train_steps": 500},
+                       "group": {"width": w}, "kind": "stage2", "parent": parent,
+                       "meta": {**short, "stage": 2, "fraction": 1.0, "final": True},
+                       "curve": acc_curve(0.9 + (0.02 if w == 32 else 0.0))})
+    planted_round(store, "staged", params, trials)
+    a = analyze_round(store, "staged", importance_method=None)
+    stage2 = {t.id for t in store.trials(store.round("staged").id, kind="stage2")}
+    assert a.axes.basis == "stage 1 of a short-then-long round at 10% of the full length"
+    assert len(a.axes.points) == 20 and not stage2 & {p.trial for p in a.axes.points}
+    [b] = a.axes.boundaries
+    assert (b.param, b.edge) == ("lr", "high")
+    [f] = [f for f in a.findings if f.code == "boundary"]
+    assert "(of stage 1 of a short-then-long round" in f.message
+    assert a.isolation is not None
+    assert {v.best_trial for v in a.isolation.values} == stage2
+    assert a.isolation.winner == "width=32" and a.best_trial in stage2
+    assert {d.trial for d in a.curves.trials} == stage2

@@ -87,6 +87,7 @@ class StabilityBound:
 
 @dataclass(frozen=True)
 class AxesResult:
+    basis: str                   # which trials: "all trials" or stage 1 of a staged round
     points: list[TrialPoint]
     axes: list[Axis]
     top: list[int]               # the top trials used by the boundary check, best first
@@ -109,15 +110,15 @@ def axes(recs: RoundRecords, top: int = 5) -> AxesResult:
     """
     params = tuned_params(recs)
     points = [TrialPoint(t.id, dict(t.group), {k: t.config.get(k) for k in params},
-                         recs.values.get(t.id), recs.outcome(t)) for t in recs.finished]
+                         recs.values.get(t.id), recs.outcome(t)) for t in recs.sweep]
     axis_list = [Axis(k, p.role, p.kind if p.role == "nuisance" else "choice", p.scale,
                       p.low, p.high, list(p.values or p.choices or []) or None)
                  for k, p in params.items()]
-    ranked = recs.ranked(distinct=True)
+    ranked = recs.ranked(distinct=True, sweep=True)
     top_ids = [t.id for t in ranked[:top]]
     rest_ids = [t.id for t in ranked[top:]]
-    diverged = [t for t in recs.finished if t.status == "diverged"]
-    completed = [t for t in recs.finished if t.status == "completed"]
+    diverged = [t for t in recs.sweep if t.status == "diverged"]
+    completed = [t for t in recs.sweep if t.status == "completed"]
     boundaries: list[BoundaryProposal] = []
     stability: list[StabilityBound] = []
     for name, p in params.items():
@@ -134,7 +135,7 @@ def axes(recs: RoundRecords, top: int = 5) -> AxesResult:
     findings += [_stability_finding(s, len(diverged), _best_near(s, params[s.param], ranked))
                  for s in stability]
     findings += _scattered(recs, diverged, stability)
-    return AxesResult(points, axis_list, top_ids, boundaries, stability, findings)
+    return AxesResult(recs.basis, points, axis_list, top_ids, boundaries, stability, findings)
 
 
 # -- checks ----------------------------------------------------------------------------------
@@ -278,10 +279,15 @@ def _fmt(x: Any) -> str:
     return f"{x:.3g}" if isinstance(x, float) else str(x)
 
 
+def _of(recs: RoundRecords) -> str:
+    return f" (of {recs.basis})" if recs.staged else ""
+
+
 def _boundary_finding(b: BoundaryProposal, recs: RoundRecords) -> Finding:
     where = "top" if b.edge == "high" else "bottom"
     vals = ", ".join(_fmt(v) for v in b.top_values)
-    message = (f"The top {len(b.top_trials)} trials sit near the {where} of {b.param}'s range "
+    message = (f"The top {len(b.top_trials)} trials{_of(recs)} sit near the {where} of "
+               f"{b.param}'s range "
                f"[{_fmt(b.low)}, {_fmt(b.high)}] ({b.param} = {vals}; trials "
                f"{', '.join(map(str, b.top_trials))}): the best {b.param} may lie outside it.")
     evidence = {"param": b.param, "edge": b.edge, "range": [b.low, b.high],
@@ -337,7 +343,7 @@ def _stability_finding(s: StabilityBound, n_diverged: int,
 
 def _scattered(recs: RoundRecords, diverged: list[Any],
                stability: list[StabilityBound]) -> list[Finding]:
-    n = len(recs.finished)
+    n = len(recs.sweep)
     if stability or len(diverged) < 3 or len(diverged) < 0.1 * n:
         return []
     ids = [t.id for t in diverged]

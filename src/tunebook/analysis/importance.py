@@ -55,7 +55,7 @@ def importance(recs: RoundRecords, method: str = "fanova", seed: int = 0) -> Imp
         raise SpecError("--importance", f"one of {list(METHODS)}", method,
                         f"Did you mean '{near[0]}'?" if near else "")
     params = {k: p for k, p in recs.spec.params.items() if p.role in ("target", "nuisance")}
-    ranked = recs.ranked()
+    ranked = recs.ranked(sweep=True)  # every config at one length, in a staged round too
     rows = [t for t in ranked if all(k in t.config for k in params)]
     varying = [k for k in params if len({repr(t.config[k]) for t in rows}) > 1]
     if not varying:

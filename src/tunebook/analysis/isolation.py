@@ -19,6 +19,7 @@ from typing import Any, Literal
 from tunebook.analysis.findings import Finding
 from tunebook.analysis.records import RoundRecords, config_key, group_label
 from tunebook.errors import SpecError
+from tunebook.fidelity import is_partial
 from tunebook.space import Param
 from tunebook.trial import TrialRecord
 
@@ -92,6 +93,8 @@ def isolation(recs: RoundRecords, target: str | None = None, buckets: int = 5
     members: dict[str, list[TrialRecord]] = {}
     gdict: dict[str, dict[str, Any]] = {}
     for t in recs.trials:
+        if is_partial(t):  # the answer compares full-length trials only, as best_trials does
+            continue
         key = assign(t)
         if key is None:
             continue

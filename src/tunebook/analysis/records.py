@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tunebook.errors import NotFoundError, SpecError
+from tunebook.fidelity import is_partial, stage_of
 from tunebook.score import Goal, Scorer, metric_key
 from tunebook.spec import ProjectSpec, RoundSpec
 from tunebook.store import Store
@@ -42,22 +43,53 @@ class RoundRecords:
 
     @property
     def finished(self) -> list[TrialRecord]:
-        """Completed and diverged trials, the ones the analyses draw."""
+        """Completed and diverged trials."""
         return [t for t in self.trials if t.status in ANALYZED]
+
+    @property
+    def staged(self) -> bool:
+        """A short-then-long round: some trials ran at a fraction of the full length."""
+        return any(is_partial(t) for t in self.trials)
+
+    def in_sweep(self, t: TrialRecord) -> bool:
+        """Is ``t`` one of the trials that read the search space?
+
+        In a short-then-long round only stage 1 covers every config, all at one (short)
+        length, so axes, boundaries and importance read stage 1; its scores are comparable with
+        each other, not with the full-length trials the round's answer compares.
+        """
+        return not self.staged or (is_partial(t) and stage_of(t) == 1)
+
+    @property
+    def sweep(self) -> list[TrialRecord]:
+        """The finished trials that read the search space (see ``in_sweep``)."""
+        return [t for t in self.finished if self.in_sweep(t)]
+
+    @property
+    def basis(self) -> str:
+        """Which trials the space is read from, in words."""
+        if not self.staged:
+            return "all trials"
+        fractions = {t.meta.get("fraction") for t in self.sweep}
+        frac = next(iter(fractions)) if len(fractions) == 1 else None
+        share = f" at {frac:.0%} of the full length" if isinstance(frac, int | float) else ""
+        return f"stage 1 of a short-then-long round{share}"
 
     def outcome(self, t: TrialRecord) -> Outcome:
         if t.status == "diverged":
             return "diverged"
         return "ok" if t.feasible else "infeasible"
 
-    def ranked(self, distinct: bool = False) -> list[TrialRecord]:
+    def ranked(self, distinct: bool = False, sweep: bool = False) -> list[TrialRecord]:
         """Completed feasible trials with a value, best first (ties by trial id).
 
-        ``distinct`` keeps only the best trial of each config, so seeds of one config do not
-        crowd a top-k list.
+        By default only full-length trials (the ones the round's answer compares); ``sweep``
+        ranks the trials that read the search space instead. ``distinct`` keeps only the best
+        trial of each config, so seeds of one config do not crowd a top-k list.
         """
         ok = [t for t in self.trials
-              if t.status == "completed" and t.feasible and t.id in self.values]
+              if t.status == "completed" and t.feasible and t.id in self.values
+              and (self.in_sweep(t) if sweep else not is_partial(t))]
         sign = -1.0 if self.goal == "max" else 1.0
         out = sorted(ok, key=lambda t: (sign * self.values[t.id], t.id))
         if distinct:
