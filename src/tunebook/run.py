@@ -180,12 +180,14 @@ class Run:
         return self.store.add_artifact(self.trial.id, kind, rel, sha, len(data), step=step,
                                        meta=meta)
 
-    def save_checkpoint(self, step: int, state: dict[str, Any]) -> int:
+    def save_checkpoint(self, step: int, state: dict[str, Any],
+                        meta: dict[str, Any] | None = None) -> int:
         """Save a state dict (tensors, numbers, strings) loadable with ``weights_only=True``."""
         torch = _torch()
         buf = io.BytesIO()
         torch.save(state, buf)
-        return self.save_bytes("checkpoint", f"ckpt-{step:08d}.pt", buf.getvalue(), step=step)
+        return self.save_bytes("checkpoint", f"ckpt-{step:08d}.pt", buf.getvalue(), step=step,
+                               meta=meta)
 
     def load_checkpoint(self, step: int | None = None) -> tuple[int, dict[str, Any]] | None:
         """The latest (or given) checkpoint of this trial, checksum-verified, loaded safely."""

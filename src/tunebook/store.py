@@ -530,6 +530,17 @@ class Store:
             conn.execute(curves.delete().where(and_(curves.c.trial_id == trial_id,
                                                     curves.c.step > step)))
 
+    @_transient
+    def points(self, trial_id: int, step: int) -> dict[str, float]:
+        """The metrics logged at one step of a trial (``{metric: value}``)."""
+        out: dict[str, float] = {}
+        with self.engine.connect() as conn:
+            res = conn.execute(select(curves.c.metric, curves.c.value).where(and_(
+                curves.c.trial_id == trial_id, curves.c.step == step)))
+            for metric, value in res:
+                out[metric] = math.nan if value is None else value
+        return out
+
     def curve(self, trial_id: int) -> dict[int, dict[str, float]]:
         return self.curves([trial_id]).get(trial_id, {})
 

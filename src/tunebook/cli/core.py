@@ -63,12 +63,15 @@ def trial_rows(record: RoundRecord, trials: list[TrialRecord]) -> list[dict[str,
 def _trials_table(console: Console, data: dict[str, Any]) -> None:
     record_keys: list[str] = data["columns"]
     table = Table(title=f"round {data['round']} — {data['question']}")
-    for col in ["id", *record_keys, "status", "best step", data["score_name"], "feasible"]:
-        table.add_column(col, justify="right" if col not in ("status",) else "left")
+    for col in ["id", *record_keys, "status", "step", data["score_name"], "feas"]:
+        # status and scores never wrap or get cut; config values give way first
+        table.add_column(col, justify="left" if col == "status" else "right",
+                         no_wrap=col in ("id", "status", "feas", data["score_name"]),
+                         min_width=9 if col == "status" else 7 if col in record_keys else None)
     for row in data["trials"]:
         cfg = row["config"]
         style = None if row["status"] == "completed" else "dim"
-        table.add_row(str(row["id"]), *[fmt(cfg.get(k)) for k in record_keys], row["status"],
+        table.add_row(str(row["id"]), *[fmt(cfg.get(k), 3) for k in record_keys], row["status"],
                       fmt(row["best_step"]), fmt(row["score"]),
                       {True: "yes", False: "no", None: "-"}[row["feasible"]], style=style)
     console.print(table)
