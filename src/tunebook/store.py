@@ -563,15 +563,23 @@ class Store:
         return self.curves([trial_id]).get(trial_id, {})
 
     @_transient
-    def curves(self, trial_ids: Sequence[int]) -> dict[int, dict[int, dict[str, float]]]:
-        """``{trial_id: {step: {metric: value}}}``; a re-logged point keeps its last value."""
+    def curves(self, trial_ids: Sequence[int], metrics: Sequence[str] | None = None
+               ) -> dict[int, dict[int, dict[str, float]]]:
+        """``{trial_id: {step: {metric: value}}}``; a re-logged point keeps its last value.
+
+        ``metrics`` limits the read to those metric keys (e.g. one dev metric of 1,000 trials
+        without their per-step training loss).
+        """
         out: dict[int, dict[int, dict[str, float]]] = {}
         ids = list(trial_ids)
         with self.engine.connect() as conn:
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
-                res = conn.execute(select(curves.c.trial_id, curves.c.step, curves.c.metric,
-                                          curves.c.value).where(curves.c.trial_id.in_(chunk)))
+                q = select(curves.c.trial_id, curves.c.step, curves.c.metric,
+                           curves.c.value).where(curves.c.trial_id.in_(chunk))
+                if metrics is not None:
+                    q = q.where(curves.c.metric.in_(list(metrics)))
+                res = conn.execute(q)
                 for tid, step, metric, value in res:
                     out.setdefault(tid, {}).setdefault(step, {})[metric] = (
                         math.nan if value is None else value)
