@@ -26,6 +26,7 @@ _NAMES = {
     "create_round": "tunebook.rounds",
     "run_round": "tunebook.execute",
     "worker_loop": "tunebook.execute",
+    "analyze_round": "tunebook.analysis.overview",
 }
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "TrialDiverged",
     "TrialRecord",
     "TunebookError",
+    "analyze_round",
     "create_round",
     "load_project",
     "load_round",
@@ -46,6 +48,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from tunebook.analysis.overview import analyze_round
     from tunebook.errors import SpecError, TrialDiverged, TunebookError
     from tunebook.execute import run_round, worker_loop
     from tunebook.rounds import create_round
