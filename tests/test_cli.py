@@ -112,3 +112,23 @@ def test_reap_command(project_dir: Path, capsys: pytest.CaptureFixture[str],
     assert code == 0 and js(out)["reaped"][0]["status"] == "queued"
     code, out = cli(capsys, monkeypatch, project_dir, "reap", "--max-attempts", "0", "--json")
     assert code == 2
+
+
+def test_json_output_survives_a_chatty_train_function(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import TRAIN_PY, write_project
+
+    chatty = TRAIN_PY.replace("    for step in range(1, steps + 1):",
+                              "    print('hello from train')\n"
+                              "    for step in range(1, steps + 1):")
+    d = write_project(tmp_path / "p", train_py=chatty)
+    (d / "round.yaml").write_text(yaml.safe_dump(round_dict(budget=2)))
+    cli(capsys, monkeypatch, d, "round", "new", "round.yaml", "--json")
+    monkeypatch.setattr(sys, "argv", ["tunebook", "round", "run", "r1", "--executor", "inline",
+                                      "--json"])
+    capsys.readouterr()
+    assert run_app(app) == 0
+    captured = capsys.readouterr()
+    assert js(captured.out)["counts"] == {"completed": 2}  # stdout is pure JSON
+    assert "hello from train" in captured.err

@@ -150,6 +150,7 @@ def _process_main(store_url: str, round_name: str, project_dir: str, worker: str
     # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
     # re-queues the running trial cleanly instead of leaving it to a lease expiry.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stdout = sys.stderr  # train()'s prints never mix into a parent's --json document
     worker_loop(store_url, round_name, project_dir, worker=worker, threads=threads,
                 lease_s=lease_s)
 

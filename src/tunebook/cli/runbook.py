@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from tunebook.cli.output import JsonOption, ProjectOption, StoreOption, emit, fmt
+from tunebook.cli.output import JsonOption, ProjectOption, StoreOption, emit, fmt, out
 
 STATUS_MARK = {"done": "[green]✓ done[/]", "not_done": "[yellow]○ todo[/]",
                "not_applicable": "[dim]– n/a[/]"}
@@ -113,7 +112,7 @@ def register(app: typer.Typer) -> None:
         if schemas:
             from tunebook.schemas import SCHEMAS, json_schema
 
-            sys.stdout.write(json.dumps({n: json_schema(n) for n in SCHEMAS}, indent=2) + "\n")
+            out().write(json.dumps({n: json_schema(n) for n in SCHEMAS}, indent=2) + "\n")
             return
         from tunebook.mcp_server import serve
 
