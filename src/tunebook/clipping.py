@@ -36,7 +36,7 @@ def propose_clip_threshold(norms: Sequence[float], percentile: float = 90.0,
     values = np.asarray([float(x) for x in norms if math.isfinite(float(x))], dtype=float)
     if values.size == 0:
         raise SpecError("grad norms", "at least one finite recorded gradient norm", len(norms),
-                        "Log train_grad_norm every step (tunebook.pytorch.grad_norm).")
+                        "Log train_grad_norm every step (tunebook.pytorch.clip_gradients).")
     if not 0 < percentile < 100:
         raise SpecError("percentile", "a number in (0, 100)", percentile)
     threshold = float(np.percentile(values, percentile))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import Any
 from tunebook.baseline import run_baseline
 from tunebook.execute import run_round
 from tunebook.rounds import best_trials, create_round
-from tunebook.spec import load_project, load_round, parse_round
+from tunebook.spec import import_project_module, load_project, load_round, parse_round
 from tunebook.store import open_store, redact
 from tunebook.yamlio import load_yaml
 
@@ -30,10 +28,7 @@ def write_example(directory: Path) -> None:
 
 
 def prepare(directory: Path) -> dict[str, int]:
-    folder = str(directory.resolve())
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    module = importlib.import_module("prepare")
+    module = import_project_module(directory, "prepare")
     return dict(module.make_splits())
 
 
@@ -59,6 +54,14 @@ def run_demo(directory: str | Path = "tunebook-demo", workers: int = 2,
     run_round(store, name, d, workers=workers, show_progress=show_progress)
     answer = [{"group": t.group, "trial": t.id, "score": t.score}
               for t in best_trials(store, record).values()]
+    # The demo ends where a user starts reading: the project report and the checklist.
+    from tunebook.checklist import evaluate
+    from tunebook.evidence import Evidence
+    from tunebook.report import write_report
+
+    ev = Evidence(project, d, store)  # read once for both
+    report = write_report(project, d, store, evidence=ev)
     return {"directory": str(d), "store": redact(store.url), "splits": splits,
             "baseline": verdict.to_dict(), "trials": trials_payload(store, record),
-            "answer": answer, "seconds": time.time() - t0}
+            "answer": answer, "report": report.path, "checklist": evaluate(ev),
+            "seconds": time.time() - t0}

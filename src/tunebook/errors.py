@@ -53,3 +53,10 @@ class TrialPruned(TunebookError):
 
 class LeaseLost(TunebookError):
     """The trial's lease expired and another worker may own it; this worker's result is dropped."""
+
+
+class WorkerStopped(BaseException):
+    """The worker was told to stop (SIGTERM): the running trial goes back to the queue.
+
+    A BaseException so that a user's ``except Exception`` in the training loop cannot swallow it.
+    """

@@ -10,6 +10,8 @@ import multiprocessing as mp
 import os
 import signal
 import socket
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -18,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from tunebook.artifacts import ArtifactRoot
-from tunebook.errors import LeaseLost, SpecError, TrialDiverged, TrialPruned
+from tunebook.errors import LeaseLost, SpecError, TrialDiverged, TrialPruned, WorkerStopped
+from tunebook.fidelity import advance
+from tunebook.pruning import make_pruner
 from tunebook.rounds import fill, progress, specs
 from tunebook.run import Run
 from tunebook.score import best_step
@@ -26,12 +30,8 @@ from tunebook.spec import load_pipeline
 from tunebook.store import Store
 from tunebook.trial import TrialRecord
 
-LEASE_S = 60.0
-MAX_ATTEMPTS = 3
-
-
-class WorkerStopped(BaseException):
-    """SIGTERM arrived: give the running trial back to the queue and stop."""
+LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
+MAX_ATTEMPTS = int(os.environ.get("TUNEBOOK_MAX_ATTEMPTS", "3"))
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,19 @@ def artifact_root(project_dir: str | Path) -> ArtifactRoot:
 
 
 def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[..., Any],
-              project_dir: str | Path, *, lease_s: float = LEASE_S) -> Outcome:
+              project_dir: str | Path, *, lease_s: float = LEASE_S,
+              stop: threading.Event | None = None) -> Outcome:
     """Run one claimed trial to its end and record status, best step and score."""
     record = store.round(trial.round_id)
     project, _ = specs(record)
     scorer = project.scorer()
-    store.drop_points_after(trial.id, -1)  # a retried attempt starts its curve again
+    # A retried attempt keeps its curve up to its latest checkpoint (where train() can resume
+    # with run.load_checkpoint()) and rewrites the rest.
+    ckpt_steps = [a.step for a in store.artifacts(trial.id, "checkpoint") if a.step is not None]
+    store.drop_points_after(trial.id, max(ckpt_steps, default=-1))
     run = Run(store, trial, token, eval_every=project.eval_every,
-              artifact_root=artifact_root(project_dir), lease_s=lease_s)
+              artifact_root=artifact_root(project_dir), lease_s=lease_s, stop=stop,
+              pruner=make_pruner(store, record, trial, scorer))
     status, error = "completed", None
     try:
         train_fn(trial.config, run)
@@ -68,7 +73,7 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
     except WorkerStopped:
         run.close()
         store.requeue(trial.id, token, "re-queued: worker received SIGTERM")
-        raise
+        return Outcome(trial.id, "requeued", False)
     except Exception:
         status, error = "failed", traceback.format_exc(limit=20)
     finally:
@@ -80,21 +85,23 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
 
 
 def set_threads(threads: int | None) -> None:
-    """Give torch ``threads`` intra-op threads (measured: never oversubscribe the cores)."""
+    """Give torch ``threads`` intra-op threads (measured: never oversubscribe the cores).
+
+    The environment variable covers a torch imported later by the user's module; a torch that
+    is already imported is told directly. Importing torch here would cost non-torch projects
+    a second per worker.
+    """
     if not threads:
         return
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    try:
-        import torch
-
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(threads)
-    except ImportError:
-        pass
 
 
 def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
                 lease_s: float = LEASE_S, poll_s: float = 0.2, threads: int | None = None,
-                max_trials: int | None = None,
+                max_trials: int | None = None, max_attempts: int = MAX_ATTEMPTS,
                 on_outcome: Callable[[Outcome], None] | None = None) -> int:
     """Claim and run trials of ``round_name`` until the round is finished. Returns trials run."""
     set_threads(threads)
@@ -102,34 +109,35 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     record = store.round(round_name)
     project, _ = specs(record)
     train_fn = load_pipeline(project, project_dir)
+    set_threads(threads)  # again: the user's module may have imported torch just now
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     ran = 0
 
-    def _term(_sig: int, _frame: Any) -> None:
-        raise WorkerStopped()
-
+    # SIGTERM only raises a flag; the trial stops at its next run.log() and goes back to the
+    # queue, and no store write is ever interrupted half-way.
+    stop = threading.Event()
     try:
-        old = signal.signal(signal.SIGTERM, _term)
+        old = signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
     except ValueError:  # not the main thread: no signal handling there
         old = None
     try:
-        while max_trials is None or ran < max_trials:
-            store.reap(record.id, max_attempts=MAX_ATTEMPTS)
+        while (max_trials is None or ran < max_trials) and not stop.is_set():
+            store.reap(record.id, max_attempts=max_attempts)
             if record.kind == "search":
                 fill(store, record)
+                advance(store, record)  # queue a short-then-long round's next stage when due
             claimed = store.claim(record.id, worker, lease_s)
             if claimed is None:
                 if progress(store, record).done:
                     break
-                time.sleep(poll_s)  # others still running: a lease may expire and re-queue
+                stop.wait(poll_s)  # others still running: a lease may expire and re-queue
                 continue
             trial, token = claimed
-            outcome = run_trial(store, trial, token, train_fn, project_dir, lease_s=lease_s)
+            outcome = run_trial(store, trial, token, train_fn, project_dir, lease_s=lease_s,
+                                stop=stop)
             ran += 1
             if on_outcome is not None:
                 on_outcome(outcome)
-    except WorkerStopped:
-        pass
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
@@ -139,6 +147,10 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
 
 def _process_main(store_url: str, round_name: str, project_dir: str, worker: str,
                   threads: int, lease_s: float) -> None:
+    # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
+    # re-queues the running trial cleanly instead of leaving it to a lease expiry.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stdout = sys.stderr  # train()'s prints never mix into a parent's --json document
     worker_loop(store_url, round_name, project_dir, worker=worker, threads=threads,
                 lease_s=lease_s)
 
@@ -234,7 +246,15 @@ class _bar:
             self._progress.stop()
 
 
+def _ray(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
+         lease_s: float, show_progress: bool) -> dict[str, int]:
+    from tunebook.ray_executor import run_with_ray
+
+    return run_with_ray(store, round_name, project_dir, workers, threads, lease_s, show_progress)
+
+
 EXECUTORS: dict[str, Callable[..., dict[str, int]]] = {
     "inline": _inline,
     "processes": _processes,
+    "ray": _ray,
 }

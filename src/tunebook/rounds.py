@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tunebook.fidelity import check as check_fidelity
+from tunebook.fidelity import expected_extra, first_stage, is_partial
 from tunebook.search import make_searcher, upfront
 from tunebook.spec import ProjectSpec, RoundSpec, parse_project, parse_round
 from tunebook.store import Store, group_key
@@ -18,6 +20,7 @@ def create_round(store: Store, project: ProjectSpec, spec: RoundSpec,
     for group in spec.space.target_groups():  # unknown algorithm or unsearchable space -> now
         make_searcher(spec.algorithm, spec.space.for_group(group), spec.seed, goal=goal,
                       budget=spec.budget)
+    check_fidelity(project, spec)  # a fidelity round needs a max_train_steps to shorten
     record = store.create_round(spec.name, spec.question, spec.model_dump(mode="json"),
                                 project.model_dump(mode="json"), kind=kind)
     fill(store, record)
@@ -73,8 +76,9 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
             # Only the group's nuisance names: a searcher can never make a fixed value vary.
             config.update({k2: v for k2, v in nuisance.items() if k2 in gspace.nuisance})
             # Same seed for the same point index in every group: a paired comparison.
-            group_items.append({"group": group, "config": config,
-                                "seed": spec.seed * 100_003 + len(mine) + k})
+            # A short-then-long round queues its configs as stage 1 (shortened, see fidelity).
+            group_items.append(first_stage(spec, {"group": group, "config": config,
+                                                  "seed": spec.seed * 100_003 + len(mine) + k}))
         if searcher.adaptive:
             # Suggestions rest on the group's trials as read above; if another worker queued
             # one meanwhile the count has moved and the store refuses these (no duplicates).
@@ -104,19 +108,25 @@ class Progress:
 def progress(store: Store, record: RoundRecord) -> Progress:
     counts = store.counts(record.id)
     if record.kind == "search":
-        total = max(parse_round(record.spec).total_trials, sum(counts.values()))
+        # Later stages of a short-then-long round are counted before they are queued.
+        total = max(parse_round(record.spec).total_trials + expected_extra(store, record),
+                    sum(counts.values()))
     else:
         total = sum(counts.values())
     return Progress(total, counts)
 
 
 def best_trials(store: Store, record: RoundRecord) -> dict[str, TrialRecord]:
-    """The best feasible completed trial per target group (the round's answer)."""
+    """The best feasible completed trial per target group (the round's answer).
+
+    Trials of a shorter stage of a short-then-long round are not candidates: their score
+    comes from fewer steps than the full-length trials they would be compared with.
+    """
     project, _ = specs(record)
     goal = project.scorer().goal
     best: dict[str, TrialRecord] = {}
     for t in store.trials(record.id, status="completed"):
-        if not t.feasible or t.score is None:
+        if not t.feasible or t.score is None or is_partial(t):
             continue
         key = group_key(t.group)
         cur = best.get(key)
@@ -131,6 +141,7 @@ def ranked(store: Store, record: RoundRecord) -> list[TrialRecord]:
     sign = -1.0 if project.scorer().goal == "max" else 1.0
     def key(t: TrialRecord) -> tuple[int, float, int]:
         ok = t.status == "completed" and t.score is not None
-        return (0 if ok and t.feasible else 1 if ok else 2,
+        # A shorter stage's trial ranks after every full-length one (its score is not comparable).
+        return (0 if ok and t.feasible and not is_partial(t) else 1 if ok else 2,
                 sign * (t.score if t.score is not None else 0.0), t.id)
     return sorted(store.trials(record.id), key=key)

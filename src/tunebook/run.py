@@ -18,14 +18,19 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tunebook.artifacts import ArtifactRoot
-from tunebook.errors import LeaseLost, MissingExtraError, SpecError, TrialDiverged
+from tunebook.errors import (
+    LeaseLost,
+    MissingExtraError,
+    SpecError,
+    TrialDiverged,
+    TrialPruned,
+    WorkerStopped,
+)
 from tunebook.score import metric_key
 
 if TYPE_CHECKING:
@@ -43,7 +48,8 @@ class Run:
 
     def __init__(self, store: Store, trial: TrialRecord, token: str, *, eval_every: int,
                  artifact_root: ArtifactRoot, lease_s: float = 60.0,
-                 heartbeat: bool = True) -> None:
+                 heartbeat: bool = True, stop: threading.Event | None = None,
+                 pruner: Callable[[int, dict[str, float]], str | None] | None = None) -> None:
         self.store = store
         self.trial = trial
         self.token = token
@@ -51,8 +57,13 @@ class Run:
         self.artifacts = artifact_root
         self.lease_s = lease_s
         self.diverged: str | None = None
+        self._stop_requested = stop
+        self.pruner = pruner  # the round's early-stopping rule (tunebook.pruning), if any
         self._rows: list[tuple[int, int, str, float]] = []
-        self._last_flush = time.monotonic()
+        self._keys: dict[str, str] = {}
+        self._wake = threading.Event()
+        self._flush_lock = threading.Lock()
+        self._write_error: Exception | None = None
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -61,6 +72,9 @@ class Run:
             self._beat = threading.Thread(target=self._heartbeat, daemon=True,
                                           name=f"tunebook-heartbeat-{trial.id}")
             self._beat.start()
+        self._write = threading.Thread(target=self._writer, daemon=True,
+                                       name=f"tunebook-writer-{trial.id}")
+        self._write.start()
 
     # -- what user code reads --------------------------------------------------------------
 
@@ -88,31 +102,70 @@ class Run:
     # -- logging --------------------------------------------------------------------------------
 
     def log(self, step: int, **metrics: float) -> None:
-        """Record metric values at ``step``. Raises ``TrialDiverged`` on a non-finite value."""
+        """Record metric values at ``step``. Raises ``TrialDiverged`` on a non-finite value.
+
+        Points go to a buffer that a background thread writes in batches, so the training loop
+        never waits on the database.
+        """
         if self._lost.is_set():
             raise LeaseLost(f"trial {self.trial.id} lost its lease; this attempt's work is void")
-        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        if self._stop_requested is not None and self._stop_requested.is_set():
+            raise WorkerStopped(f"worker stopping; trial {self.trial.id} goes back to the queue")
+        if type(step) is not int or step < 0:
             raise SpecError("run.log step", "an int >= 0", step)
-        bad: tuple[str, float] | None = None
+        if self._write_error is not None:
+            raise self._write_error
+        keys, tid, bad = self._keys, self.trial.id, None
         with self._lock:
+            rows = self._rows
             for name, value in metrics.items():
+                key = keys.get(name)
+                if key is None:
+                    key = keys[name] = metric_key(name)
                 v = float(value)
-                self._rows.append((self.trial.id, step, metric_key(name), v))
-                if not math.isfinite(v) and bad is None:
-                    bad = (metric_key(name), v)
+                rows.append((tid, step, key, v))
+                if v - v != 0.0 and bad is None:  # inf - inf and nan - nan are nan
+                    bad = (key, v)
+            full = len(rows) >= FLUSH_ROWS
         if bad is not None:
             self.diverged = f"{bad[0]} = {bad[1]} at step {step}"
             self.flush()
             raise TrialDiverged(self.diverged)
-        if len(self._rows) >= FLUSH_ROWS or time.monotonic() - self._last_flush > FLUSH_SECONDS:
-            self.flush()
+        if self.pruner is not None:
+            reason = self.pruner(step, {keys[n]: float(v) for n, v in metrics.items()})
+            if reason is not None:
+                self.flush()
+                raise TrialPruned(reason)
+        if full:
+            self._wake.set()
 
     def flush(self) -> None:
-        with self._lock:
-            rows, self._rows = self._rows, []
-        if rows:
-            self.store.log_points(rows)
-        self._last_flush = time.monotonic()
+        """Write every buffered point now (called on close, divergence and by the writer)."""
+        with self._flush_lock:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if rows:
+                self.store.log_points(rows)
+
+    def _writer(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception as exc:  # surfaced to the training loop on its next log()
+                self._write_error = exc
+                return
+
+    def record(self, **info: Any) -> None:
+        """Record facts about this trial that are not curves: seeds, optimizer defaults, ranks.
+
+        Stored in the trial's ``meta`` (merged, JSON), e.g.
+        ``run.record(init_seed=0, shuffle_seeds=[1, 2], optimizer={"lr": 1e-3, "eps": 1e-8})``.
+        """
+        if not self.store.update_meta(self.trial.id, self.token, info):
+            self._lost.set()
+            raise LeaseLost(f"trial {self.trial.id} lost its lease; this attempt's work is void")
 
     # -- artifacts --------------------------------------------------------------------------------
 
@@ -127,12 +180,14 @@ class Run:
         return self.store.add_artifact(self.trial.id, kind, rel, sha, len(data), step=step,
                                        meta=meta)
 
-    def save_checkpoint(self, step: int, state: dict[str, Any]) -> int:
+    def save_checkpoint(self, step: int, state: dict[str, Any],
+                        meta: dict[str, Any] | None = None) -> int:
         """Save a state dict (tensors, numbers, strings) loadable with ``weights_only=True``."""
         torch = _torch()
         buf = io.BytesIO()
         torch.save(state, buf)
-        return self.save_bytes("checkpoint", f"ckpt-{step:08d}.pt", buf.getvalue(), step=step)
+        return self.save_bytes("checkpoint", f"ckpt-{step:08d}.pt", buf.getvalue(), step=step,
+                               meta=meta)
 
     def load_checkpoint(self, step: int | None = None) -> tuple[int, dict[str, Any]] | None:
         """The latest (or given) checkpoint of this trial, checksum-verified, loaded safely."""
@@ -170,21 +225,30 @@ class Run:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    def renew(self) -> bool:
+        """Renew the lease now; False (and every later ``log`` raises) once it is lost."""
+        if not self.store.heartbeat(self.trial.id, self.token, self.lease_s):
+            self._lost.set()
+        return not self._lost.is_set()
+
     def _heartbeat(self) -> None:
         interval = max(self.lease_s / 4.0, 0.05)
         while not self._stop.wait(interval):
             try:
-                if not self.store.heartbeat(self.trial.id, self.token, self.lease_s):
-                    self._lost.set()
+                if not self.renew():
                     return
             except Exception:  # a transient store error: the next beat retries
                 continue
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._beat is not None:
             self._beat.join(timeout=5)
+        self._write.join(timeout=60)
         self.flush()
+        if self._write_error is not None:
+            raise self._write_error
 
     @property
     def lost(self) -> bool:

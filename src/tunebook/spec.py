@@ -7,8 +7,10 @@ before any worker starts.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
+import importlib.util
 import sys
 import types
 import typing
@@ -80,6 +82,60 @@ class Baseline(_Frozen):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class Promotion(_Frozen):
+    """How a candidate earns promotion to baseline (checklist 3.4)."""
+
+    min_gain: float = Field(0.0, ge=0, description="the smallest score gain worth adopting "
+                            "(practical threshold, in score units)")
+    seeds: int = Field(5, ge=2, description="seeds per arm when re-training candidate and "
+                       "baseline")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="level of the two-sided Welch "
+                              "interval whose lower end must exceed 0")
+
+
+class DataSpec(_Frozen):
+    """Where the examples are and how to split them (``tunebook data split``)."""
+
+    file: str = Field(description="CSV or Parquet table, relative to the project folder")
+    id: str = "id"
+    label: str = "label"
+    group: str | None = Field(None, description="rows of one group stay in one split")
+    source: str | None = Field(None, description="column saying where each row comes from")
+    deployment: list[str | int] = Field(
+        default_factory=list,
+        description="values of `source` that mark the deployment distribution (dev, test)")
+    fractions: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1})
+    stratify: bool = True
+    seed: int = 0
+    features: list[str] | None = Field(
+        None, description="feature columns for the report and mismatch check (default: rest)")
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, v: dict[str, float]) -> dict[str, float]:
+        return split_fractions(v)
+
+
+def split_fractions(fractions: dict[str, float]) -> dict[str, float]:
+    """All four splits with fractions in [0, 1] summing to 1; train and dev non-empty."""
+    unknown = sorted(set(fractions) - set(SPLITS))
+    if unknown:
+        raise SpecError("fractions", f"keys among {list(SPLITS)}", unknown,
+                        _near(unknown[0], list(SPLITS)))
+    full = {s: float(fractions.get(s, 0.0)) for s in SPLITS}
+    bad = {s: f for s, f in full.items() if not 0 <= f <= 1}
+    if bad:
+        raise SpecError("fractions", "fractions between 0 and 1", bad)
+    total = sum(full.values())
+    if abs(total - 1) > 1e-6:
+        raise SpecError("fractions", "fractions that sum to 1", f"{full} (sum {total:.6g})",
+                        "Adjust them so they add up to 1.")
+    if full["train"] <= 0 or full["dev"] <= 0:
+        raise SpecError("fractions", "train > 0 and dev > 0", full)
+    return full
+
+
 class ProjectSpec(_Frozen):
     """The contents of ``tunebook.yaml``."""
 
@@ -92,7 +148,9 @@ class ProjectSpec(_Frozen):
     eval_every: int = Field(100, gt=0)
     seed: int = 0
     baseline: Baseline = Field(default_factory=Baseline)
+    promotion: Promotion = Field(default_factory=Promotion)
     notes: dict[str, str] = Field(default_factory=dict)
+    data: DataSpec | None = None
 
     @property
     def metric_keys(self) -> set[str]:
@@ -118,6 +176,25 @@ class ProjectSpec(_Frozen):
         return Scorer(goal, formula, cons)
 
 
+class Fidelity(_Frozen):
+    """Short-then-long (successive halving): stage 1 trains every config at ``fraction`` of
+    ``max_train_steps``; the best ``keep`` of each stage and target value go on to the next;
+    the last stage trains at full length (checklist 5.1, compute-bound)."""
+
+    stages: int = Field(2, ge=1, le=3, description="1 to 3 stages; the last is full length")
+    fraction: float = Field(0.2, gt=0, le=1, description="stage 1 length / max_train_steps")
+    keep: float = Field(0.25, gt=0, le=1, description="share of a stage promoted to the next")
+
+
+class EarlyStop(_Frozen):
+    """Stop a clearly hopeless trial: past ``after`` of its length, its best score so far is
+    worse than the ``quantile`` (the worst side) of finished peers at the same step."""
+
+    after: float = Field(0.25, gt=0, lt=1, description="share of training before any stop")
+    quantile: float = Field(0.25, gt=0, le=0.5, description="worst-side quantile of peers")
+    min_peers: int = Field(4, ge=1, description="finished trials of the same group and stage")
+
+
 class RoundSpec(_Frozen):
     """The contents of a round file: one question and its hyperparameters."""
 
@@ -131,6 +208,8 @@ class RoundSpec(_Frozen):
     budget: int = Field(gt=0, description="trials per target value")
     seed: int = 0
     max_train_steps: int | None = Field(None, gt=0)
+    fidelity: Fidelity | None = None
+    early_stop: EarlyStop | None = None
 
     @model_validator(mode="after")
     def _roles(self) -> RoundSpec:
@@ -266,14 +345,50 @@ def load_round(path: str | Path) -> RoundSpec:
     return parse_round(load_yaml(p), str(p))
 
 
+def import_project_module(project_dir: str | Path, module_name: str) -> Any:
+    """Import ``module_name`` from the project folder, never another project's same-named file.
+
+    A file in the folder is loaded by path under a name unique to that file (and its mtime), so
+    two projects in one process (tests, notebooks, inline rounds) each get their own
+    ``train.py``; cached siblings from other folders (``prepare``, ``model``) are dropped so that
+    the module's own ``import prepare`` finds the one beside it.
+    """
+    folder = Path(project_dir).resolve()
+    if sys.path[:1] != [str(folder)]:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(folder))
+        sys.path.insert(0, str(folder))  # so the module can import its siblings
+    for sibling in folder.glob("*.py"):
+        cached = sys.modules.get(sibling.stem)
+        origin = getattr(cached, "__file__", None)
+        if cached is not None and origin and Path(origin).resolve().parent != folder:
+            del sys.modules[sibling.stem]
+    file = folder / (module_name.replace(".", "/") + ".py")
+    if not file.exists():
+        return importlib.import_module(module_name)
+    stat = file.stat()  # an edited file is loaded anew, not served from the cache
+    tag = abs(hash((str(file), stat.st_mtime_ns, stat.st_size)))
+    unique = f"_tunebook_project_{tag:x}_{module_name.replace('.', '_')}"
+    module = sys.modules.get(unique)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(unique, file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[unique] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[unique]
+            raise
+    return module
+
+
 def load_pipeline(project: ProjectSpec, project_dir: str | Path) -> Any:
     """Import the project's ``module:function`` from its folder; refuse clearly if it can't."""
     module_name, _, func_name = project.pipeline.partition(":")
-    folder = str(Path(project_dir).resolve())
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    folder = Path(project_dir).resolve()
     try:
-        module = importlib.import_module(module_name)
+        module = import_project_module(folder, module_name)
     except Exception as exc:  # an import error of the user's module is theirs to see
         raise SpecError("pipeline", f"an importable module '{module_name}' in {folder}",
                         project.pipeline,

@@ -49,9 +49,18 @@ def to_jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+# Where the one JSON document goes. With --json, run_app points sys.stdout at stderr while the
+# command works, so whatever the user's train() prints cannot corrupt the document.
+_out: Any = None
+
+
+def out() -> Any:
+    return _out if _out is not None else sys.stdout
+
+
 def emit(data: Any, as_json: bool, render: Callable[[Console, Any], None] | None = None) -> None:
     if as_json or render is None:
-        sys.stdout.write(json.dumps(to_jsonable(data), indent=2) + "\n")
+        out().write(json.dumps(to_jsonable(data), indent=2) + "\n")
     else:
         render(console, data)
 
@@ -68,12 +77,16 @@ def fmt(x: Any, digits: int = 4) -> str:
 
 def run_app(app: typer.Typer) -> int:
     """Run the Typer app; turn tunebook errors into a clean message and exit code 2."""
+    global _out
     as_json = "--json" in sys.argv
+    real_stdout = sys.stdout
+    if as_json:
+        _out, sys.stdout = real_stdout, sys.stderr
     try:
         app(standalone_mode=False)
     except TunebookError as exc:
         if as_json:
-            sys.stdout.write(json.dumps({"error": str(exc), "type": type(exc).__name__}) + "\n")
+            out().write(json.dumps({"error": str(exc), "type": type(exc).__name__}) + "\n")
         else:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         return 2
@@ -89,4 +102,6 @@ def run_app(app: typer.Typer) -> int:
             exc.show()
             return exc.exit_code
         raise
+    finally:
+        sys.stdout, _out = real_stdout, None
     return 0

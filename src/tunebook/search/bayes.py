@@ -129,7 +129,7 @@ class BayesianSearcher:
 
     def _ask(self, study: optuna.Study, batch: list[dict[str, Any]], index: int
              ) -> dict[str, Any]:
-        pending = [t.config for t in self.trials if t.status not in FINISHED] + batch
+        pending = [_full(t) for t in self.trials if t.status not in FINISHED] + batch
         with _quiet():
             for _ in range(3):
                 # An asked trial stays RUNNING in the study, so asking again avoids it.
@@ -188,7 +188,7 @@ class BayesianSearcher:
         constrained = any(not ok for _, _, ok in told)
         out = []
         for t, value, ok in told:
-            params = self._params(t.config)
+            params = self._params(_full(t))
             if params is None:
                 continue
             out.append(create_trial(params=params, distributions=dists, value=value,
@@ -197,7 +197,7 @@ class BayesianSearcher:
         for t in self.trials:
             if t.status in FINISHED:
                 continue
-            params = self._params(t.config)
+            params = self._params(_full(t))
             if params is not None:
                 out.append(create_trial(state=TrialState.RUNNING, params=params,
                                         distributions=dists))
@@ -267,6 +267,12 @@ def _distribution(p: Param) -> Any:
     if p.kind == "int":
         return IntDistribution(int(p.low), int(p.high), log=p.scale == "log")
     return FloatDistribution(p.low, p.high, log=p.scale == "log")
+
+
+def _full(trial: TrialRecord) -> dict[str, Any]:
+    # A short stage of a short-then-long round shortens max_train_steps in the config and keeps
+    # the full value in its meta; the model learns from the values the searcher chose.
+    return {**trial.config, **dict(trial.meta.get("full") or {})}
 
 
 def _same(a: dict[str, Any], b: dict[str, Any], space: Space) -> bool:

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from tunebook.space import Space
 from tunebook.trial import TrialRecord
@@ -24,6 +23,8 @@ def halton_points(dim: int, seed: int, start: int, n: int) -> np.ndarray:
     """Points ``start .. start+n-1`` of the seeded, scrambled and shifted sequence."""
     if dim == 0:
         return np.zeros((n, 0))
+    from scipy.stats import qmc  # scipy.stats costs ~1 s to import: only when sampling
+
     rng = np.random.default_rng([seed, 0x7A11])
     shift = rng.random(dim)
     engine = qmc.Halton(d=dim, scramble=True, seed=np.random.default_rng([seed, 0x5EED]))

@@ -1,13 +1,15 @@
-"""Train a small CNN on the digits splits: a plain PyTorch loop with five tunebook lines."""
+"""Train a small CNN on the digits splits: a plain PyTorch loop using the tunebook kit."""
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 from prepare import SPLITS_FILE
 from torch import nn
+
+from tunebook import pytorch as tk
 
 
 def load_splits() -> dict[str, tuple[torch.Tensor, torch.Tensor, np.ndarray]]:
@@ -29,49 +31,68 @@ class Net(nn.Module):
         return self.head(self.features(x).flatten(1))
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    model.eval()
-    logits = model(x)
-    model.train()
-    loss = nn.functional.cross_entropy(logits, y).item()
-    return loss, (logits.argmax(1) == y).float().mean().item()
+def batches(x: torch.Tensor, y: torch.Tensor, size: int,
+            gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless random batches from in-memory tensors (the data order comes from ``gen``)."""
+    while True:
+        idx = torch.randint(0, len(y), (size,), generator=gen)
+        yield x[idx], y[idx]
+
+
+def train_step(model: nn.Module, opt: torch.optim.Optimizer,
+               batch: tuple[torch.Tensor, torch.Tensor], clip: float | None = None
+               ) -> tuple[float, float]:
+    xb, yb = batch
+    loss = nn.functional.cross_entropy(model(xb), yb)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = tk.clip_gradients(opt, clip)  # the unclipped norm; clipped only if asked
+    opt.step()
+    return loss.item(), grad_norm
+
+
+def evaluate(model: nn.Module, split: tuple, batch_size: int) -> tuple[float, float]:
+    x, y, _ = split
+    logits = tk.predict(model, x, batch_size)
+    return (nn.functional.cross_entropy(logits, y).item(),
+            (logits.argmax(1) == y).float().mean().item())
 
 
 def train(config: dict, run) -> None:
-    torch.manual_seed(run.seed)
+    seeds = tk.seed_everything(run)                            # init and data-order seeds
     splits = load_splits()
-    x, y, _ = splits["train"]
     model = Net(int(config["width"]))
-    opt_cls = {"adam": torch.optim.AdamW, "sgd": torch.optim.SGD}[config["optimizer"]]
-    opt = opt_cls(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
-    gen = torch.Generator().manual_seed(run.seed + 1)  # data order, separate from init
-    best_acc, best_state = -1.0, None
-    steps, batch = int(config["max_train_steps"]), int(config["batch_size"])
-    for step in range(1, steps + 1):
-        idx = torch.randint(0, len(y), (batch,), generator=gen)
-        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        run.log(step, train_loss=loss.item())                           # tunebook
-        if run.should_eval(step):                                        # tunebook
-            dev_loss, dev_acc = evaluate(model, *splits["dev"][:2])
-            _, train_acc = evaluate(model, x, y)
-            _, td_acc = evaluate(model, *splits["train_dev"][:2])
-            run.log(step, dev_loss=dev_loss, dev_accuracy=dev_acc,       # tunebook
+    opt = tk.make_optimizer(model.parameters(), config, run)   # every hyperparameter recorded
+    lr_at = tk.make_schedule(config, run)                      # constant unless configured
+    clip, eval_batch = tk.clip_threshold(config), tk.eval_batch_size(config)
+    gen = seeds.generator()
+    ckpts = tk.Checkpoints(run, keep_best=1)                   # best dev step + the latest
+    start = ckpts.resume(model, opt, gen)                      # 0 unless a retry resumes
+    data = batches(*splits["train"][:2], int(config["batch_size"]), gen)
+    for step in range(start + 1, int(config["max_train_steps"]) + 1):
+        lr = tk.set_lr(opt, lr_at(step))
+        loss, grad_norm = train_step(model, opt, next(data), clip)
+        run.log(step, train_loss=loss, train_grad_norm=grad_norm, train_lr=lr)
+        if run.should_eval(step):
+            dev_loss, dev_acc = evaluate(model, splits["dev"], eval_batch)
+            _, train_acc = evaluate(model, splits["train"], eval_batch)
+            _, td_acc = evaluate(model, splits["train_dev"], eval_batch)
+            run.log(step, dev_loss=dev_loss, dev_accuracy=dev_acc,
                     train_accuracy=train_acc, train_dev_accuracy=td_acc)
-            if dev_acc > best_acc:
-                best_acc, best_step = dev_acc, step
-                best_state = copy.deepcopy(model.state_dict())
-    # Report the best dev checkpoint (retrospective selection): test accuracy and predictions.
-    assert best_state is not None
-    model.load_state_dict(best_state)
-    _, test_acc = evaluate(model, *splits["test"][:2])
-    run.log(best_step, test_accuracy=test_acc)
-    run.save_checkpoint(best_step, best_state)
+            ckpts.save(step, model, opt, gen)                  # scored by the project's score
+    # Retrospective selection: report test accuracy and dev predictions of the best dev step.
+    best_step = ckpts.load_best(model)
+    run.log(best_step, test_accuracy=evaluate(model, splits["test"], eval_batch)[1])
     dx, dy, dids = splits["dev"]
-    with torch.no_grad():
-        probs = torch.softmax(model(dx), 1)
-    conf, pred = probs.max(1)
-    run.save_predictions(dids, dy, pred, conf, step=best_step, split="dev")  # tunebook
+    # Per-example predictions for error analysis; F1, AUC and calibration are recorded too.
+    tk.save_predictions(run, dids, dy, tk.predict(model, dx, eval_batch), step=best_step)
+    tk.measure_inference(model, dx[:1], run)                   # latency, peak memory
+
+
+def make_step(config: dict) -> tuple:
+    """Batches and one training step, for `tunebook batch-size` and `tunebook profile-input`."""
+    x, y, _ = load_splits()["train"]
+    model = Net(int(config["width"]))
+    opt = tk.make_optimizer(model.parameters(), config)
+    gen = torch.Generator().manual_seed(0)
+    return (lambda size: batches(x, y, size, gen)), (lambda batch: train_step(model, opt, batch))

@@ -1,0 +1,32 @@
+"""Team commands: reap trials whose workers died, without starting a new trial."""
+
+from __future__ import annotations
+
+import typer
+
+from tunebook.cli.output import JsonOption, ProjectOption, StoreOption, emit
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def reap(round_name: str = typer.Option(None, "--round", help="Only this round."),
+             max_attempts: int = typer.Option(3, help="Fail a trial after this many attempts."),
+             project: str = ProjectOption, store: str = StoreOption,
+             as_json: bool = JsonOption) -> None:
+        """Re-queue running trials whose lease expired (their worker died or was preempted)."""
+        from pathlib import Path
+
+        from tunebook.errors import SpecError
+        from tunebook.store import open_store
+
+        if max_attempts < 1:
+            raise SpecError("--max-attempts", "an int >= 1", max_attempts)
+        st = open_store(store, Path(project).resolve().parent)
+        rid = st.round(round_name).id if round_name else None
+        ids = st.reap(rid, max_attempts=max_attempts)
+        rows = [{"trial": t.id, "round": t.round, "status": t.status, "attempts": t.attempts}
+                for t in (st.trial(i) for i in ids)]
+        emit({"reaped": rows}, as_json,
+             lambda c, d: c.print(f"reaped {len(d['reaped'])} trials: " + ", ".join(
+                 f"{r['trial']} -> {r['status']}" for r in d["reaped"]) if d["reaped"]
+                 else "no expired leases"))
