@@ -9,7 +9,7 @@ import pytest
 
 from tunebook.errors import SpecError
 from tunebook.search import make_searcher, searcher_names, searchers
-from tunebook.search.bayes import GP_MAX_TRIALS, BayesianSearcher, start_size
+from tunebook.search.bayes import GP_MAX_BUDGET, BayesianSearcher, start_size
 from tunebook.space import Param, Space
 from tunebook.trial import TrialRecord
 
@@ -82,7 +82,7 @@ def test_explore_exploit_starts_on_the_quasi_random_points() -> None:
 
 def test_start_size_grows_with_the_dimension_and_stays_within_the_budget() -> None:
     assert start_size(1) == 5 and start_size(5) == 12 and start_size(30) == 20
-    assert start_size(5, budget=8) == 4
+    assert start_size(5, budget=8) == 8  # a budget this small is all exploration
 
 
 def test_bayesian_refuses_an_empty_space_and_explore_exploit_repeats_it() -> None:
@@ -139,7 +139,7 @@ def test_minimizing_imputes_the_largest_score() -> None:
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "gp"])
-def test_parallel_suggestions_avoid_pending_configs(sampler: str) -> None:
+def test_suggestions_avoid_every_known_config(sampler: str) -> None:
     if sampler == "gp":
         pytest.importorskip("torch")
     # A tiny discrete space: a model left alone would propose the same few configs again.
@@ -152,19 +152,39 @@ def test_parallel_suggestions_avoid_pending_configs(sampler: str) -> None:
                 for i, c in enumerate(configs[4:7])]
     s.update(history)
     got = s.suggest(2)
-    pending = configs[4:7]
-    assert all(g not in pending for g in got)
-    assert got[0] != got[1]
+    assert sorted(map(str, got)) == sorted(map(str, configs[7:]))  # the two configs left
+    # With every config taken, a repeat is all that is left (and no error).
+    s.update(history + [_trial(20 + i, c) for i, c in enumerate(configs[7:])])
+    assert s.suggest(1)[0] in configs
 
 
-def test_model_choice_follows_history_size_and_categoricals() -> None:
+@pytest.mark.parametrize("sampler", ["tpe", "gp"])
+def test_a_model_drawn_to_a_bound_does_not_repeat_a_finished_config(sampler: str) -> None:
+    if sampler == "gp":
+        pytest.importorskip("torch")
+    # The score rises to the top of the range, so the model keeps proposing x = 1 exactly.
+    space = Space({"x": Param(role="nuisance", type="float", low=0, high=1)})
+    trials: list[TrialRecord] = []
+    for i in range(12):
+        s = BayesianSearcher(space, 0, sampler=sampler)  # type: ignore[arg-type]
+        s.update(trials)
+        x = s.suggest(1)[0]["x"]
+        trials.append(_trial(i, {"x": x}, score=x))
+    xs = [t.config["x"] for t in trials]
+    assert len(set(xs)) == len(xs)
+    assert max(xs) > 0.95
+
+
+def test_model_choice_follows_budget_and_categoricals() -> None:
+    pytest.importorskip("torch")
     floats = Space({f"x{i}": Param(role="nuisance", type="float", low=0, high=1)
                     for i in range(3)})
-    s = BayesianSearcher(floats, 0)
+    assert BayesianSearcher(floats, 0, budget=GP_MAX_BUDGET).model() == "gp"
+    assert BayesianSearcher(floats, 0, budget=GP_MAX_BUDGET + 1).model() == "tpe"
+    s = BayesianSearcher(floats, 0)  # no budget: the GP while the group is small
     s.update([])
-    pytest.importorskip("torch")
     assert s.model() == "gp"
-    configs = make_searcher("quasi_random", floats, 1).suggest(GP_MAX_TRIALS)
+    configs = make_searcher("quasi_random", floats, 1).suggest(GP_MAX_BUDGET)
     s.update([_trial(i, c, score=c["x0"]) for i, c in enumerate(configs)])
     assert s.model() == "tpe"
     cats = Space({f"c{i}": Param(role="nuisance", type="choice", choices=[1, 2, 3])
@@ -202,7 +222,7 @@ def test_a_failing_model_falls_back_to_the_quasi_random_point(
         raise RuntimeError("not positive-definite")
 
     monkeypatch.setattr(optuna.Study, "ask", broken)
-    with pytest.warns(UserWarning, match="tpe sampler failed.*quasi-random"):
+    with pytest.warns(UserWarning, match="tpe sampler failed.*quasi-random point"):
         got = s.suggest(1)
     qr = make_searcher("quasi_random", space, 4)
     qr.update(s.trials)

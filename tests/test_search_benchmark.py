@@ -45,9 +45,9 @@ def test_default_search_beats_random_on_smooth_functions() -> None:
 
 def test_summary_counts_ties_and_ranks() -> None:
     b = _bbob()
-    rows = [{"method": m, "problem": "f1_d2_i1", "budget": 40, "function": 1,
+    rows = [{"method": m, "problem": "f1_d2_i1", "budget": 40, "function": 1, "dim": 2,
              "log10_regret": v} for m, v in (("tunebook", -8.0), ("random", 1.0))]
-    rows += [{"method": m, "problem": "f20_d2_i1", "budget": 40, "function": 20,
+    rows += [{"method": m, "problem": "f20_d2_i1", "budget": 40, "function": 20, "dim": 2,
               "log10_regret": v} for m, v in (("tunebook", 0.5), ("random", 0.5))]
     out = b.summarize(rows, methods=("tunebook", "random"))
     assert out["overall"].problems == 2

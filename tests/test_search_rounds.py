@@ -71,7 +71,7 @@ def _by_group(store: Store, round_id: int) -> dict[str, list[Any]]:
 def test_each_target_value_gets_its_own_search_with_the_same_budget(
         tmp_path: Path, algorithm: str) -> None:
     project = _project(tmp_path)
-    spec = _round(algorithm=algorithm)
+    spec = _round(algorithm=algorithm, budget=8)  # explore_exploit: 6 quasi-random, 2 GP
     store = Store(tmp_path / "s.db")
     record = create_round(store, project, spec)
     run_round(store, "r", tmp_path, executor="inline", show_progress=False)
@@ -111,11 +111,11 @@ def test_adaptive_fill_keeps_one_queued_per_group(tmp_path: Path) -> None:
 
 def test_explore_exploit_queues_its_start_at_once(tmp_path: Path) -> None:
     project = _project(tmp_path)
-    spec = _round(algorithm="explore_exploit", budget=6)
+    spec = _round(algorithm="explore_exploit", budget=9)
     store = Store(tmp_path / "s.db")
     record = create_round(store, project, spec)
-    # start_size(2 nuisance dims, budget 6) = 3 per group, queued before any result.
-    assert store.counts(record.id) == {"queued": 6}
+    # start_size(2 nuisance dims) = 6 per group, queued before any result.
+    assert store.counts(record.id) == {"queued": 12}
     store.close()
 
 
