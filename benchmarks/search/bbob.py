@@ -38,7 +38,11 @@ import numpy as np  # noqa: E402
 
 METHODS = ("tunebook", "tunebook_qr", "optuna_tpe", "optuna_gp", "optuna_qmc", "optuna_cmaes",
            "random")
+# Timing only: tunebook's explore_exploit held to the GP at every budget, to set its
+# rebuild-from-the-store cost beside Optuna's GPSampler.
+EXTRA = ("tunebook_gp",)
 LABELS = {
+    "tunebook_gp": "tunebook explore_exploit, GP forced",
     "tunebook": "tunebook default (explore_exploit)",
     "tunebook_qr": "tunebook quasi_random",
     "optuna_tpe": "Optuna TPE (default)",
@@ -102,8 +106,9 @@ def bbob(problem: Problem) -> tuple[Callable[[Sequence[float]], float], float]:
 
 
 def run_tunebook(algorithm: str, f: Callable[[Sequence[float]], float], dim: int, budget: int,
-                 seed: int) -> tuple[list[float], list[float]]:
+                 seed: int, sampler: str = "auto") -> tuple[list[float], list[float]]:
     from tunebook.search import make_searcher
+    from tunebook.search.bayes import ExploreExploitSearcher
     from tunebook.space import Param, Space
     from tunebook.trial import TrialRecord
 
@@ -113,7 +118,9 @@ def run_tunebook(algorithm: str, f: Callable[[Sequence[float]], float], dim: int
     values, times = [], []
     for k in range(budget):
         t0 = time.perf_counter()
-        searcher = make_searcher(algorithm, space, seed, goal="min", budget=budget)
+        searcher = (make_searcher(algorithm, space, seed, goal="min", budget=budget)
+                    if sampler == "auto" else ExploreExploitSearcher(
+                        space, seed, goal="min", budget=budget, sampler=sampler))  # type: ignore[arg-type]
         searcher.update(trials)
         config = searcher.suggest(1)[0]
         times.append(time.perf_counter() - t0)
@@ -170,6 +177,8 @@ def run_method(method: str, f: Callable[[Sequence[float]], float], dim: int, bud
                seed: int) -> tuple[list[float], list[float]]:
     if method == "tunebook":
         return run_tunebook("explore_exploit", f, dim, budget, seed)
+    if method == "tunebook_gp":
+        return run_tunebook("explore_exploit", f, dim, budget, seed, sampler="gp")
     if method == "tunebook_qr":
         return run_tunebook("quasi_random", f, dim, budget, seed)
     if method == "random":
@@ -344,16 +353,19 @@ def timing(methods: Sequence[str], dim: int = 5, budget: int = 200) -> dict[str,
 
 def timing_from_runs(rows: list[dict[str, Any]], methods: Sequence[str] = METHODS) -> str:
     """Median over the finished runs of the time per suggestion at 20, 100 and 200 trials."""
-    lines = ["| method | dims | " + " | ".join(f"{n} trials" for n in (20, 100, 200)) + " |",
-             "|---|---|---:|---:|---:|"]
+    lines = ["| method | dim (budget) | " + " | ".join(f"{n} trials" for n in (20, 100, 200))
+             + " |", "|---|---|---:|---:|---:|"]
     for m in methods:
-        mine = [r for r in rows if r["method"] == m]
-        cells = []
-        for n in ("20", "100", "200"):
-            vals = [r["suggest_ms"][n] for r in mine if n in r["suggest_ms"]]
-            cells.append(f"{np.median(vals):.1f} ms" if vals else "-")
-        dims = sorted({r["dim"] for r in mine})
-        lines.append(f"| {LABELS[m]} | {dims} | " + " | ".join(cells) + " |")
+        for d in sorted({r["dim"] for r in rows}):
+            mine = [r for r in rows if r["method"] == m and r["dim"] == d]
+            if not mine:
+                continue
+            cells = []
+            for n in ("20", "100", "200"):
+                vals = [r["suggest_ms"][n] for r in mine if n in r["suggest_ms"]]
+                cells.append(f"{np.median(vals):.1f} ms" if vals else "-")
+            lines.append(f"| {LABELS[m]} | {d} ({mine[0]['budget']}) | " + " | ".join(cells)
+                         + " |")
     return "\n".join(lines)
 
 
@@ -373,7 +385,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--dims", type=int, nargs="*")
     t = sub.add_parser("timing", help="wall time per suggestion at 20, 100 and 200 trials")
-    t.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
+    t.add_argument("--methods", nargs="*", default=list(METHODS + EXTRA),
+                   choices=METHODS + EXTRA)
     t.add_argument("--dim", type=int, default=5)
     args = ap.parse_args(argv)
     if args.cmd == "run":
