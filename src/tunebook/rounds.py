@@ -7,7 +7,7 @@ from typing import Any
 
 from tunebook.fidelity import check as check_fidelity
 from tunebook.fidelity import expected_extra, first_stage, is_partial
-from tunebook.search import make_searcher
+from tunebook.search import make_searcher, upfront
 from tunebook.spec import ProjectSpec, RoundSpec, parse_project, parse_round
 from tunebook.store import Store, group_key
 from tunebook.trial import FINISHED, RoundRecord, TrialRecord
@@ -16,7 +16,10 @@ from tunebook.trial import FINISHED, RoundRecord, TrialRecord
 def create_round(store: Store, project: ProjectSpec, spec: RoundSpec,
                  kind: str = "search") -> RoundRecord:
     """Record the round with its resolved specs and queue what the searcher can say up front."""
-    make_searcher(spec.algorithm, spec.space, spec.seed)  # unknown algorithm -> error now
+    goal = project.scorer().goal
+    for group in spec.space.target_groups():  # unknown algorithm or unsearchable space -> now
+        make_searcher(spec.algorithm, spec.space.for_group(group), spec.seed, goal=goal,
+                      budget=spec.budget)
     check_fidelity(project, spec)  # a fidelity round needs a max_train_steps to shorten
     record = store.create_round(spec.name, spec.question, spec.model_dump(mode="json"),
                                 project.model_dump(mode="json"), kind=kind)
@@ -40,32 +43,52 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
     """Queue the round's next trials, never beyond its budget per target group.
 
     Non-adaptive searchers queue the whole budget at once (the points do not depend on results).
-    Adaptive ones queue ``want`` per group (default 1) from what is known now.
+    Adaptive ones keep ``want`` queued trials per group (default 1) from what is known now, or
+    more while their suggestions do not depend on results yet (an explore-exploit start), so
+    parallel workers never wait and each suggestion sees every trial already handed out.
     """
     project, spec = specs(record)
     space = spec.space
+    goal = project.scorer().goal
     existing = store.trials(record.id, kind="search")
     items: list[dict[str, Any]] = []
+    added: list[int] = []
     for group in space.target_groups():
         mine = [t for t in existing if group_key(t.group) == group_key(group)]
         left = spec.budget - len(mine)
         if left <= 0:
             continue
-        searcher = make_searcher(spec.algorithm, space, spec.seed)
+        gspace = space.for_group(group)  # conditional hyperparameters exist per target value
+        searcher = make_searcher(spec.algorithm, gspace, spec.seed, goal=goal,
+                                 budget=spec.budget)
         searcher.update(mine)
-        n = left if not searcher.adaptive else min(left, want or 1)
+        n = left
+        if searcher.adaptive:
+            queued = sum(t.status == "queued" for t in mine)
+            n = min(left, max((want or 1) - queued, upfront(searcher)))
+            if n <= 0:
+                continue
+        group_items = []
         for k, nuisance in enumerate(searcher.suggest(n)):
             config = base_config(project, spec)
-            config.update(space.fixed)
+            config.update(gspace.fixed)
             config.update(group)
-            config.update(nuisance)
+            # Only the group's nuisance names: a searcher can never make a fixed value vary.
+            config.update({k2: v for k2, v in nuisance.items() if k2 in gspace.nuisance})
             # Same seed for the same point index in every group: a paired comparison.
             # A short-then-long round queues its configs as stage 1 (shortened, see fidelity).
-            items.append(first_stage(spec, {"group": group, "config": config,
-                                            "seed": spec.seed * 100_003 + len(mine) + k}))
-    if not items:
-        return []
-    return store.add_trials(record.id, items, max_per_group=spec.budget)
+            group_items.append(first_stage(spec, {"group": group, "config": config,
+                                                  "seed": spec.seed * 100_003 + len(mine) + k}))
+        if searcher.adaptive:
+            # Suggestions rest on the group's trials as read above; if another worker queued
+            # one meanwhile the count has moved and the store refuses these (no duplicates).
+            added += store.add_trials(record.id, group_items,
+                                      max_per_group=len(mine) + len(group_items))
+        else:
+            items += group_items
+    if items:
+        added += store.add_trials(record.id, items, max_per_group=spec.budget)
+    return added
 
 
 @dataclass(frozen=True)

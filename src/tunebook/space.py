@@ -27,6 +27,11 @@ class Param(BaseModel):
         width: {role: target, values: [16, 32, 64]}
         momentum: {role: fixed, value: 0.9}
         optimizer: {role: nuisance, type: choice, choices: [adam, sgd]}
+        momentum: {role: nuisance, type: float, low: 0.8, high: 0.99, when: {optimizer: sgd}}
+
+    ``when`` makes a hyperparameter conditional: it exists only for the target values named,
+    so momentum under SGD and beta2 under Adam are each their own hyperparameter, searched only
+    where they mean something.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -39,11 +44,17 @@ class Param(BaseModel):
     choices: list[Any] | None = None
     values: list[Any] | None = None
     value: Any = None
+    when: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Param:
         from tunebook.errors import SpecError
 
+        if self.when is not None and (self.role == "target" or not self.when):
+            raise SpecError("when", "a non-empty {target: value} mapping on a nuisance or fixed "
+                            "hyperparameter", self.when,
+                            "A target hyperparameter is compared in every group; it cannot be "
+                            "conditional.")
         if self.role == "fixed":
             if self.value is None:
                 raise SpecError("value", "a value for a fixed hyperparameter", None)
@@ -62,6 +73,10 @@ class Param(BaseModel):
             if any(x is not None for x in (self.low, self.high, self.choices, self.value)):
                 raise SpecError("role", "a target hyperparameter to have only 'values'",
                                 "a range or value")
+            repeated = [v for i, v in enumerate(self.values) if v in self.values[:i]]
+            if repeated:
+                raise SpecError("values", "distinct values (each is one group of the round)",
+                                self.values, f"Remove the repeated {repeated[0]!r}.")
             return self
         # nuisance
         kind = self.type or ("choice" if self.choices is not None else None)
@@ -86,6 +101,16 @@ class Param(BaseModel):
             raise SpecError("low/high", "integer bounds for type int",
                             {"low": self.low, "high": self.high})
         return self
+
+    def applies(self, group: dict[str, Any]) -> bool:
+        """Whether this hyperparameter exists for the target ``group`` (see ``when``)."""
+        if not self.when:
+            return True
+        for name, wanted in self.when.items():
+            options = wanted if isinstance(wanted, list) else [wanted]
+            if name not in group or group[name] not in options:
+                return False
+        return True
 
     @property
     def kind(self) -> Kind:
@@ -136,10 +161,30 @@ class Space:
         self.fixed = {k: p.value for k, p in params.items() if p.role == "fixed"}
         self.targets = {k: list(p.values or []) for k, p in params.items() if p.role == "target"}
         self.nuisance = {k: p for k, p in params.items() if p.role == "nuisance"}
+        # Where each nuisance dimension sits in the round's full nuisance list: a group's space
+        # drops conditional dimensions but keeps the others' slots, so quasi-random points stay
+        # paired across target groups.
+        self.slots: list[int] = list(range(len(self.nuisance)))
+        self.full_dim = len(self.nuisance)
 
     @property
     def dim(self) -> int:
         return len(self.nuisance)
+
+    def for_group(self, group: dict[str, Any]) -> Space:
+        """The space one target group searches: the hyperparameters whose ``when`` matches.
+
+        >>> s = Space({"opt": Param(role="target", values=["sgd", "adam"]),
+        ...            "momentum": Param(role="nuisance", type="float", low=0.8, high=0.99,
+        ...                              when={"opt": "sgd"})})
+        >>> s.for_group({"opt": "adam"}).dim, s.for_group({"opt": "sgd"}).dim
+        (0, 1)
+        """
+        names = list(self.nuisance)
+        sub = Space({k: p for k, p in self.params.items() if p.applies(group)})
+        sub.slots = [self.slots[names.index(k)] for k in sub.nuisance]
+        sub.full_dim = self.full_dim
+        return sub
 
     def target_groups(self) -> list[dict[str, Any]]:
         """Every combination of target values; ``[{}]`` when the round has no target."""

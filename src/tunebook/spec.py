@@ -17,7 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tunebook.errors import SpecError
 from tunebook.score import (
@@ -201,12 +201,39 @@ class RoundSpec(_Frozen):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     question: str = Field(min_length=1)
     params: dict[str, Param] = Field(default_factory=dict)
-    algorithm: Algorithm = "quasi_random"
+    algorithm: Algorithm = Field(
+        "explore_exploit",
+        description="explore_exploit (quasi-random start, then Bayesian) | quasi_random | random "
+                    "| bayesian")
     budget: int = Field(gt=0, description="trials per target value")
     seed: int = 0
     max_train_steps: int | None = Field(None, gt=0)
     fidelity: Fidelity | None = None
     early_stop: EarlyStop | None = None
+
+    @model_validator(mode="after")
+    def _roles(self) -> RoundSpec:
+        # Cross-checks between hyperparameters, before anything is queued.
+        targets = {k: p.values or [] for k, p in self.params.items() if p.role == "target"}
+        for name, p in self.params.items():
+            for key, wanted in (p.when or {}).items():
+                if key not in targets:
+                    raise SpecError(f"params.{name}.when", "the name of a target hyperparameter "
+                                    f"among {sorted(targets)}", key, _near(key, sorted(targets)))
+                for v in wanted if isinstance(wanted, list) else [wanted]:
+                    if v not in targets[key]:
+                        raise SpecError(f"params.{name}.when.{key}",
+                                        f"values among {key}'s values {targets[key]}", v)
+        if self.algorithm == "bayesian":
+            space = self.space
+            empty = [g for g in space.target_groups() if space.for_group(g).dim == 0]
+            if empty:
+                got = ("no nuisance hyperparameter" if space.dim == 0
+                       else f"none for the target group {empty[0]}")
+                raise SpecError("algorithm", "at least one nuisance hyperparameter to search "
+                                "with 'bayesian'", got, "Add a nuisance range, or use "
+                                "algorithm: quasi_random to repeat one config.")
+        return self
 
     @property
     def space(self) -> Space:
@@ -267,6 +294,9 @@ def _translate(exc: ValidationError, model: type[BaseModel], source: str) -> Spe
     where = f"{source}: {path}"
     ctx_err = (err.get("ctx") or {}).get("error")
     if isinstance(ctx_err, SpecError):
+        if not loc:  # a cross-check over the whole spec names its own field
+            return SpecError(f"{source}: {ctx_err.where}", ctx_err.expected, ctx_err.got,
+                             ctx_err.hint)
         inner = f"{where}.{ctx_err.where}" if ctx_err.where not in path.split(".") else where
         return SpecError(inner, ctx_err.expected, ctx_err.got, ctx_err.hint)
     if err["type"] == "extra_forbidden":

@@ -11,8 +11,28 @@ import yaml
 from tunebook.errors import SpecError
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, line: int) -> None:
+        super().__init__(f"duplicate key {key!r} on line {line}")
+        self.key, self.line = key, line
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # PyYAML keeps the last of two equal keys without a word; in a round that silently drops
+        # one of two roles given to the same hyperparameter, so a repeated key is an error.
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+            except TypeError:  # an unhashable key: PyYAML reports it itself
+                continue
+        return super().construct_mapping(node, deep=deep)
 
 
 # YAML 1.2's float pattern: accepts 1e-4, 1E5 and .5 which PyYAML's 1.1 resolver leaves as strings.
@@ -34,6 +54,10 @@ def load_yaml(path: str | Path) -> Any:
         raise SpecError(str(p), "an existing YAML file", "no such file")
     try:
         return yaml.load(p.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506
+    except _DuplicateKey as exc:
+        raise SpecError(f"{p}: line {exc.line}", "each key once per mapping", exc.key,
+                        "A repeated key keeps only its last value (a hyperparameter has one "
+                        "role); remove or rename one.") from exc
     except yaml.YAMLError as exc:
         detail = str(exc).replace("\n", " ")
         raise SpecError(str(p), "valid YAML", "a syntax error", detail) from exc

@@ -1,22 +1,30 @@
-"""Searchers by name. ``make_searcher("quasi_random", space, seed)``."""
+"""Searchers by name. ``make_searcher("quasi_random", space, seed)``.
+
+>>> from tunebook.space import Param, Space
+>>> space = Space({"lr": Param(role="nuisance", type="float", low=1e-4, high=1e-1, scale="log")})
+>>> s = make_searcher("quasi_random", space, seed=0)
+>>> s.update([]); len(s.suggest(3))
+3
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 from tunebook.errors import SpecError
-from tunebook.search.base import Searcher
+from tunebook.search.base import Searcher, SearcherFactory, upfront
 from tunebook.search.quasi_random import QuasiRandomSearcher, RandomSearcher, halton_points
 from tunebook.space import Space
 
-_REGISTRY: dict[str, Callable[[Space, int], Searcher]] = {
+_REGISTRY: dict[str, SearcherFactory] = {
     "quasi_random": QuasiRandomSearcher,
     "random": RandomSearcher,
 }
 
 
-def register(name: str, factory: Callable[[Space, int], Searcher]) -> None:
+def register(name: str, factory: SearcherFactory) -> None:
     _REGISTRY[name] = factory
 
 
@@ -25,11 +33,46 @@ def searcher_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def make_searcher(name: str, space: Space, seed: int) -> Searcher:
+def searcher_factory(name: str) -> SearcherFactory:
+    """The registered factory of ``name``; an unknown name lists the known ones."""
     _load_optional()
     if name not in _REGISTRY:
         raise SpecError("algorithm", f"one of {sorted(_REGISTRY)}", name)
-    return _REGISTRY[name](space, seed)
+    return _REGISTRY[name]
+
+
+def make_searcher(name: str, space: Space, seed: int, *, goal: Literal["max", "min"] = "max",
+                  budget: int | None = None) -> Searcher:
+    """A searcher for one target group's ``space`` (``goal``: the score's direction)."""
+    return searcher_factory(name)(space, seed, goal=goal, budget=budget)
+
+
+@dataclass(frozen=True)
+class SearcherInfo:
+    """One registered searcher: its name, whether it adapts to results, and what it does."""
+
+    name: str
+    adaptive: bool
+    summary: str
+    default: bool
+
+
+def searchers() -> list[SearcherInfo]:
+    """Every registered searcher, the round default marked.
+
+    >>> [s.name for s in searchers() if s.default]
+    ['explore_exploit']
+    """
+    from tunebook.spec import RoundSpec
+
+    default = RoundSpec.model_fields["algorithm"].default
+    out = []
+    for name in searcher_names():
+        factory = _REGISTRY[name]
+        doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
+        out.append(SearcherInfo(name, bool(getattr(factory, "adaptive", False)),
+                                doc[0] if doc else "", name == default))
+    return out
 
 
 def _load_optional() -> None:
@@ -38,4 +81,5 @@ def _load_optional() -> None:
         import tunebook.search.bayes  # noqa: F401
 
 
-__all__ = ["Searcher", "make_searcher", "register", "searcher_names", "halton_points"]
+__all__ = ["Searcher", "SearcherInfo", "make_searcher", "register", "searcher_names",
+           "searcher_factory", "searchers", "halton_points", "upfront"]

@@ -8,7 +8,7 @@ continuation as an uninterrupted one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from tunebook.space import Space
 from tunebook.trial import TrialRecord
@@ -27,4 +27,20 @@ class Searcher(Protocol):
 
 
 class SearcherFactory(Protocol):
-    def __call__(self, space: Space, seed: int) -> Searcher: ...
+    """Builds a searcher for one target group.
+
+    ``goal`` is the direction of the round's score and ``budget`` its trials per group; searchers
+    that do not use them accept and ignore them.
+    """
+
+    def __call__(self, space: Space, seed: int, *, goal: Literal["max", "min"] = "max",
+                 budget: int | None = None) -> Searcher: ...
+
+
+def upfront(searcher: Searcher) -> int:
+    """How many next suggestions of an adaptive searcher do not depend on results yet.
+
+    An explore-exploit searcher still in its quasi-random start can queue that many trials at
+    once; a purely adaptive one answers 0.
+    """
+    return int(getattr(searcher, "upfront", 0))

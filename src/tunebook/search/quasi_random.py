@@ -34,10 +34,12 @@ def halton_points(dim: int, seed: int, start: int, n: int) -> np.ndarray:
 
 
 class QuasiRandomSearcher:
+    """Scrambled, shifted Halton points, the same for every target group (exploration)."""
+
     name = "quasi_random"
     adaptive = False
 
-    def __init__(self, space: Space, seed: int) -> None:
+    def __init__(self, space: Space, seed: int, **_: Any) -> None:
         self.space = space
         self.seed = seed
         self.count = 0
@@ -46,9 +48,18 @@ class QuasiRandomSearcher:
         self.count = len(trials)
 
     def suggest(self, n: int) -> list[dict[str, Any]]:
-        pts = halton_points(self.space.dim, self.seed, self.count, n)
+        pts = unit_points(self.space, self.seed, self.count, n)
         self.count += n
-        return [_nuisance(self.space, list(p)) for p in pts]
+        return [nuisance(self.space, list(p)) for p in pts]
+
+
+def unit_points(space: Space, seed: int, start: int, n: int) -> np.ndarray:
+    """Points ``start .. start+n-1`` for ``space``'s nuisance dimensions.
+
+    The sequence runs over the round's full nuisance list and keeps this space's slots, so a
+    target group whose conditional hyperparameters differ still shares the other coordinates.
+    """
+    return halton_points(space.full_dim, seed, start, n)[:, space.slots]
 
 
 class RandomSearcher:
@@ -57,7 +68,7 @@ class RandomSearcher:
     name = "random"
     adaptive = False
 
-    def __init__(self, space: Space, seed: int) -> None:
+    def __init__(self, space: Space, seed: int, **_: Any) -> None:
         self.space = space
         self.seed = seed
         self.count = 0
@@ -69,11 +80,12 @@ class RandomSearcher:
         out = []
         for k in range(self.count, self.count + n):
             # One stream per point index keeps point k the same however the calls are batched.
-            u = np.random.default_rng([self.seed, k]).random(self.space.dim)
-            out.append(_nuisance(self.space, list(u)))
+            u = np.random.default_rng([self.seed, k]).random(self.space.full_dim)
+            out.append(nuisance(self.space, list(u[self.space.slots])))
         self.count += n
         return out
 
 
-def _nuisance(space: Space, u: list[float]) -> dict[str, Any]:
+def nuisance(space: Space, u: list[float]) -> dict[str, Any]:
+    """The nuisance values at unit-cube point ``u`` (one coordinate per nuisance dimension)."""
     return {name: p.from_unit(x) for (name, p), x in zip(space.nuisance.items(), u, strict=True)}
