@@ -145,8 +145,8 @@ def propose_round(s: Session, write: str | None = None, overwrite: bool = False
 def run_round(s: Session, round: str, workers: int = 2, executor: str = "processes"
               ) -> dict[str, Any]:
     """Create the round from a round file (if ``round`` is one) and run it to the end."""
-    from tunebook.cli.core import trials_payload
     from tunebook.execute import run_round as execute
+    from tunebook.export import trials_payload
     from tunebook.rounds import create_round
     from tunebook.spec import load_pipeline, load_round
 

@@ -35,7 +35,7 @@ def prepare(directory: Path) -> dict[str, int]:
 def run_demo(directory: str | Path = "tunebook-demo", workers: int = 2,
              show_progress: bool = True) -> dict[str, Any]:
     """Write, split, baseline and tune the digits project; return what a person would read."""
-    from tunebook.cli.core import trials_payload
+    from tunebook.export import trials_payload
 
     t0 = time.time()
     d = Path(directory).resolve()

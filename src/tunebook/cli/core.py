@@ -11,25 +11,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tunebook.cli.output import JsonOption, ProjectOption, StoreOption, emit, fmt, to_jsonable
+from tunebook.cli.output import (
+    JsonOption,
+    ProjectOption,
+    StoreOption,
+    emit,
+    fmt,
+    project_at,
+    store_at,
+    to_jsonable,
+)
 from tunebook.errors import SpecError
-from tunebook.trial import RoundRecord, TrialRecord
+from tunebook.export import trials_payload
 
 round_app = typer.Typer(help="Create, run and inspect rounds (one question each).",
                         no_args_is_help=True)
-
-def _project(path: str) -> tuple[Any, Path]:
-    from tunebook.spec import load_project
-
-    p = Path(path)
-    return load_project(p), p.resolve().parent
-
-
-def _store(url: str | None, project_dir: Path) -> Any:
-    from tunebook.store import open_store
-
-    return open_store(url, project_dir)
-
 
 def _copy_example(dest: Path, force: bool = False) -> list[str]:
     from tunebook.demo import EXAMPLE_FILES
@@ -44,20 +40,6 @@ def _copy_example(dest: Path, force: bool = False) -> list[str]:
         target.write_text((src / name).read_text(encoding="utf-8"), encoding="utf-8")
         written.append(str(target))
     return written
-
-
-def _varying(record: RoundRecord) -> list[str]:
-    params = record.spec.get("params", {})
-    return [k for k, p in params.items() if p.get("role") in ("target", "nuisance")]
-
-
-def trial_rows(record: RoundRecord, trials: list[TrialRecord]) -> list[dict[str, Any]]:
-    keys = _varying(record)
-    return [{"id": t.id, "number": t.number, "kind": t.kind, "status": t.status,
-             "seed": t.seed, "config": {k: t.config.get(k) for k in keys} if keys else t.config,
-             "best_step": t.best_step, "score": t.score, "feasible": t.feasible,
-             "duration_s": t.duration, "error": (t.error or "").strip().splitlines()[-1:] or None}
-            for t in trials]
 
 
 def _trials_table(console: Console, data: dict[str, Any]) -> None:
@@ -80,25 +62,6 @@ def _trials_table(console: Console, data: dict[str, Any]) -> None:
         console.print(f"[bold]best trial {best['id']}[/]: {data['score_name']} = "
                       f"{fmt(best['score'])} at step {best['best_step']}")
         console.print(f"  config: {best['full_config']}")
-
-
-def trials_payload(store: Any, record: RoundRecord, limit: int | None = None,
-                   status: str | None = None) -> dict[str, Any]:
-    from tunebook.rounds import ranked, specs
-
-    project, _ = specs(record)
-    ts = ranked(store, record)
-    if status:
-        ts = [t for t in ts if t.status == status]
-    best = next((t for t in ts if t.status == "completed" and t.feasible), None)
-    score_name = project.score if isinstance(project.score, str) else project.score.formula
-    return {
-        "round": record.name, "question": record.question, "score_name": score_name,
-        "goal": project.scorer().goal, "columns": _varying(record),
-        "trials": trial_rows(record, ts[:limit] if limit else ts),
-        "best": None if best is None else {**trial_rows(record, [best])[0],
-                                           "full_config": best.config},
-    }
 
 
 def register(app: typer.Typer) -> None:
@@ -133,7 +96,7 @@ def register(app: typer.Typer) -> None:
         from tunebook.search import make_searcher
         from tunebook.spec import load_pipeline, load_round
 
-        spec, pdir = _project(project)
+        spec, pdir = project_at(project)
         load_pipeline(spec, pdir)
         checked = [project]
         for r in rounds or []:
@@ -150,8 +113,8 @@ def register(app: typer.Typer) -> None:
         """Train the baseline config and check it beats chance and trains stably."""
         from tunebook.baseline import run_baseline
 
-        spec, pdir = _project(project)
-        st = _store(store, pdir)
+        spec, pdir = project_at(project)
+        st = store_at(store, pdir)
         verdict = run_baseline(st, spec, pdir, seed=seed, show_progress=not as_json)
         emit(verdict.to_dict(), as_json, _render_baseline)
         if not verdict.ok:
@@ -164,10 +127,10 @@ def register(app: typer.Typer) -> None:
         from tunebook.rounds import create_round, progress
         from tunebook.spec import load_pipeline, load_round
 
-        spec, pdir = _project(project)
+        spec, pdir = project_at(project)
         rs = load_round(path)
         load_pipeline(spec, pdir)
-        st = _store(store, pdir)
+        st = store_at(store, pdir)
         rec = create_round(st, spec, rs)
         pr = progress(st, rec)
         emit({"round": rec.name, "id": rec.id, "question": rec.question, "total": pr.total,
@@ -204,8 +167,8 @@ def register(app: typer.Typer) -> None:
         from tunebook.rounds import specs
         from tunebook.seeds import check_k, parents, run_seeds
 
-        _, pdir = _project(project)
-        st = _store(store, pdir)
+        _, pdir = project_at(project)
+        st = store_at(store, pdir)
         rec = st.round(name)
         # Every flag is checked before anything trains.
         if seeds is not None:
@@ -255,8 +218,8 @@ def register(app: typer.Typer) -> None:
         if score is None and not constraint and not no_constraints:
             raise SpecError("--score", "a score, --constraint or --no-constraints to rescore by",
                             None)
-        _, pdir = _project(project)
-        st = _store(store, pdir)
+        _, pdir = project_at(project)
+        st = store_at(store, pdir)
         cons = [] if no_constraints else (list(constraint) if constraint else None)
         result = rescore(st, st.round(name), score, goal, cons, record_decision=record)
         emit(result.to_dict(), as_json, render_rescore)
@@ -277,8 +240,8 @@ def register(app: typer.Typer) -> None:
         from tunebook.spec import load_round
 
         check_args(hours, workers, timing_steps)
-        spec, pdir = _project(project)
-        st = _store(store, pdir)
+        spec, pdir = project_at(project)
+        st = store_at(store, pdir)
         if Path(round_ref).is_file():
             rs = load_round(round_ref)
         else:
@@ -299,8 +262,8 @@ def register(app: typer.Typer) -> None:
         from tunebook.steps import check_within, run_probe
 
         check_within(within)
-        spec, pdir = _project(project)
-        st = _store(store, pdir)
+        spec, pdir = project_at(project)
+        st = store_at(store, pdir)
         emit(to_jsonable(run_probe(st, spec, pdir, probe_steps, within, metric,
                                    show_progress=not as_json)), as_json, render_steps)
 
@@ -310,8 +273,8 @@ def register(app: typer.Typer) -> None:
         """Counts by status and the best trial per target value."""
         from tunebook.rounds import best_trials, progress
 
-        _, pdir = _project(project)
-        st = _store(store, pdir)
+        _, pdir = project_at(project)
+        st = store_at(store, pdir)
         rec = st.round(name)
         pr = progress(st, rec)
         best = best_trials(st, rec)
@@ -327,8 +290,8 @@ def register(app: typer.Typer) -> None:
         """Every round in the store."""
         from tunebook.rounds import progress
 
-        _, pdir = _project(project)
-        st = _store(store, pdir)
+        _, pdir = project_at(project)
+        st = store_at(store, pdir)
         rows = []
         for r in st.rounds():
             pr = progress(st, r)
@@ -351,8 +314,8 @@ def register(app: typer.Typer) -> None:
                project: str = ProjectOption, store: str = StoreOption,
                as_json: bool = JsonOption) -> None:
         """The trials of a round, best first: config, status, best step, score."""
-        _, pdir = _project(project)
-        st = _store(store, pdir)
+        _, pdir = project_at(project)
+        st = store_at(store, pdir)
         emit(trials_payload(st, st.round(name), limit=limit, status=status), as_json,
              _trials_table)
 
@@ -361,8 +324,8 @@ def register(app: typer.Typer) -> None:
               project: str = ProjectOption, store: str = StoreOption,
               as_json: bool = JsonOption) -> None:
         """One trial: config, status, best step and metrics there, artifacts, error."""
-        _, pdir = _project(project)
-        st = _store(store, pdir)
+        _, pdir = project_at(project)
+        st = store_at(store, pdir)
         t = st.trial(trial_id)
         data: dict[str, Any] = t.to_dict()
         data["artifacts"] = [a.__dict__ for a in st.artifacts(trial_id)]
@@ -379,8 +342,8 @@ def register(app: typer.Typer) -> None:
 
         if format not in ("csv", "json"):
             raise SpecError("--format", "csv or json", format)
-        _, pdir = _project(project)
-        st = _store(store, pdir)
+        _, pdir = project_at(project)
+        st = store_at(store, pdir)
         text = export_round(st, st.round(name), format)
         if out:
             from tunebook.artifacts import atomic_write
@@ -397,8 +360,8 @@ def register(app: typer.Typer) -> None:
         """Pull and run trials of a round until it is done (run one per host or GPU)."""
         from tunebook.execute import worker_loop
 
-        _, pdir = _project(project)
-        st = _store(store, pdir)
+        _, pdir = project_at(project)
+        st = store_at(store, pdir)
         n = worker_loop(st.url, round_name, str(pdir), threads=threads)
         emit({"round": round_name, "trials_run": n}, as_json,
              lambda c, d: c.print(f"worker ran {d['trials_run']} trials of {d['round']}"))

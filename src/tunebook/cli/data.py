@@ -9,7 +9,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tunebook.cli.output import JsonOption, ProjectOption, StoreOption, emit, fmt
+from tunebook.cli.output import (
+    JsonOption,
+    ProjectOption,
+    StoreOption,
+    emit,
+    fmt,
+    store_at,
+)
 
 data_app = typer.Typer(help="Splits, the data report and the train/dev mismatch check.",
                        no_args_is_help=True)
@@ -22,12 +29,6 @@ def _dir(project: str) -> Path:
     if not p.is_file():
         raise SpecError("--project", "an existing tunebook.yaml", str(p))
     return p.resolve().parent
-
-
-def _store(url: str | None, pdir: Path) -> Any:
-    from tunebook.store import open_store
-
-    return open_store(url, pdir)
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +44,7 @@ def register(app: typer.Typer) -> None:
         from tunebook.data.project import split_project
 
         pdir = _dir(project)
-        out = split_project(pdir, store=_store(store, pdir), force=force, seed=seed)
+        out = split_project(pdir, store=store_at(store, pdir), force=force, seed=seed)
         emit(out, as_json, _render_split)
 
     @data_app.command("report")
@@ -58,7 +59,7 @@ def register(app: typer.Typer) -> None:
 
         pdir = _dir(project)
         rep = report_project(pdir, label_issues=labels)
-        _store(store, pdir).add_decision(
+        store_at(store, pdir).add_decision(
             "data_report", f"data report: {len(rep.problems)} problems",
             {"problems": rep.problems, "report": asdict(rep)})
         emit({**asdict(rep), "ok": rep.ok}, as_json, _render_report)
@@ -75,7 +76,7 @@ def register(app: typer.Typer) -> None:
         from tunebook.data.mismatch import mismatch_project
 
         pdir = _dir(project)
-        res = mismatch_project(pdir, a, b, embeddings, store=_store(store, pdir), seed=seed)
+        res = mismatch_project(pdir, a, b, embeddings, store=store_at(store, pdir), seed=seed)
         emit(res, as_json, _render_mismatch)
 
 

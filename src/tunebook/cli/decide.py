@@ -9,8 +9,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tunebook.cli.core import _project, _store
-from tunebook.cli.output import JsonOption, ProjectOption, StoreOption, emit, fmt, to_jsonable
+from tunebook.cli.output import (
+    JsonOption,
+    ProjectOption,
+    StoreOption,
+    emit,
+    fmt,
+    project_at,
+    store_at,
+    to_jsonable,
+)
 from tunebook.errors import SpecError
 
 PlotOption = typer.Option(None, "--plot", help="Also draw the result into this PNG file.")
@@ -40,8 +48,8 @@ def register(app: typer.Typer) -> None:
         from tunebook.analysis.diagnose import diagnose_trial
         from tunebook.analysis.selection import pick_trial
 
-        spec, pdir = _project(project)
-        st = _store(store, pdir)
+        spec, pdir = project_at(project)
+        st = store_at(store, pdir)
         result = diagnose_trial(st, spec, pick_trial(st, trial, round_name), metric, target)
         drawn = None
         if plot is not None:
@@ -70,8 +78,8 @@ def register(app: typer.Typer) -> None:
         )
         from tunebook.analysis.selection import trial_in_round
 
-        spec, pdir = _project(project)
-        st = _store(store, pdir)
+        spec, pdir = project_at(project)
+        st = store_at(store, pdir)
         tag_map = read_tags(tags) if tags else None
         meta = read_metadata(metadata) if metadata else None
         t = trial_in_round(st, name, trial)
@@ -102,8 +110,8 @@ def register(app: typer.Typer) -> None:
         """Re-train candidate and baseline over seeds; promote only a gain beyond noise."""
         from tunebook.analysis.promotion import promote as run_promotion
 
-        spec, pdir = _project(project)
-        st = _store(store, pdir)
+        spec, pdir = project_at(project)
+        st = store_at(store, pdir)
         result = run_promotion(st, spec, pdir, name, trial_id=trial, seeds=seeds,
                                workers=workers, executor=executor, show_progress=not as_json)
         drawn = None
@@ -130,8 +138,8 @@ def register(app: typer.Typer) -> None:
             scan = [int(w) for w in warmups.split(",") if w.strip()]
         except ValueError:
             raise SpecError("--warmups", "comma-separated ints like 0,10,100", warmups) from None
-        spec, pdir = _project(project)
-        st = _store(store, pdir)
+        spec, pdir = project_at(project)
+        st = store_at(store, pdir)
         result = run_stability(st, spec, pdir, name, trial_id=trial, lr_factor=lr_factor,
                                probe_steps=probe_steps, warmups=scan, workers=workers,
                                executor=executor, show_progress=not as_json)

@@ -15,7 +15,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tunebook.cli.output import JsonOption, ProjectOption, StoreOption, emit, fmt
+from tunebook.cli.output import (
+    JsonOption,
+    ProjectOption,
+    StoreOption,
+    emit,
+    fmt,
+    project_at,
+)
 from tunebook.errors import SpecError
 
 StepOption = typer.Option(None, "--step", help="module:function returning (batches, step); "
@@ -41,13 +48,6 @@ def parse_memory(text: str | None) -> float | None:
     return float(m.group(1)) * _UNITS[unit]
 
 
-def _project(path: str) -> tuple[Any, Path]:
-    from tunebook.spec import load_project
-
-    p = Path(path)
-    return load_project(p), p.resolve().parent
-
-
 def register(app: typer.Typer) -> None:
     @app.command("batch-size")
     def batch_size(step: str = StepOption,
@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         from tunebook.store import open_store
 
         cap = parse_memory(memory_cap)
-        spec, pdir = _project(project)
+        spec, pdir = project_at(project)
         plot = out or pdir / ".tunebook" / "reports" / "batch-size.png"
         st = open_store(store, pdir)
         with _Bar(not as_json, "batch-size scan") as bar:
@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
         from tunebook.pytorch.probe import profile_project
         from tunebook.store import open_store
 
-        spec, pdir = _project(project)
+        spec, pdir = project_at(project)
         st = open_store(store, pdir)
         report = profile_project(spec, pdir, st, entry=step, batch_size=batch_size,
                                  steps=steps, threshold=threshold)

@@ -12,6 +12,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -27,6 +28,21 @@ StoreOption = typer.Option(None, "--store", envvar="TUNEBOOK_STORE",
                            help="Store URL (sqlite:///path or postgresql://...); "
                                 "default .tunebook/store.db in the project folder.")
 ProjectOption = typer.Option("tunebook.yaml", "--project", "-p", help="The project file.")
+
+
+def project_at(path: str) -> tuple[Any, Path]:
+    """The project spec from ``--project`` and the folder it lives in."""
+    from tunebook.spec import load_project
+
+    p = Path(path)
+    return load_project(p), p.resolve().parent
+
+
+def store_at(url: str | None, project_dir: Path) -> Any:
+    """The store from ``--store`` / ``$TUNEBOOK_STORE``, else the project's own."""
+    from tunebook.store import open_store
+
+    return open_store(url, project_dir)
 
 
 def to_jsonable(obj: Any) -> Any:
