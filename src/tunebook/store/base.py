@@ -1,0 +1,178 @@
+"""The store's core: opening the schema, the database clock, rounds, reading trials."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    and_,
+    bindparam,
+    create_engine,
+    func,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from tunebook.errors import NotFoundError, SpecError, StoreError
+from tunebook.store.connection import is_network_fs, normalize_url, redact, sqlite_setup, transient
+from tunebook.store.rows import json_safe, pk, round_record, trial_record
+from tunebook.store.schema import SCHEMA_VERSION, info, meta, rounds, trials
+from tunebook.trial import RoundRecord, TrialRecord
+
+
+class StoreBase:
+    """The connection, the hot-path statements, the clock, rounds and trial reads."""
+
+    def __init__(self, url: str | Path) -> None:
+        self.url = normalize_url(url)
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            db = parsed.database
+            if not db or db == ":memory:":
+                raise SpecError("store", "a SQLite file path or a postgresql:// URL",
+                                redact(self.url),
+                                "An in-memory SQLite store cannot be shared by worker processes.")
+            path = Path(db)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fs = is_network_fs(path.parent)
+            if fs:
+                raise SpecError("store", "a SQLite file on a local disk", f"{path} on {fs}",
+                                "SQLite's locks are unreliable on network filesystems; "
+                                "use a postgresql:// store for several hosts.")
+            self.engine: Engine = create_engine(self.url, pool_size=8, max_overflow=32,
+                                                pool_timeout=120)
+            sqlite_setup(self.engine)
+        elif self.dialect == "postgresql":
+            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=4,
+                                        max_overflow=8)
+        else:
+            raise SpecError("store", "a sqlite:/// or postgresql:// URL", redact(self.url))
+        self._sql = self._statements()
+        try:
+            with self.engine.begin() as conn:
+                meta.create_all(conn, checkfirst=True)
+                row = conn.execute(select(info.c.value).where(info.c.key == "schema")).first()
+                if row is None:
+                    conn.execute(info.insert().values(key="schema", value=str(SCHEMA_VERSION)))
+        except IntegrityError:
+            pass  # another process created the schema at the same moment
+        except OperationalError as exc:
+            raise StoreError(f"store {redact(self.url)} is unreachable: "
+                             f"{str(exc.orig).strip().splitlines()[0]}") from None
+
+    def _statements(self) -> dict[str, Any]:
+        """The hot path's statements, built once: SQLAlchemy memoizes each one's cache key, so
+        reusing them skips most per-call compilation work (about half of a claim's cost)."""
+        owned = and_(trials.c.id == bindparam("tid"), trials.c.token == bindparam("b_token"),
+                     trials.c.status == "running")
+        claim_select = select(trials, rounds.c.name.label("round_name")).join(
+            rounds, rounds.c.id == trials.c.round_id).where(
+            and_(trials.c.round_id == bindparam("rid"), trials.c.status == "queued")
+        ).order_by(trials.c.id).limit(1)
+        if self.dialect == "postgresql":
+            claim_select = claim_select.with_for_update(of=trials, skip_locked=True)
+        return {
+            "claim_select": claim_select,
+            "claim_update": update(trials).where(trials.c.id == bindparam("tid")).values(
+                status="running", worker=bindparam("b_worker"), token=bindparam("b_token"),
+                started_at=bindparam("now"),
+                lease_until=self._now_sql() + bindparam("lease", type_=Float),
+                attempts=trials.c.attempts + 1, finished_at=None),
+            "heartbeat": update(trials).where(owned).values(
+                lease_until=self._now_sql() + bindparam("lease", type_=Float)),
+            "finish": update(trials).where(owned).values(
+                status=bindparam("b_status"), error=bindparam("b_error"),
+                best_step=bindparam("b_best_step"), score=bindparam("b_score"),
+                feasible=bindparam("b_feasible"),
+                best_metrics=bindparam("b_best_metrics", type_=JSON),
+                finished_at=bindparam("now"), lease_until=None, token=None),
+        }
+
+    # -- clock --------------------------------------------------------------------------------
+
+    def _now_sql(self) -> Any:
+        if self.dialect == "sqlite":
+            return literal_column("((julianday('now') - 2440587.5) * 86400.0)", Float)
+        return literal_column("extract(epoch from clock_timestamp())", Float)
+
+    def db_now(self) -> float:
+        with self.engine.connect() as conn:
+            return float(conn.execute(select(self._now_sql())).scalar_one())
+
+    # -- rounds -------------------------------------------------------------------------------
+
+    @transient
+    def create_round(self, name: str, question: str, spec: dict[str, Any],
+                     project: dict[str, Any], kind: str = "search") -> RoundRecord:
+        with self.engine.begin() as conn:
+            if conn.execute(select(rounds.c.id).where(rounds.c.name == name)).first():
+                raise SpecError("round.name", "a name not used in this store", name,
+                                "Pick another name, or run the existing round.")
+            rid = pk(conn.execute(rounds.insert().values(
+                name=name, question=question, kind=kind, spec=json_safe(spec),
+                project=json_safe(project),
+                created_at=time.time())))
+        return self.round(rid)
+
+    @transient
+    def round(self, key: str | int) -> RoundRecord:
+        col = rounds.c.id if isinstance(key, int) else rounds.c.name
+        with self.engine.connect() as conn:
+            row = conn.execute(select(rounds).where(col == key)).mappings().first()
+        if row is None:
+            names = [r.name for r in self.rounds()]
+            import difflib
+
+            near = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" Did you mean '{near[0]}'?" if near else ""
+            raise NotFoundError(f"round {key!r} is not in the store (rounds: {names}).{hint}")
+        return round_record(row)
+
+    @transient
+    def rounds(self) -> list[RoundRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(rounds).order_by(rounds.c.id)).mappings().all()
+        return [round_record(r) for r in rows]
+
+    @transient
+    def trial(self, trial_id: int) -> TrialRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(trials, rounds.c.name.label("round_name")).join(
+                rounds, rounds.c.id == trials.c.round_id).where(trials.c.id == trial_id)
+            ).mappings().first()
+        if row is None:
+            raise NotFoundError(f"trial {trial_id} is not in the store")
+        return trial_record(row)
+
+    @transient
+    def trials(self, round_id: int | None = None, status: str | None = None,
+               kind: str | None = None) -> list[TrialRecord]:
+        q = select(trials, rounds.c.name.label("round_name")).join(
+            rounds, rounds.c.id == trials.c.round_id)
+        if round_id is not None:
+            q = q.where(trials.c.round_id == round_id)
+        if status is not None:
+            q = q.where(trials.c.status == status)
+        if kind is not None:
+            q = q.where(trials.c.kind == kind)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(trials.c.id)).mappings().all()
+        return [trial_record(r) for r in rows]
+
+    @transient
+    def counts(self, round_id: int) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(trials.c.status, func.count()).where(
+                trials.c.round_id == round_id).group_by(trials.c.status)).all()
+        return {str(s): int(n) for s, n in rows}
+
+    def close(self) -> None:
+        self.engine.dispose()

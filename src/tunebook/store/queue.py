@@ -1,0 +1,198 @@
+"""The trial queue: adding trials within a budget, claims, leases, outcomes, re-queues, reaping.
+
+Every method is one transaction. A claim hands out a token; every later write of that attempt
+must present it, so a worker presumed dead cannot finish a trial that was given to another.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+
+from tunebook.store.base import StoreBase
+from tunebook.store.connection import transient
+from tunebook.store.rows import clean, finite, group_key, json_safe, pk, trial_record, with_history
+from tunebook.store.schema import rounds, trials
+from tunebook.trial import TrialRecord, check_transition
+
+
+class TrialQueue(StoreBase):
+    """Writes that move trials through their lifecycle (queued, running, finished)."""
+
+    @transient
+    def add_trials(self, round_id: int, items: Sequence[dict[str, Any]],
+                   max_per_group: int | None = None, kind: str = "search",
+                   per_parent: bool = False) -> list[int]:
+        """Queue trials; with ``max_per_group`` no target group's ``kind`` trials exceed it.
+
+        Each item has ``config``, ``seed`` and optionally ``group``, ``parent_id``, ``meta``.
+        The count and the insert share one transaction, so concurrent callers cannot overshoot
+        the budget however many workers fill the queue at once. With ``per_parent`` the budget
+        holds per (group, parent_id) instead (seed re-runs of each parent trial).
+        """
+        now = time.time()
+        ids: list[int] = []
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":  # serialise budget checks per round
+                conn.execute(select(rounds.c.id).where(rounds.c.id == round_id).with_for_update())
+            have: dict[str, int] = {}
+            if max_per_group is not None:
+                for grp, parent in conn.execute(select(trials.c.grp, trials.c.parent_id).where(
+                        and_(trials.c.round_id == round_id, trials.c.kind == kind))):
+                    key = group_key(grp or {}) + (f"#{parent}" if per_parent else "")
+                    have[key] = have.get(key, 0) + 1
+            number = conn.execute(select(func.coalesce(func.max(trials.c.number), -1)).where(
+                trials.c.round_id == round_id)).scalar_one() + 1
+            for item in items:
+                key = group_key(item.get("group", {})) + (
+                    f"#{item.get('parent_id')}" if per_parent else "")
+                if max_per_group is not None and have.get(key, 0) >= max_per_group:
+                    continue
+                have[key] = have.get(key, 0) + 1
+                res = conn.execute(trials.insert().values(
+                    round_id=round_id, number=number, kind=item.get("kind", kind),
+                    grp=json_safe(item.get("group", {})), config=json_safe(item["config"]),
+                    seed=int(item["seed"]), status="queued", attempts=0, created_at=now,
+                    parent_id=item.get("parent_id"), meta=json_safe(item.get("meta", {}))))
+                ids.append(pk(res))
+                number += 1
+        return ids
+
+    @transient
+    def claim(self, round_id: int, worker: str, lease_s: float) -> tuple[TrialRecord, str] | None:
+        """Atomically take the oldest queued trial of the round; None when none is queued."""
+        token = uuid.uuid4().hex
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(self._sql["claim_select"], {"rid": round_id}).mappings().first()
+            if row is None:
+                return None
+            check_transition(row["status"], "running")
+            conn.execute(self._sql["claim_update"], {
+                "tid": row["id"], "b_worker": worker, "b_token": token, "now": now,
+                "lease": float(lease_s)})
+        record = trial_record({**row, "status": "running", "worker": worker, "started_at": now,
+                         "attempts": row["attempts"] + 1, "finished_at": None})
+        return record, token
+
+    def heartbeat(self, trial_id: int, token: str, lease_s: float) -> bool:
+        """Renew the lease; False when this attempt no longer owns the trial."""
+        with self.engine.begin() as conn:
+            res = conn.execute(self._sql["heartbeat"], {"tid": trial_id, "b_token": token,
+                                                        "lease": float(lease_s)})
+        return bool(res.rowcount)
+
+    @transient
+    def finish(self, trial_id: int, token: str, status: str, *, error: str | None = None,
+               best_step: int | None = None, score: float | None = None,
+               feasible: bool | None = None, best_metrics: dict[str, float] | None = None) -> bool:
+        """Record the outcome of this attempt; False (and nothing written) if it lost its lease."""
+        check_transition("running", status)
+        with self.engine.begin() as conn:
+            res = conn.execute(self._sql["finish"], {
+                "tid": trial_id, "b_token": token, "b_status": status, "b_error": error,
+                "b_best_step": best_step, "b_score": finite(score), "b_feasible": feasible,
+                "b_best_metrics": clean(best_metrics or {}), "now": time.time()})
+        return bool(res.rowcount)
+
+    @transient
+    def update_meta(self, trial_id: int, token: str, updates: dict[str, Any]) -> bool:
+        """Merge ``updates`` into a running trial's meta (what the attempt records about itself)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(trials.c.meta).where(and_(
+                trials.c.id == trial_id, trials.c.token == token,
+                trials.c.status == "running"))).first()
+            if row is None:
+                return False
+            conn.execute(update(trials).where(trials.c.id == trial_id).values(
+                meta={**(row.meta or {}), **json_safe(updates)}))
+        return True
+
+    @transient
+    def requeue(self, trial_id: int, token: str, reason: str) -> bool:
+        """Give a running trial back to the queue at once (SIGTERM, preemption notice)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(trials.c.meta, trials.c.attempts, trials.c.worker).where(
+                and_(trials.c.id == trial_id, trials.c.token == token,
+                     trials.c.status == "running"))).first()
+            if row is None:
+                return False
+            conn.execute(update(trials).where(trials.c.id == trial_id).values(
+                status="queued", token=None, worker=None, lease_until=None, error=reason,
+                meta=with_history(row.meta, row.attempts, row.worker, reason)))
+        return True
+
+    @transient
+    def reap(self, round_id: int | None = None, max_attempts: int = 3) -> list[int]:
+        """Re-queue running trials whose lease expired; fail those out of attempts."""
+        cond = and_(trials.c.status == "running", trials.c.lease_until < self._now_sql())
+        if round_id is not None:
+            cond = and_(cond, trials.c.round_id == round_id)
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(trials.c.id, trials.c.attempts, trials.c.worker,
+                                       trials.c.meta).where(cond)).all()
+            for tid, attempts, worker, meta_ in rows:
+                if attempts >= max_attempts:
+                    why = f"lease expired on each of {attempts} attempts (worker died)"
+                    conn.execute(update(trials).where(trials.c.id == tid).values(
+                        status="failed", token=None, lease_until=None, finished_at=time.time(),
+                        error=why, meta=with_history(meta_, attempts, worker, why)))
+                else:
+                    why = f"re-queued: lease expired on attempt {attempts} (worker {worker})"
+                    conn.execute(update(trials).where(trials.c.id == tid).values(
+                        status="queued", token=None, worker=None, lease_until=None,
+                        error=why, meta=with_history(meta_, attempts, worker, why)))
+        return [int(r[0]) for r in rows]
+
+    @transient
+    def set_score(self, trial_id: int, *, best_step: int | None, score: float | None,
+                  feasible: bool | None, best_metrics: dict[str, float]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(trials).where(trials.c.id == trial_id).values(
+                best_step=best_step, score=finite(score), feasible=feasible,
+                best_metrics=clean(best_metrics)))
+
+    @transient
+    def rewrite_queued(self, round_id: int, spec: dict[str, Any],
+                       configs: dict[int, tuple[dict[str, Any], dict[str, Any]]]) -> bool:
+        """Replace a round's spec and its trials' ``(config, meta)`` in one transaction.
+
+        Only while every trial of the round is still queued (nothing trained yet); False and
+        nothing written otherwise.
+        """
+        class _Busy(Exception):
+            pass
+
+        try:
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":  # serialise with budget checks
+                    conn.execute(select(rounds.c.id).where(rounds.c.id == round_id)
+                                 .with_for_update())
+                busy = conn.execute(select(func.count()).where(and_(
+                    trials.c.round_id == round_id, trials.c.status != "queued"))).scalar_one()
+                if busy:
+                    raise _Busy
+                conn.execute(update(rounds).where(rounds.c.id == round_id).values(
+                    spec=json_safe(spec)))
+                for tid, (config, meta_) in configs.items():
+                    res = conn.execute(update(trials).where(and_(
+                        trials.c.id == tid, trials.c.round_id == round_id,
+                        trials.c.status == "queued")).values(
+                        config=json_safe(config), meta=json_safe(meta_)))
+                    if not res.rowcount:  # claimed meanwhile: roll everything back
+                        raise _Busy
+        except _Busy:
+            return False
+        return True
+
+    @transient
+    def cancel_queued(self, round_id: int, reason: str) -> int:
+        with self.engine.begin() as conn:
+            res = conn.execute(update(trials).where(and_(
+                trials.c.round_id == round_id, trials.c.status == "queued")).values(
+                status="pruned", error=reason, finished_at=time.time()))
+        return int(res.rowcount)

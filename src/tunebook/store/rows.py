@@ -1,0 +1,68 @@
+"""Between Python and the tables: JSON-safe values, group keys and row-to-record mapping."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+from tunebook.trial import RoundRecord, TrialRecord
+
+
+def group_key(group: dict[str, Any]) -> str:
+    """A canonical string for a target group (dict key order does not matter)."""
+    return json.dumps(group, sort_keys=True, default=str)
+
+
+def json_safe(obj: Any) -> Any:
+    """Plain JSON: non-finite floats become None (PostgreSQL's JSON has no Infinity/NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if obj is None or isinstance(obj, str | int | bool):
+        return obj
+    item = getattr(obj, "item", None)  # numpy scalars
+    return json_safe(item()) if callable(item) else str(obj)
+
+
+def finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def clean(d: dict[str, float]) -> dict[str, float | None]:
+    return {k: finite(v) for k, v in d.items()}
+
+
+def with_history(meta_: dict[str, Any] | None, attempt: int, worker: str | None,
+                  reason: str) -> dict[str, Any]:
+    """The trial's meta with one more entry in its failure history (kept, never replaced)."""
+    out = dict(meta_ or {})
+    out["history"] = [*out.get("history", []), {"attempt": attempt, "worker": worker,
+                                                "reason": reason, "at": time.time()}]
+    return out
+
+
+def pk(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def round_record(r: Any) -> RoundRecord:
+    return RoundRecord(id=r["id"], name=r["name"], question=r["question"], spec=r["spec"],
+                       project=r["project"], kind=r["kind"], created_at=r["created_at"])
+
+
+def trial_record(r: Any) -> TrialRecord:
+    return TrialRecord(
+        id=r["id"], round_id=r["round_id"], round=r["round_name"], number=r["number"],
+        group=r["grp"] or {}, config=r["config"], seed=r["seed"], status=r["status"],
+        kind=r["kind"], worker=r["worker"], attempts=r["attempts"], created_at=r["created_at"],
+        started_at=r["started_at"], finished_at=r["finished_at"], error=r["error"],
+        best_step=r["best_step"], score=r["score"], feasible=r["feasible"],
+        best_metrics=r["best_metrics"] or {}, parent_id=r["parent_id"], meta=r["meta"] or {},
+    )
