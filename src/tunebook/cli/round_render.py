@@ -1,4 +1,4 @@
-"""Tables for the round commands added in cli/core.py: run extras, rescore, plan and steps."""
+"""Tables for the round commands (cli/rounds.py) and the trials table they share with core."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from tunebook.cli.output import fmt
 
 
 def render_run(console: Console, data: dict[str, Any]) -> None:
-    from tunebook.cli.core import _trials_table
-
-    _trials_table(console, data)
+    trials_table(console, data)
     fid = data.get("fidelity")
     if fid:
         for s in fid["stages"]:
@@ -80,3 +78,25 @@ def render_steps(console: Console, d: dict[str, Any]) -> None:
     for n in d["notes"]:
         console.print(f"  [yellow]{n}[/]")
     console.print(f"  set baseline.config.max_train_steps: {d['recommended']} in tunebook.yaml")
+
+
+def trials_table(console: Console, data: dict[str, Any]) -> None:
+    record_keys: list[str] = data["columns"]
+    table = Table(title=f"round {data['round']} — {data['question']}")
+    for col in ["id", *record_keys, "status", "step", data["score_name"], "feas"]:
+        # status and scores never wrap or get cut; config values give way first
+        table.add_column(col, justify="left" if col == "status" else "right",
+                         no_wrap=col in ("id", "status", "feas", data["score_name"]),
+                         min_width=9 if col == "status" else 7 if col in record_keys else None)
+    for row in data["trials"]:
+        cfg = row["config"]
+        style = None if row["status"] == "completed" else "dim"
+        table.add_row(str(row["id"]), *[fmt(cfg.get(k), 3) for k in record_keys], row["status"],
+                      fmt(row["best_step"]), fmt(row["score"]),
+                      {True: "yes", False: "no", None: "-"}[row["feasible"]], style=style)
+    console.print(table)
+    if data.get("best"):
+        best = data["best"]
+        console.print(f"[bold]best trial {best['id']}[/]: {data['score_name']} = "
+                      f"{fmt(best['score'])} at step {best['best_step']}")
+        console.print(f"  config: {best['full_config']}")
