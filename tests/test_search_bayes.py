@@ -9,7 +9,12 @@ import pytest
 
 from tunebook.errors import SpecError
 from tunebook.search import make_searcher, searcher_names, searchers
-from tunebook.search.bayes import GP_MAX_BUDGET, BayesianSearcher, start_size
+from tunebook.search.bayes import (
+    GP_MAX_TRIALS,
+    BayesianSearcher,
+    ExploreExploitSearcher,
+    start_size,
+)
 from tunebook.space import Param, Space
 from tunebook.trial import TrialRecord
 
@@ -179,12 +184,22 @@ def test_model_choice_follows_budget_and_categoricals() -> None:
     pytest.importorskip("torch")
     floats = Space({f"x{i}": Param(role="nuisance", type="float", low=0, high=1)
                     for i in range(3)})
-    assert BayesianSearcher(floats, 0, budget=GP_MAX_BUDGET).model() == "gp"
-    assert BayesianSearcher(floats, 0, budget=GP_MAX_BUDGET + 1).model() == "tpe"
+    assert BayesianSearcher(floats, 0, budget=GP_MAX_TRIALS).model() == "gp"
+    assert BayesianSearcher(floats, 0, budget=GP_MAX_TRIALS + 1).model() == "tpe"
+    # explore_exploit hands the second half of a large budget over 4+ continuous dimensions to
+    # CMA-ES, so its model phase is shorter: the GP while that phase is at most GP_MAX_TRIALS.
+    wide = Space({f"x{i}": Param(role="nuisance", type="float", low=0, high=1)
+                  for i in range(6)})
+    budget = 2 * GP_MAX_TRIALS
+    assert ExploreExploitSearcher(wide, 0, budget=budget).local_from == GP_MAX_TRIALS
+    assert ExploreExploitSearcher(wide, 0, budget=budget).model() == "gp"
+    assert ExploreExploitSearcher(wide, 0, budget=budget + 2).model() == "tpe"
+    assert BayesianSearcher(wide, 0, budget=budget).model() == "tpe"  # no local phase
+    assert ExploreExploitSearcher(floats, 0, budget=budget).local_from is None  # 3-D: GP only
     s = BayesianSearcher(floats, 0)  # no budget: the GP while the group is small
     s.update([])
     assert s.model() == "gp"
-    configs = make_searcher("quasi_random", floats, 1).suggest(GP_MAX_BUDGET)
+    configs = make_searcher("quasi_random", floats, 1).suggest(GP_MAX_TRIALS)
     s.update([_trial(i, c, score=c["x0"]) for i, c in enumerate(configs)])
     assert s.model() == "tpe"
     cats = Space({f"c{i}": Param(role="nuisance", type="choice", choices=[1, 2, 3])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,37 @@ def test_two_workers_fill_without_duplicates_or_overshoot(tmp_path: Path) -> Non
         assert all(t.status in ("completed", "diverged") for t in trials)
         configs = [tuple(sorted(t.config.items())) for t in trials]
         assert len(set(configs)) == 7  # every worker got a distinct suggestion
+    store.close()
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_local_phase_of_a_large_continuous_round(tmp_path: Path) -> None:
+    from tunebook.search.bayes import local_start
+
+    project = _project(tmp_path)
+    # lr decides the score; three knobs it ignores make the space 4-D, where CMA-ES refines.
+    params: dict[str, Any] = {
+        "lr": {"role": "nuisance", "type": "float", "low": 1e-4, "high": 1.0, "scale": "log"}}
+    params.update({f"knob{i}": {"role": "nuisance", "type": "float", "low": 0.0, "high": 1.0}
+                   for i in range(3)})
+    spec = _round(algorithm="explore_exploit", budget=80, params=params)
+    cut = local_start(spec.space, 80)
+    assert cut == 40  # 4-D: eight trials a CMA-ES generation, five generations in the last 40
+    store = Store(tmp_path / "s.db")
+    record = create_round(store, project, spec)
+    threads = [threading.Thread(target=worker_loop, args=(store.url, "r", str(tmp_path)),
+                                kwargs={"worker": f"w{w}", "poll_s": 0.05}) for w in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    trials = sorted(store.trials(record.id), key=lambda t: t.number)
+    assert len(trials) == 80  # the budget, exactly
+    assert all(t.status in ("completed", "diverged") for t in trials)  # lr > 0.3 diverges
+    assert len({t.config["lr"] for t in trials}) == 80  # no worker got another's config
+    # The local phase searches around the incumbent (lr = 0.01 is best), not the whole range.
+    near = [abs(math.log10(t.config["lr"]) + 2) < 0.5 for t in trials[cut:]]
+    assert sum(near) >= 0.8 * len(near)
     store.close()
 
 

@@ -38,11 +38,14 @@ import numpy as np  # noqa: E402
 
 METHODS = ("tunebook", "tunebook_qr", "optuna_tpe", "optuna_gp", "optuna_qmc", "optuna_cmaes",
            "random")
-# Timing only: tunebook's explore_exploit held to the GP at every budget, to set its
-# rebuild-from-the-store cost beside Optuna's GPSampler.
-EXTRA = ("tunebook_gp",)
+# Not in the main table: tunebook's explore_exploit held to the GP in its model phase (timing:
+# its rebuild-from-the-store cost beside Optuna's GPSampler), and the previous default (no
+# local phase; the GP for budgets up to 50, TPE above): the ablation that shows what the local
+# phase and the GP before it add.
+EXTRA = ("tunebook_gp", "tunebook_nolocal")
 LABELS = {
     "tunebook_gp": "tunebook explore_exploit, GP forced",
+    "tunebook_nolocal": "tunebook previous default (no local phase; GP to 50, then TPE)",
     "tunebook": "tunebook default (explore_exploit)",
     "tunebook_qr": "tunebook quasi_random",
     "optuna_tpe": "Optuna TPE (default)",
@@ -179,6 +182,16 @@ def run_method(method: str, f: Callable[[Sequence[float]], float], dim: int, bud
         return run_tunebook("explore_exploit", f, dim, budget, seed)
     if method == "tunebook_gp":
         return run_tunebook("explore_exploit", f, dim, budget, seed, sampler="gp")
+    if method == "tunebook_nolocal":
+        import tunebook.search.bayes as bayes
+
+        keep = bayes.LOCAL_GENERATIONS, bayes.GP_MAX_TRIALS
+        bayes.LOCAL_GENERATIONS = 1 << 30  # no budget holds that many generations
+        bayes.GP_MAX_TRIALS = 50
+        try:
+            return run_tunebook("explore_exploit", f, dim, budget, seed)
+        finally:
+            bayes.LOCAL_GENERATIONS, bayes.GP_MAX_TRIALS = keep
     if method == "tunebook_qr":
         return run_tunebook("quasi_random", f, dim, budget, seed)
     if method == "random":
@@ -287,7 +300,8 @@ def summarize(rows: list[dict[str, Any]], methods: Sequence[str] = METHODS
         key = f"{r['problem']}@{r['budget']}"
         by.setdefault(key, {})[r["method"]] = r["log10_regret"]
         info[key] = r
-    full = {k: v for k, v in by.items() if all(m in v for m in methods)}
+    # Only the compared methods: a row of another method in the file must not take "best".
+    full = {k: {m: v[m] for m in methods} for k, v in by.items() if all(m in v for m in methods)}
     sections: dict[str, list[str]] = {label: [k for k in full if info[k]["function"] in fns]
                                       for label, fns in GROUPS.items()}
     sections["overall"] = list(full)
@@ -369,6 +383,32 @@ def timing_from_runs(rows: list[dict[str, Any]], methods: Sequence[str] = METHOD
     return "\n".join(lines)
 
 
+def paired(rows: list[dict[str, Any]], base: str = "tunebook",
+           methods: Sequence[str] = METHODS) -> str:
+    """tunebook's default against each method problem by problem: wins, losses, ties (within
+    TIE) and the two-sided Wilcoxon signed-rank p-value of the paired regrets."""
+    from scipy.stats import wilcoxon
+
+    by: dict[str, dict[str, float]] = {}
+    for r in rows:
+        by.setdefault(f"{r['problem']}@{r['budget']}", {})[r["method"]] = r["log10_regret"]
+    lines = [f"| {LABELS[base]} vs | problems | better | worse | tied | median difference "
+             "(decades) | Wilcoxon p |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for m in methods:
+        if m == base:
+            continue
+        pairs = [(v[base], v[m]) for v in by.values() if base in v and m in v]
+        if not pairs:
+            continue
+        diff = np.array([a - b for a, b in pairs])
+        better, worse = int(np.sum(diff < -TIE)), int(np.sum(diff > TIE))
+        moved = diff[np.abs(diff) > TIE]
+        p = float(wilcoxon(moved).pvalue) if len(moved) else 1.0
+        lines.append(f"| {LABELS[m]} | {len(pairs)} | {better} | {worse} | "
+                     f"{len(pairs) - better - worse} | {np.median(diff):+.2f} | {p:.2g} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -378,12 +418,14 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--functions", type=int, nargs="*")
     r.add_argument("--dims", type=int, nargs="*")
     r.add_argument("--instances", type=int, nargs="*")
-    r.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
+    r.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS + EXTRA)
     r.add_argument("--per-dim", type=int, default=20, help="budget = this x dimension")
     r.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p = sub.add_parser("report", help="median regret and best fraction per function group")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--dims", type=int, nargs="*")
+    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS + EXTRA,
+                   help="the columns (add tunebook_nolocal for the ablation)")
     t = sub.add_parser("timing", help="wall time per suggestion at 20, 100 and 200 trials")
     t.add_argument("--methods", nargs="*", default=list(METHODS + EXTRA),
                    choices=METHODS + EXTRA)
@@ -399,9 +441,11 @@ def main(argv: list[str] | None = None) -> None:
         rows = [r for r in read_rows(args.out) if not args.dims or r["dim"] in args.dims]
         dims = sorted({r["dim"] for r in rows})
         print(f"dimensions {dims}, {len({r['problem'] for r in rows})} problems\n")
-        print(markdown(summarize(rows)))
+        print(markdown(summarize(rows, args.methods), args.methods))
+        print("**Problem by problem (paired, same seeds)**\n")
+        print(paired(rows, methods=args.methods) + "\n")
         print("**Wall time per suggestion (median over runs; n-th trial of a run)**\n")
-        print(timing_from_runs(rows))
+        print(timing_from_runs(rows, args.methods))
     else:
         res = timing(args.methods, dim=args.dim)
         print("| method | " + " | ".join(f"{n} trials" for n in (20, 100, 200)) + " |")

@@ -15,10 +15,18 @@ What the model is told, trial by trial:
   (GP: q-batch expected improvement; TPE: constant liar). A suggestion equal to any trial of
   the group is asked again, then replaced by the next quasi-random point.
 
-Small budgets (at most 50 trials per target value) use Optuna's GPSampler (needs torch;
-``greenlet`` makes it faster); larger budgets, categorical-heavy spaces or an install without
-torch use multivariate TPE. On COCO BBOB the GP is far ahead at 40 evaluations (2-D) and
-multivariate TPE slightly ahead at 100 (5-D); see docs/benchmarks/search.md.
+``explore_exploit`` runs in up to three phases per target group: a quasi-random start of
+2(d+1) trials, the model, and, in a continuous space of 4 or more dimensions whose budget
+leaves room for at least five CMA-ES generations in its second half, a local phase
+(``tunebook.search.local``): CMA-ES from the best config so far for the last half of the
+budget.
+
+The model is Optuna's GPSampler (needs torch; ``greenlet`` makes it faster) while it models at
+most 100 trials (the budget, or the trials before the local phase); multivariate TPE for longer
+model phases, categorical-heavy spaces or an install without torch. On COCO BBOB
+(docs/benchmarks/search.md) the GP alone is best at 2-D and 3-D (budgets 40 and 100); at 5-D
+and 10-D the GP followed by CMA-ES wins more problems than the GP alone, TPE alone or any
+Optuna sampler.
 """
 
 from __future__ import annotations
@@ -41,9 +49,12 @@ from tunebook.trial import FINISHED, TrialRecord
 if TYPE_CHECKING:
     import optuna
 
-GP_MAX_BUDGET = 50  # trials per group up to which the GP is used (BBOB: GP wins at 40, TPE at 100)
+GP_MAX_TRIALS = 100  # the GP models a group while its model phase is at most this many trials
 MIN_FINISHED = 2  # a model needs at least this many finished trials; before, quasi-random
 START_MIN, START_MAX = 5, 20
+LOCAL_FRACTION = 0.5  # the share of an explore_exploit budget spent refining with CMA-ES ...
+LOCAL_GENERATIONS = 5  # ... when it holds at least this many CMA-ES generations ...
+LOCAL_MIN_DIM = 4  # ... in this many dimensions or more (BBOB: it helps at 5-D, not at 2-D, 3-D)
 Sampler = Literal["auto", "gp", "tpe"]
 
 
@@ -108,30 +119,57 @@ class BayesianSearcher:
         finished = sum(t.status in FINISHED for t in self.trials)
         out: list[dict[str, Any]] = []
         study = None
+        local: list[dict[str, Any]] | None = None
         for k in range(n):
             index = count + k
             if index < self.start or finished < MIN_FINISHED:
                 out.append(nuisance(self.space, list(unit_points(self.space, self.seed,
                                                                  index, 1)[0])))
                 continue
+            if self.local_from is not None and index >= self.local_from:
+                if local is None:
+                    local = self._local(n - k)
+                config = local.pop(0) if local else None
+                known = [_full(t) for t in self.trials] + out
+                if config is not None and not any(_same(config, p, self.space) for p in known):
+                    out.append(config)
+                    continue
             if study is None:
                 study = self._study()
             out.append(self._ask(study, out, index))
         return out
+
+    @property
+    def local_from(self) -> int | None:
+        """The trial index where local refinement (CMA-ES) takes over; None: never."""
+        return None
+
+    def _local(self, n: int) -> list[dict[str, Any]]:
+        """The next ``n`` local-phase configs (empty when CMA-ES cannot go on)."""
+        from tunebook.search.local import local_points
+
+        cut = self.local_from
+        assert cut is not None
+        points = local_points(self.space, self.seed, self.goal, self.trials[:cut],
+                              self.trials[cut:], n, config_of=_full)
+        return [nuisance(self.space, u) for u in points] if points else []
 
     # -- the model ------------------------------------------------------------------------------
 
     def model(self) -> str:
         """Which Optuna sampler the next suggestion uses: ``"gp"`` or ``"tpe"``.
 
-        GP for a small budget (without one: while the group is small), TPE for a larger one,
+        The GP while its model phase (the budget, or the trials before a local phase; without
+        a budget, the trials so far) is at most ``GP_MAX_TRIALS`` trials; TPE for longer ones,
         for a space of mostly choices, or without torch.
         """
         if self.sampler != "auto":
             return self.sampler
-        size = self.budget if self.budget is not None else len(self.trials) + 1
+        local = self.local_from
+        size = (local if local is not None else self.budget if self.budget is not None
+                else len(self.trials) + 1)
         choices = sum(p.kind == "choice" for p in self.space.nuisance.values())
-        if (size > GP_MAX_BUDGET or 2 * choices > self.space.dim
+        if (size > GP_MAX_TRIALS or 2 * choices > self.space.dim
                 or importlib.util.find_spec("torch") is None):
             return "tpe"
         return "gp"
@@ -271,6 +309,33 @@ class ExploreExploitSearcher(BayesianSearcher):
         if self.space.dim == 0:
             return self.budget if self.budget is not None else 1 << 30
         return start_size(self.space.dim, self.budget)
+
+    @property
+    def local_from(self) -> int | None:
+        return local_start(self.space, self.budget)
+
+
+def local_start(space: Space, budget: int | None) -> int | None:
+    """Where the local phase of an ``explore_exploit`` group starts, or None for no local phase.
+
+    A continuous space (floats and ints) of at least ``LOCAL_MIN_DIM`` dimensions with a
+    known budget whose last ``LOCAL_FRACTION`` holds at least ``LOCAL_GENERATIONS`` CMA-ES
+    generations: fewer could not adapt the step size and shape. In 2 and 3 dimensions the GP
+    refines well by itself (on BBOB it beat GP-then-CMA-ES there at budgets of 40 and 100).
+
+    >>> from tunebook.space import Param, Space
+    >>> s = Space({f"x{i}": Param(role="nuisance", type="float", low=0, high=1) for i in range(5)})
+    >>> local_start(s, 100), local_start(s, 60), local_start(s, None)
+    (50, None, None)
+    """
+    from tunebook.search.local import continuous, population
+
+    if budget is None or space.dim < LOCAL_MIN_DIM or not continuous(space):
+        return None
+    local = int(round(LOCAL_FRACTION * budget))
+    if local < LOCAL_GENERATIONS * population(space.dim):
+        return None
+    return budget - local
 
 
 def _distribution(p: Param) -> Any:
