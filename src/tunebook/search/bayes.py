@@ -72,7 +72,7 @@ def start_size(dim: int, budget: int | None = None) -> int:
 
 
 class BayesianSearcher:
-    """Bayesian exploitation (GP for small budgets, TPE for larger), rebuilt from the store.
+    """Bayesian exploitation (GP up to 100 trials, TPE beyond), rebuilt from the store.
 
     >>> from tunebook.space import Param, Space
     >>> space = Space({"x": Param(role="nuisance", type="float", low=0, high=1)})
@@ -299,7 +299,7 @@ class BayesianSearcher:
 
 
 class ExploreExploitSearcher(BayesianSearcher):
-    """Quasi-random start sized from the dimension, then Bayesian (the default)."""
+    """Quasi-random start, then Bayesian, then CMA-ES near the best for large budgets."""
 
     name = "explore_exploit"
     # As the default it must accept a round with nothing to search: it repeats one config.
