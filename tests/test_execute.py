@@ -8,6 +8,7 @@ import signal
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import round_dict
@@ -66,8 +67,11 @@ def test_divergence_failure_and_infeasible_do_not_stop_the_round(project_dir: Pa
         '{"latency": 1.0, "mode": "ok"}'}
 
 
-def _claimer(url: str, round_id: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _claimer(url: str, round_id: int, out: mp.Queue,  # type: ignore[type-arg]
+             start: Any) -> None:
     store = Store(url)
+    store.counts(round_id)  # connected and warm before the race
+    start.wait(60)  # all at once: a process that started first must not drain the queue alone
     got = []
     while True:
         c = store.claim(round_id, f"p{os.getpid()}", 60)
@@ -85,7 +89,8 @@ def test_concurrent_claims_by_processes_never_duplicate_or_lose(tmp_path: Path,
     store.add_trials(rid, [{"config": {"i": i}, "seed": i} for i in range(120)])
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
-    procs = [ctx.Process(target=_claimer, args=(store.url, rid, q)) for _ in range(4)]
+    start = ctx.Barrier(4)
+    procs = [ctx.Process(target=_claimer, args=(store.url, rid, q, start)) for _ in range(4)]
     for p in procs:
         p.start()
     results = [q.get(timeout=120) for _ in procs]
