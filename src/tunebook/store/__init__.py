@@ -117,13 +117,7 @@ class Store(TrialQueue):
     @transient
     def artifacts(self, trial_id: int | None = None, kind: str | None = None
                   ) -> list[ArtifactRecord]:
-        q = select(artifacts)
-        if trial_id is not None:
-            q = q.where(artifacts.c.trial_id == trial_id)
-        if kind is not None:
-            q = q.where(artifacts.c.kind == kind)
-        with self.engine.connect() as conn:
-            rows = conn.execute(q.order_by(artifacts.c.id)).mappings().all()
+        rows = self._rows(select(artifacts), artifacts, trial_id=trial_id, kind=kind)
         return [ArtifactRecord(id=r["id"], trial_id=r["trial_id"], kind=r["kind"],
                                step=r["step"], path=r["path"], sha256=r["sha256"],
                                size=r["size"], meta=r["meta"] or {}) for r in rows]
@@ -140,13 +134,7 @@ class Store(TrialQueue):
     @transient
     def decisions(self, kind: str | None = None, round_id: int | None = None
                   ) -> list[DecisionRecord]:
-        q = select(decisions)
-        if kind is not None:
-            q = q.where(decisions.c.kind == kind)
-        if round_id is not None:
-            q = q.where(decisions.c.round_id == round_id)
-        with self.engine.connect() as conn:
-            rows = conn.execute(q.order_by(decisions.c.id)).mappings().all()
+        rows = self._rows(select(decisions), decisions, kind=kind, round_id=round_id)
         return [DecisionRecord(id=r["id"], kind=r["kind"], round_id=r["round_id"],
                                summary=r["summary"], payload=r["payload"],
                                created_at=r["created_at"]) for r in rows]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Float,
+    Select,
+    Table,
     and_,
     bindparam,
     create_engine,
@@ -17,7 +20,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine, RowMapping, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tunebook.errors import NotFoundError, SpecError, StoreError
@@ -157,15 +160,16 @@ class StoreBase:
                kind: str | None = None) -> list[TrialRecord]:
         q = select(trials, rounds.c.name.label("round_name")).join(
             rounds, rounds.c.id == trials.c.round_id)
-        if round_id is not None:
-            q = q.where(trials.c.round_id == round_id)
-        if status is not None:
-            q = q.where(trials.c.status == status)
-        if kind is not None:
-            q = q.where(trials.c.kind == kind)
-        with self.engine.connect() as conn:
-            rows = conn.execute(q.order_by(trials.c.id)).mappings().all()
+        rows = self._rows(q, trials, round_id=round_id, status=status, kind=kind)
         return [trial_record(r) for r in rows]
+
+    def _rows(self, q: Select[Any], table: Table, **equal: Any) -> Sequence[RowMapping]:
+        """``q`` narrowed to the rows whose columns equal the given non-None values, by id."""
+        for column, value in equal.items():
+            if value is not None:
+                q = q.where(table.c[column] == value)
+        with self.engine.connect() as conn:
+            return conn.execute(q.order_by(table.c.id)).mappings().all()
 
     @transient
     def counts(self, round_id: int) -> dict[str, int]:
