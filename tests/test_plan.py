@@ -32,6 +32,21 @@ def _spec(**over: Any) -> Any:
     return parse_round(base)
 
 
+def test_the_plan_shows_each_phase_of_the_default_search() -> None:
+    from tunebook.plan import search_phases
+
+    # 2-D: a quasi-random start of 2(d+1) = 6, then the GP to the end (no local phase below 4-D).
+    small = search_phases(_spec(algorithm="explore_exploit", budget=30))
+    assert [(x["phase"], x["first"], x["last"]) for x in small[0]["phases"]] == [
+        ("quasi_random", 1, 6), ("gp", 7, 30)]
+    # 4 floats and a budget of 80: the last half is CMA-ES around the best so far.
+    wide = {f"x{i}": {"role": "nuisance", "type": "float", "low": 0.0, "high": 1.0}
+            for i in range(4)}
+    large = search_phases(_spec(algorithm="explore_exploit", budget=80, params=wide))
+    assert [(x["phase"], x["first"], x["last"]) for x in large[0]["phases"]] == [
+        ("quasi_random", 1, 10), ("gp", 11, 40), ("cma_es", 41, 80)]
+
+
 def test_the_rule_grows_with_the_nuisance_dimensions() -> None:
     assert [min_trials(d) for d in range(6)] == [1, 4, 9, 18, 36, 73]
     for d in range(1, 6):  # the rule's promise: P(one trial in the good corner) >= 0.9
@@ -64,6 +79,10 @@ def test_a_plan_from_finished_trials(tmp_path: Path, store: Store,
     assert p.fits and p.min_per_target == 9
     assert [w.split(":")[0] for w in p.warnings] == [
         "8 trials per target value is too few for 2 nuisance hyperparameters"]
+    # Each target value's search over its budget.
+    assert [s["group"] for s in p.search] == [{"width": 8}, {"width": 16}]
+    assert [(x["phase"], x["first"], x["last"]) for x in p.search[0]["phases"]] == [
+        ("quasi_random", 1, 8)]
     # 7200 s of compute / (2 x 12 s) = 300 trials per target value
     assert p.affordable_per_target == 300
     short = plan_round(store, project, pdir, spec, hours=100 / 3600, workers=1)

@@ -77,6 +77,8 @@ class Plan:
                  f"{CONFIDENCE:.0%} probability, where every nuisance hyperparameter is in the "
                  "better half of its range")
     warnings: list[str] = field(default_factory=list)
+    # Per target value: what the search does over its budget (``search.bayes.phases``).
+    search: list[dict[str, Any]] = field(default_factory=list)
 
 
 def measured(trials: list[TrialRecord]) -> StepTime | None:
@@ -210,7 +212,17 @@ def plan_round(store: Store, project: ProjectSpec, project_dir: str | Path, spec
                             f"hyperparameters){hint}.")
     return Plan(spec.name, len(lengths), list(spec.space.nuisance), spec.budget, rule_min,
                 lengths, st, spec.fidelity.model_dump() if spec.fidelity else None, need,
-                need / workers, workers, hours, affordable, fits, warnings=warnings)
+                need / workers, workers, hours, affordable, fits, warnings=warnings,
+                search=search_phases(spec))
+
+
+def search_phases(spec: RoundSpec) -> list[dict[str, Any]]:
+    """Each target value's search over its budget: quasi-random start, model, local phase."""
+    from tunebook.search.bayes import phases
+
+    return [{"group": group, "algorithm": spec.algorithm,
+             "phases": phases(spec.algorithm, spec.space.for_group(group), spec.budget)}
+            for group in spec.space.target_groups()]
 
 
 def _affordable(spec: RoundSpec, lengths: list[int], st: StepTime, compute: float) -> int:

@@ -61,6 +61,12 @@ def render_plan(console: Console, d: dict[str, Any]) -> None:
         console.print(f"  {d['hours']:g} h afford {d['affordable_per_target']} trials per "
                       f"target value" + ("" if d["fits"] else " [red](the round does not fit)[/]"))
     console.print(f"  rule: {d['rule']} -> {d['min_per_target']} here")
+    search = d.get("search") or []
+    same = all(s["phases"] == search[0]["phases"] for s in search)
+    for s in search[:1] if same else search:  # the same for every target value: say it once
+        steps = ", ".join(f"{p['first']}-{p['last']} {p['phase']}" for p in s["phases"])
+        who = "" if same else f" for {s['group']}"
+        console.print(f"  search ({s['algorithm']}){who}: trials {steps} (per target value)")
     for w in d["warnings"]:
         console.print(f"  [yellow]warning:[/] {w}")
 

@@ -388,3 +388,29 @@ def _register() -> None:
 
 
 _register()
+
+
+def phases(algorithm: str, space: Space, budget: int) -> list[dict[str, Any]]:
+    """What ``algorithm`` does over one target group's ``budget``: trial ranges (1-based).
+
+    >>> from tunebook.space import Param, Space
+    >>> s = Space({f"x{i}": Param(role="nuisance", type="float", low=0, high=1) for i in range(5)})
+    >>> [(p["phase"], p["first"], p["last"]) for p in phases("explore_exploit", s, 100)]
+    [('quasi_random', 1, 12), ('gp', 13, 50), ('cma_es', 51, 100)]
+    """
+    from tunebook.search import searcher_factory
+
+    searcher = searcher_factory(algorithm)(space, 0, budget=budget)
+    if not isinstance(searcher, BayesianSearcher):
+        return [{"phase": algorithm, "first": 1, "last": budget}]
+    start = min(searcher.start, budget)
+    local = searcher.local_from
+    end = local if local is not None else budget
+    out = []
+    if start:
+        out.append({"phase": "quasi_random", "first": 1, "last": start})
+    if end > start:
+        out.append({"phase": searcher.model(), "first": start + 1, "last": end})
+    if local is not None:
+        out.append({"phase": "cma_es", "first": local + 1, "last": budget})
+    return out
