@@ -68,6 +68,18 @@ def _by_group(store: Store, round_id: int) -> dict[str, list[Any]]:
     return out
 
 
+def _two_workers(store: Store, project_dir: Path) -> int:
+    """Run round "r" with two worker threads to the end; the trials they ran."""
+    ran: list[int] = []
+    threads = [threading.Thread(target=lambda w=w: ran.append(worker_loop(
+        store.url, "r", str(project_dir), worker=f"w{w}", poll_s=0.05))) for w in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    return sum(ran)
+
+
 @pytest.mark.parametrize("algorithm", ["quasi_random", "explore_exploit"])
 def test_each_target_value_gets_its_own_search_with_the_same_budget(
         tmp_path: Path, algorithm: str) -> None:
@@ -126,14 +138,7 @@ def test_two_workers_fill_without_duplicates_or_overshoot(tmp_path: Path) -> Non
     spec = _round(algorithm="explore_exploit", budget=7)
     store = Store(tmp_path / "s.db")
     record = create_round(store, project, spec)
-    ran: list[int] = []
-    threads = [threading.Thread(target=lambda w=w: ran.append(worker_loop(
-        store.url, "r", str(tmp_path), worker=f"w{w}", poll_s=0.05))) for w in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert sum(ran) == 14
+    assert _two_workers(store, tmp_path) == 14
     for trials in _by_group(store, record.id).values():
         assert len(trials) == 7
         assert all(t.status in ("completed", "diverged") for t in trials)
@@ -157,12 +162,7 @@ def test_two_workers_share_the_local_phase_of_a_large_continuous_round(tmp_path:
     assert cut == 40  # 4-D: eight trials a CMA-ES generation, five generations in the last 40
     store = Store(tmp_path / "s.db")
     record = create_round(store, project, spec)
-    threads = [threading.Thread(target=worker_loop, args=(store.url, "r", str(tmp_path)),
-                                kwargs={"worker": f"w{w}", "poll_s": 0.05}) for w in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
+    _two_workers(store, tmp_path)
     trials = sorted(store.trials(record.id), key=lambda t: t.number)
     assert len(trials) == 80  # the budget, exactly
     assert all(t.status in ("completed", "diverged") for t in trials)  # lr > 0.3 diverges

@@ -119,19 +119,22 @@ class BayesianSearcher:
         finished = sum(t.status in FINISHED for t in self.trials)
         out: list[dict[str, Any]] = []
         study = None
-        local: list[dict[str, Any]] | None = None
+        cut = self.local_from
+        local: list[dict[str, Any]] | None = None  # the local phase's configs, made once
+        had: list[dict[str, Any]] = []  # the group's configs, for the duplicate check
         for k in range(n):
             index = count + k
             if index < self.start or finished < MIN_FINISHED:
                 out.append(nuisance(self.space, list(unit_points(self.space, self.seed,
                                                                  index, 1)[0])))
                 continue
-            if self.local_from is not None and index >= self.local_from:
+            if cut is not None and index >= cut:
                 if local is None:
-                    local = self._local(n - k)
+                    local = self._local(cut, n - k)
+                    had = [_full(t) for t in self.trials]
                 config = local.pop(0) if local else None
-                known = [_full(t) for t in self.trials] + out
-                if config is not None and not any(_same(config, p, self.space) for p in known):
+                if config is not None and not any(_same(config, p, self.space)
+                                                  for p in had + out):
                     out.append(config)
                     continue
             if study is None:
@@ -144,12 +147,11 @@ class BayesianSearcher:
         """The trial index where local refinement (CMA-ES) takes over; None: never."""
         return None
 
-    def _local(self, n: int) -> list[dict[str, Any]]:
-        """The next ``n`` local-phase configs (empty when CMA-ES cannot go on)."""
+    def _local(self, cut: int, n: int) -> list[dict[str, Any]]:
+        """The next ``n`` configs of the local phase starting at trial ``cut`` (empty when
+        CMA-ES cannot go on)."""
         from tunebook.search.local import local_points
 
-        cut = self.local_from
-        assert cut is not None
         points = local_points(self.space, self.seed, self.goal, self.trials[:cut],
                               self.trials[cut:], n, config_of=_full)
         return [nuisance(self.space, u) for u in points] if points else []

@@ -105,7 +105,8 @@ def _scored(t: TrialRecord) -> bool:
 
 
 def _unit(space: Space, config: dict[str, Any]) -> np.ndarray | None:
+    """The config's point in the unit cube; None when it lacks a dimension or holds a bad value."""
     try:
-        return np.array([p.to_unit(config[name]) for name, p in space.nuisance.items()])
+        return np.array(space.unit_point(config))
     except (KeyError, TypeError, ValueError):
         return None
