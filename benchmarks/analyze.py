@@ -33,8 +33,8 @@ import numpy as np
 import optuna
 import yaml
 
-from tunebook.score import best_step
-from tunebook.spec import parse_project, parse_round
+from tunebook.core.score import best_step
+from tunebook.core.spec import parse_project, parse_round
 from tunebook.store import Store
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tunebook.trial import TrialRecord
+from tunebook.core.trial import TrialRecord
 
 
 @dataclass(frozen=True)
@@ -87,12 +87,12 @@ def cost_to_reach(name: str, trials: list[TrialRecord], target: float) -> Cost:
 
 def run(configs: int, steps: int, fraction: float, keep: float, workers: int,
         folder: Path, seed: int = 0) -> dict[str, Any]:
+    from tunebook.core.spec import load_project, parse_round
     from tunebook.demo import prepare, write_example
-    from tunebook.execute import run_round
-    from tunebook.fidelity import report
-    from tunebook.rounds import create_round
-    from tunebook.spec import load_project, parse_round
+    from tunebook.rounds.fidelity import report
+    from tunebook.rounds.lifecycle import create_round
     from tunebook.store import Store
+    from tunebook.workers.execute import run_round
 
     write_example(folder)
     prepare(folder)

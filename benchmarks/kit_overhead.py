@@ -41,12 +41,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from tunebook.artifacts import ArtifactRoot
+from tunebook.core.spec import RoundSpec, load_project
 from tunebook.demo import prepare, write_example
-from tunebook.rounds import create_round
-from tunebook.run import Run
-from tunebook.spec import RoundSpec, load_project
+from tunebook.rounds.lifecycle import create_round
 from tunebook.store import Store
+from tunebook.store.files import ArtifactRoot
+from tunebook.workers.run import Run
 
 CONFIG = {"width": 16, "optimizer": "adamw", "lr": 0.001, "weight_decay": 0.0,
           "batch_size": 64}

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import yaml
 
-from tunebook.execute import worker_loop
-from tunebook.rounds import create_round, progress
-from tunebook.spec import load_project, parse_round
+from tunebook.core.spec import load_project, parse_round
+from tunebook.rounds.lifecycle import create_round, progress
 from tunebook.store import Store
+from tunebook.workers.execute import worker_loop
 
 TRAIN = """
 import time

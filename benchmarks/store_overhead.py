@@ -26,9 +26,9 @@ from typing import Any
 
 import optuna
 
-from tunebook.artifacts import ArtifactRoot
-from tunebook.run import Run
 from tunebook.store import Store
+from tunebook.store.files import ArtifactRoot
+from tunebook.workers.run import Run
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from tunebook.spec import ProjectSpec, load_project
+from tunebook.core.spec import ProjectSpec, load_project
 
 TRAIN_PY = textwrap.dedent('''
     import math

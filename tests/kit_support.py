@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from conftest import PROJECT
 
-from tunebook.artifacts import ArtifactRoot
-from tunebook.rounds import create_round
-from tunebook.run import Run
-from tunebook.spec import RoundSpec, parse_project
+from tunebook.core.spec import RoundSpec, parse_project
+from tunebook.rounds.lifecycle import create_round
 from tunebook.store import Store
+from tunebook.store.files import ArtifactRoot
+from tunebook.workers.run import Run
 
 
 def make_run(tmp_path: Path, config: dict[str, Any] | None = None,

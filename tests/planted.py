@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from tunebook.score import best_step
-from tunebook.spec import parse_project, parse_round
+from tunebook.core.score import best_step
+from tunebook.core.spec import parse_project, parse_round
+from tunebook.core.trial import RoundRecord
 from tunebook.store import Store
-from tunebook.trial import RoundRecord
 
 PROJECT: dict[str, Any] = {
     "name": "planted",

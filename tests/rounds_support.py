@@ -7,8 +7,8 @@ from typing import Any
 
 from conftest import PROJECT, write_project
 
-from tunebook.rounds import create_round
-from tunebook.spec import load_project, parse_round
+from tunebook.core.spec import load_project, parse_round
+from tunebook.rounds.lifecycle import create_round
 from tunebook.store import Store
 
 # dev accuracy rises towards a ceiling q(lr) that peaks at lr = 0.01, so a short run ranks

@@ -7,11 +7,11 @@ from typing import Any
 
 from conftest import write_project
 
-from tunebook.baseline import run_baseline
-from tunebook.execute import run_round
-from tunebook.rounds import create_round
-from tunebook.spec import load_project, parse_round
+from tunebook.core.spec import load_project, parse_round
+from tunebook.experiments.baseline import run_baseline
+from tunebook.rounds.lifecycle import create_round
 from tunebook.store import Store
+from tunebook.workers.execute import run_round
 
 TRAIN_PY = '''
 import math, os, random

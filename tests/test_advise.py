@@ -8,12 +8,12 @@ import pytest
 import yaml
 from runbook_support import make_project, with_baseline, with_round
 
-from tunebook.advise import RULES, advise_project, advise_task, parse_task, read_task
-from tunebook.advise.baseline import adam_params
-from tunebook.errors import SpecError
-from tunebook.evidence import Evidence, Missing
-from tunebook.rounds import create_round
-from tunebook.spec import load_project, load_round, parse_project
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import load_project, load_round, parse_project
+from tunebook.rounds.lifecycle import create_round
+from tunebook.runbook.advise import RULES, advise_project, advise_task, parse_task, read_task
+from tunebook.runbook.advise.baseline import adam_params
+from tunebook.runbook.evidence import Evidence, Missing
 from tunebook.store import Store
 
 DIGITS = """
@@ -125,7 +125,7 @@ def test_an_unfinished_round_is_finished_first(proj: Path, store: Store) -> None
     with_baseline(proj, store)
     from runbook_support import ROUND
 
-    from tunebook.spec import parse_round
+    from tunebook.core.spec import parse_round
 
     create_round(store, load_project(proj / "tunebook.yaml"), parse_round(ROUND))
     a = _advise(proj, store)
@@ -199,7 +199,7 @@ def test_the_largest_gap_picks_the_next_question(proj: Path, store: Store, large
 
 def test_confirmed_label_errors_come_first_until_a_person_answers(
         proj: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tunebook.checklist import record_note
+    from tunebook.runbook.checklist import record_note
 
     with_baseline(proj, store)
     flag = SimpleNamespace(code="errors.label_quality", message="5 of 9 errors look mislabelled",

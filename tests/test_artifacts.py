@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tunebook.artifacts import ArtifactRoot, atomic_write, sha256_bytes
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
+from tunebook.store.files import ArtifactRoot, atomic_write, sha256_bytes
 
 
 def test_atomic_write_replaces_whole_files(tmp_path: Path) -> None:

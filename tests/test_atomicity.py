@@ -16,7 +16,7 @@ KILLS = int(os.environ.get("TUNEBOOK_KILLS", "25"))  # benchmarks/soak.py runs 2
 
 CHECKPOINT_WRITER = """
 import sys
-from tunebook.artifacts import atomic_write
+from tunebook.store.files import atomic_write
 path = sys.argv[1]
 blobs = [bytes([i]) * (1 << 20) for i in (1, 2)]
 i = 0

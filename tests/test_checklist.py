@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from runbook_support import make_project, with_baseline, with_round
 
-from tunebook import evidence
-from tunebook.checklist import check_item, checklist, item_ids, record_note
-from tunebook.checklist.items import ITEMS, SECTIONS, STATUSES
-from tunebook.errors import SpecError
-from tunebook.spec import load_project
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import load_project
+from tunebook.runbook import evidence
+from tunebook.runbook.checklist import check_item, checklist, item_ids, record_note
+from tunebook.runbook.checklist.items import ITEMS, SECTIONS, STATUSES
 from tunebook.store import Store
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from decide_fixtures import make_project
 
-from tunebook.baseline import run_baseline
 from tunebook.cli import app
 from tunebook.cli.output import run_app
-from tunebook.execute import run_round
-from tunebook.rounds import create_round
-from tunebook.spec import RoundSpec
+from tunebook.core.spec import RoundSpec
+from tunebook.experiments.baseline import run_baseline
+from tunebook.rounds.lifecycle import create_round
 from tunebook.store import open_store
+from tunebook.workers.execute import run_round
 
 
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], folder: Path,

@@ -9,8 +9,8 @@ from runbook_support import make_project, with_baseline, with_round
 from typer.testing import CliRunner
 
 from tunebook.cli import app
-from tunebook.errors import NotFoundError, SpecError
-from tunebook.spec import load_round
+from tunebook.core.errors import NotFoundError, SpecError
+from tunebook.core.spec import load_round
 from tunebook.store import Store
 
 
@@ -68,7 +68,7 @@ def test_advise_from_a_task_writes_a_draft_project(tmp_path: Path) -> None:
     draft = tmp_path / "tunebook.yaml"
     out = _run("advise", "--task", str(task), "--write-project", str(draft))
     assert "mae" in out and draft.exists()
-    from tunebook.spec import load_project
+    from tunebook.core.spec import load_project
 
     assert load_project(draft).score == "dev/mae"
 

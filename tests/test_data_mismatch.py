@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from data_helpers import project, table
 
+from tunebook.core.errors import SpecError
 from tunebook.data import domain_auc, mismatch_project, split_project
-from tunebook.errors import SpecError
 from tunebook.store import open_store
 
 

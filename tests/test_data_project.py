@@ -6,6 +6,8 @@ import pytest
 import yaml
 from data_helpers import project, table
 
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import load_project
 from tunebook.data import (
     DataChanged,
     NoSplits,
@@ -16,8 +18,6 @@ from tunebook.data import (
     split_project,
 )
 from tunebook.data.table import read_table
-from tunebook.errors import SpecError
-from tunebook.spec import load_project
 from tunebook.store import open_store
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from data_helpers import project, table
 
+from tunebook.core.errors import SpecError
 from tunebook.data import Columns, data_report, report_project, split_project
 from tunebook.data.report import to_html
-from tunebook.errors import SpecError
 
 
 def test_clean_table_has_no_problems():

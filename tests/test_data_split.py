@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from tunebook.core.errors import SpecError
+from tunebook.core.score import SPLITS
 from tunebook.data.split import assign, check_fractions
-from tunebook.errors import SpecError
-from tunebook.score import SPLITS
 
 
 def _y(n=2000, k=5, seed=0):

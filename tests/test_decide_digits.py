@@ -11,9 +11,9 @@ pytest.importorskip("torch")
 from tunebook.analysis.diagnose import diagnose_trial  # noqa: E402
 from tunebook.analysis.errors import errors_of_trial  # noqa: E402
 from tunebook.analysis.selection import baseline_trial  # noqa: E402
-from tunebook.baseline import run_baseline  # noqa: E402
+from tunebook.core.spec import load_project  # noqa: E402
 from tunebook.demo import prepare, write_example  # noqa: E402
-from tunebook.spec import load_project  # noqa: E402
+from tunebook.experiments.baseline import run_baseline  # noqa: E402
 from tunebook.store import Store  # noqa: E402
 
 

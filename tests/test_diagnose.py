@@ -9,8 +9,8 @@ from decide_fixtures import make_project
 
 from tunebook.analysis.diagnose import diagnose, diagnose_trial, error_rule
 from tunebook.analysis.selection import pick_trial
-from tunebook.baseline import run_baseline
-from tunebook.errors import NotFoundError, SpecError
+from tunebook.core.errors import NotFoundError, SpecError
+from tunebook.experiments.baseline import run_baseline
 from tunebook.store import Store
 
 

@@ -14,11 +14,11 @@ from kit_support import one_thread  # noqa: F401  (the fixture, used by name)
 
 pytest.importorskip("torch")
 
-from tunebook.baseline import read_predictions, run_baseline  # noqa: E402
 from tunebook.cli import app  # noqa: E402
 from tunebook.cli.output import run_app  # noqa: E402
+from tunebook.core.spec import load_project  # noqa: E402
 from tunebook.demo import prepare, write_example  # noqa: E402
-from tunebook.spec import load_project  # noqa: E402
+from tunebook.experiments.baseline import read_predictions, run_baseline  # noqa: E402
 from tunebook.store import open_store  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")

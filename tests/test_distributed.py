@@ -6,8 +6,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from tunebook.artifacts import ArtifactRoot  # noqa: E402
-from tunebook.errors import SpecError  # noqa: E402
+from tunebook.core.errors import SpecError  # noqa: E402
 from tunebook.pytorch.distributed import (  # noqa: E402
     SilentRun,
     main_only,
@@ -15,8 +14,9 @@ from tunebook.pytorch.distributed import (  # noqa: E402
     shard,
     sync_batchnorm,
 )
-from tunebook.run import Run  # noqa: E402
 from tunebook.store import Store  # noqa: E402
+from tunebook.store.files import ArtifactRoot  # noqa: E402
+from tunebook.workers.run import Run  # noqa: E402
 
 
 def _run(tmp_path: Path) -> tuple[Store, Run]:

@@ -18,11 +18,11 @@ from tunebook.analysis.errors import (
     read_tags,
 )
 from tunebook.analysis.selection import best_of_round
-from tunebook.errors import SpecError
-from tunebook.execute import run_round
-from tunebook.rounds import create_round
-from tunebook.spec import RoundSpec
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import RoundSpec
+from tunebook.rounds.lifecycle import create_round
 from tunebook.store import Store
+from tunebook.workers.execute import run_round
 
 
 def planted(n: int = 2000, seed: int = 1) -> list[dict[str, str]]:

@@ -53,8 +53,8 @@ def test_digits_shift_has_dev_from_the_field_and_a_clear_mismatch(tmp_path):
 @pytest.mark.slow
 def test_digits_shift_baseline_shows_mismatch_not_variance(tmp_path):
     pytest.importorskip("torch")
-    from tunebook.baseline import run_baseline
-    from tunebook.spec import load_project
+    from tunebook.core.spec import load_project
+    from tunebook.experiments.baseline import run_baseline
 
     pdir = _copy("digits_shift", tmp_path / "shift")
     _prepare(pdir).make_splits()

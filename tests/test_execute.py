@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from conftest import round_dict
 
-from tunebook.errors import SpecError
-from tunebook.execute import run_round, worker_loop
-from tunebook.rounds import best_trials, create_round, progress
-from tunebook.spec import load_project, parse_round
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import load_project, parse_round
+from tunebook.rounds.lifecycle import best_trials, create_round, progress
 from tunebook.store import Store
+from tunebook.workers.execute import run_round, worker_loop
 
 
 def _setup(project_dir: Path, store_url: str, **over: object) -> tuple[Store, str]:

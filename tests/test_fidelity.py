@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from rounds_support import LR, finish_fake, make_round, rounds_project
 
-from tunebook.errors import SpecError
-from tunebook.execute import run_round
-from tunebook.fidelity import (
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import Fidelity, parse_round
+from tunebook.experiments.seeds import queue_seeds
+from tunebook.rounds.fidelity import (
     advance,
     from_flags,
     ladder,
@@ -22,10 +23,9 @@ from tunebook.fidelity import (
     set_fidelity,
     stage_sizes,
 )
-from tunebook.rounds import best_trials, progress, ranked
-from tunebook.seeds import queue_seeds
-from tunebook.spec import Fidelity, parse_round
+from tunebook.rounds.lifecycle import best_trials, progress, ranked
 from tunebook.store import Store, group_key
+from tunebook.workers.execute import run_round
 
 
 @pytest.fixture

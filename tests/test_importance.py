@@ -8,7 +8,7 @@ from planted import score_round
 
 from tunebook.analysis.importance import importance
 from tunebook.analysis.records import load_records
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
 from tunebook.store import Store
 
 

@@ -10,7 +10,7 @@ from planted import acc_curve, planted_round
 
 from tunebook.analysis.isolation import isolation
 from tunebook.analysis.records import load_records
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
 
 PARAMS = {"width": {"role": "target", "values": [8, 32]},
           "lr": {"role": "nuisance", "type": "float", "low": 1e-3, "high": 1e-1, "scale": "log"}}

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from runbook_support import ROUND, make_project
 
-from tunebook.evidence import find
-from tunebook.schemas import SCHEMAS
+from tunebook.runbook.evidence import find
+from tunebook.tools.schemas import SCHEMAS
 
 pytest.importorskip("mcp")
 

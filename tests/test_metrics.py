@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from tunebook.errors import SpecError
-from tunebook.metrics import (
+from tunebook.core.errors import SpecError
+from tunebook.core.metrics import (
     calibration_error,
     classification_metrics,
     group_gap,

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 from tunebook.analysis.overview import analyze_round
 from tunebook.cli import app
 from tunebook.cli.output import run_app, to_jsonable
-from tunebook.execute import run_round
+from tunebook.core.spec import load_project, load_round
 from tunebook.plots import draw_round
-from tunebook.rounds import create_round
-from tunebook.spec import load_project, load_round
+from tunebook.rounds.lifecycle import create_round
 from tunebook.store import Store
+from tunebook.workers.execute import run_round
 
 PROJECT = """
 name: planted

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from rounds_support import LR, make_round, rounds_project
 
-from tunebook.errors import SpecError
-from tunebook.execute import run_round
-from tunebook.plan import StepTime, measured, min_trials, plan_round
-from tunebook.spec import load_project, parse_round
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import load_project, parse_round
+from tunebook.core.trial import TrialRecord
+from tunebook.experiments.plan import StepTime, measured, min_trials, plan_round
 from tunebook.store import Store
-from tunebook.trial import TrialRecord
+from tunebook.workers.execute import run_round
 
 WD = {"role": "nuisance", "type": "float", "low": 1e-6, "high": 1e-2, "scale": "log"}
 
@@ -33,7 +33,7 @@ def _spec(**over: Any) -> Any:
 
 
 def test_the_plan_shows_each_phase_of_the_default_search() -> None:
-    from tunebook.plan import search_phases
+    from tunebook.experiments.plan import search_phases
 
     # 2-D: a quasi-random start of 2(d+1) = 6, then the GP to the end (no local phase below 4-D).
     small = search_phases(_spec(algorithm="explore_exploit", budget=30))
@@ -69,8 +69,8 @@ def test_a_plan_from_finished_trials(tmp_path: Path, store: Store,
     project = load_project(pdir / "tunebook.yaml")
     make_round(store, pdir, name="earlier", budget=2, max_train_steps=20)
     run_round(store, "earlier", pdir, executor="inline", show_progress=False)
-    monkeypatch.setattr("tunebook.plan.measured", lambda ts: StepTime(0.01, 2.0, "fixed", 2)
-                        if ts else None)
+    monkeypatch.setattr("tunebook.experiments.plan.measured",
+                        lambda ts: StepTime(0.01, 2.0, "fixed", 2) if ts else None)
     spec = _spec(params={"lr": LR, "wd": WD, "width": {"role": "target", "values": [8, 16]}})
     p = plan_round(store, project, pdir, spec, hours=1.0, workers=2)
     assert p.step_time.source.startswith("the store") and p.target_values == 2
@@ -96,7 +96,8 @@ def test_fidelity_makes_a_config_cheaper_and_too_few_trials_warn(tmp_path: Path,
                                                                 ) -> None:
     pdir = rounds_project(tmp_path / "proj")
     project = load_project(pdir / "tunebook.yaml")
-    monkeypatch.setattr("tunebook.plan.measured", lambda ts: StepTime(0.01, 0.0, "fixed", 1))
+    monkeypatch.setattr("tunebook.experiments.plan.measured",
+                        lambda ts: StepTime(0.01, 0.0, "fixed", 1))
     full = plan_round(store, project, pdir, _spec(budget=16), hours=1)
     fast = plan_round(store, project, pdir, _spec(budget=16, fidelity={"fraction": 0.2}),
                       hours=1)

@@ -9,12 +9,12 @@ import pytest
 from decide_fixtures import make_project
 
 from tunebook.analysis.promotion import plan_seeds, promote, seed_test
-from tunebook.baseline import current_baseline, run_baseline
-from tunebook.errors import NotFoundError, SpecError
-from tunebook.execute import run_round
-from tunebook.rounds import create_round
-from tunebook.spec import RoundSpec
+from tunebook.core.errors import NotFoundError, SpecError
+from tunebook.core.spec import RoundSpec
+from tunebook.experiments.baseline import current_baseline, run_baseline
+from tunebook.rounds.lifecycle import create_round
 from tunebook.store import Store
+from tunebook.workers.execute import run_round
 
 
 def promotions(effect: float, n: int = 100, k: int = 5, sd_c: float = 0.01,

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from rounds_support import make_round, rounds_project
 
-from tunebook.errors import SpecError
-from tunebook.execute import run_round
-from tunebook.pruning import Pruner, best_so_far
-from tunebook.rounds import best_trials
-from tunebook.spec import EarlyStop, load_project, parse_round
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import EarlyStop, load_project, parse_round
+from tunebook.rounds.lifecycle import best_trials
+from tunebook.rounds.pruning import Pruner, best_so_far
 from tunebook.store import Store
+from tunebook.workers.execute import run_round
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from kit_support import one_thread  # noqa: F401  (the fixture, used by name)
 
 torch = pytest.importorskip("torch")
 
-from tunebook.errors import SpecError  # noqa: E402
+from tunebook.core.errors import SpecError  # noqa: E402
 from tunebook.pytorch import scan_batch_sizes  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")

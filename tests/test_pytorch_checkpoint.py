@@ -12,12 +12,12 @@ from kit_support import make_run
 
 torch = pytest.importorskip("torch")
 
-from tunebook.errors import SpecError, WorkerStopped  # noqa: E402
-from tunebook.execute import run_trial  # noqa: E402
+from tunebook.core.errors import SpecError, WorkerStopped  # noqa: E402
+from tunebook.core.spec import RoundSpec, load_pipeline, load_project  # noqa: E402
 from tunebook.pytorch import Checkpoints  # noqa: E402
-from tunebook.rounds import create_round  # noqa: E402
-from tunebook.spec import RoundSpec, load_pipeline, load_project  # noqa: E402
+from tunebook.rounds.lifecycle import create_round  # noqa: E402
 from tunebook.store import Store  # noqa: E402
+from tunebook.workers.execute import run_trial  # noqa: E402
 
 
 def _model(seed: int = 0, width: int = 4) -> torch.nn.Module:

@@ -11,7 +11,7 @@ from kit_support import make_run
 
 torch = pytest.importorskip("torch")
 
-from tunebook.errors import SpecError  # noqa: E402
+from tunebook.core.errors import SpecError  # noqa: E402
 from tunebook.pytorch import (  # noqa: E402
     clip_gradients,
     clip_threshold,

@@ -10,7 +10,7 @@ from kit_support import make_run
 
 torch = pytest.importorskip("torch")
 
-from tunebook.errors import MissingExtraError, SpecError  # noqa: E402
+from tunebook.core.errors import MissingExtraError, SpecError  # noqa: E402
 from tunebook.pytorch import (  # noqa: E402
     OPTIMIZERS,
     check_config,

@@ -10,7 +10,7 @@ from kit_support import one_thread  # noqa: F401  (the fixture, used by name)
 
 torch = pytest.importorskip("torch")
 
-from tunebook.errors import SpecError  # noqa: E402
+from tunebook.core.errors import SpecError  # noqa: E402
 from tunebook.pytorch import profile_input, timed_batches  # noqa: E402
 
 X = torch.randn(4096, 64)

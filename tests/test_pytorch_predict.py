@@ -11,7 +11,7 @@ from kit_support import make_run
 
 torch = pytest.importorskip("torch")
 
-from tunebook.errors import SpecError  # noqa: E402
+from tunebook.core.errors import SpecError  # noqa: E402
 from tunebook.pytorch import (  # noqa: E402
     eval_batch_size,
     measure_inference,

@@ -10,7 +10,7 @@ from kit_support import make_run
 
 torch = pytest.importorskip("torch")
 
-from tunebook.errors import SpecError  # noqa: E402
+from tunebook.core.errors import SpecError  # noqa: E402
 from tunebook.pytorch import SCHEDULES, Schedule, make_schedule, set_lr  # noqa: E402
 
 L, T = 0.5, 1000

@@ -12,7 +12,7 @@ from kit_support import make_run
 
 torch = pytest.importorskip("torch")
 
-from tunebook.errors import SpecError  # noqa: E402
+from tunebook.core.errors import SpecError  # noqa: E402
 from tunebook.pytorch import Seeds, seed_everything  # noqa: E402
 from tunebook.pytorch.seed import rng_state, set_rng_state  # noqa: E402
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from conftest import round_dict
 
-from tunebook.execute import run_round
-from tunebook.rounds import create_round
-from tunebook.spec import load_project, parse_round
+from tunebook.core.spec import load_project, parse_round
+from tunebook.rounds.lifecycle import create_round
 from tunebook.store import Store
+from tunebook.workers.execute import run_round
 
 pytest.importorskip("ray")
 

@@ -9,7 +9,7 @@ from planted import acc_curve, planted_round
 
 from tunebook.analysis.overview import analyze_round
 from tunebook.analysis.records import load_records
-from tunebook.errors import NotFoundError, SpecError
+from tunebook.core.errors import NotFoundError, SpecError
 
 PARAMS = {"lr": {"role": "nuisance", "type": "float", "low": 1e-3, "high": 1e-1}}
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from conftest import round_dict
 
-from tunebook.execute import run_round, worker_loop
-from tunebook.rounds import create_round, progress
-from tunebook.spec import load_project, parse_round
+from tunebook.core.spec import load_project, parse_round
+from tunebook.rounds.lifecycle import create_round, progress
 from tunebook.store import Store
+from tunebook.workers.execute import run_round, worker_loop
 
 
 def _setup(project_dir: Path, url: str, budget: int, sleep: float) -> tuple[Store, str]:

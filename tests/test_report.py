@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from runbook_support import make_project, with_baseline, with_round
 
-from tunebook.errors import NotFoundError
-from tunebook.evidence import find
-from tunebook.report import default_path, write_report
-from tunebook.spec import load_project
+from tunebook.core.errors import NotFoundError
+from tunebook.core.spec import load_project
+from tunebook.runbook.evidence import find
+from tunebook.runbook.report import default_path, write_report
 from tunebook.store import Store
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from rounds_support import LR, make_round, rounds_project
 
-from tunebook.errors import SpecError
-from tunebook.execute import run_round
-from tunebook.rescore import make_scorer, rescore
-from tunebook.spec import load_project
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import load_project
+from tunebook.rounds.rescore import make_scorer, rescore
 from tunebook.store import Store
+from tunebook.workers.execute import run_round
 
 
 @pytest.fixture

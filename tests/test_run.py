@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tunebook.artifacts import ArtifactRoot
-from tunebook.errors import LeaseLost, SpecError, TrialDiverged
-from tunebook.run import Run
+from tunebook.core.errors import LeaseLost, SpecError, TrialDiverged
 from tunebook.store import Store
+from tunebook.store.files import ArtifactRoot
+from tunebook.workers.run import Run
 
 
 def _run(tmp_path: Path, lease_s: float = 30.0) -> tuple[Store, Run]:

@@ -9,10 +9,10 @@ import pytest
 from runbook_support import make_project, with_baseline
 from typer.testing import CliRunner
 
-from tunebook import agent
 from tunebook.cli import app
-from tunebook.schemas import SCHEMAS, json_schema
 from tunebook.store import Store
+from tunebook.tools import agent
+from tunebook.tools.schemas import SCHEMAS, json_schema
 
 TASK = "task: classification\ndata: {modality: text, examples: 3000}\ngoal: route tickets\n"
 
@@ -97,7 +97,7 @@ AREA_COMMANDS = [
                          ids=[c[0] for c in AREA_COMMANDS])
 def test_the_analysis_areas_cli_json_follows_the_tool_schemas(
         schema: str, fn: tuple[str, str], argv: list[str], tmp_path: Path, store: Store) -> None:
-    from tunebook.evidence import find
+    from tunebook.runbook.evidence import find
 
     if find(*fn) is None:
         pytest.skip(f"{fn[0]} has not landed")

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from tunebook.errors import SpecError
-from tunebook.score import Scorer, best_step, metric_key, parse_constraint, parse_formula
+from tunebook.core.errors import SpecError
+from tunebook.core.score import Scorer, best_step, metric_key, parse_constraint, parse_formula
 
 KNOWN = {"dev/accuracy", "dev/latency_ms", "train_dev/accuracy", "train/loss"}
 

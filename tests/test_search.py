@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tunebook.core.space import Param, Space
+from tunebook.core.trial import TrialRecord
 from tunebook.search import make_searcher, searcher_names
 from tunebook.search.quasi_random import halton_points
-from tunebook.space import Param, Space
-from tunebook.trial import TrialRecord
 
 SPACE = Space({
     "lr": Param(role="nuisance", type="float", low=1e-5, high=1.0, scale="log"),
@@ -76,7 +76,7 @@ def test_quasi_random_log_scale_spreads_over_decades() -> None:
 
 
 def test_unknown_searcher_lists_valid_names() -> None:
-    from tunebook.errors import SpecError
+    from tunebook.core.errors import SpecError
 
     with pytest.raises(SpecError, match="quasi_random"):
         make_searcher("grid", SPACE, 0)

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
+from tunebook.core.space import Param, Space
+from tunebook.core.trial import TrialRecord
 from tunebook.search import make_searcher, searcher_names, searchers
 from tunebook.search.bayes import (
     GP_MAX_TRIALS,
@@ -15,8 +17,6 @@ from tunebook.search.bayes import (
     ExploreExploitSearcher,
     start_size,
 )
-from tunebook.space import Param, Space
-from tunebook.trial import TrialRecord
 
 optuna = pytest.importorskip("optuna")
 

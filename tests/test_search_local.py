@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tunebook.core.space import Param, Space
+from tunebook.core.trial import TrialRecord
 from tunebook.search import make_searcher
 from tunebook.search.bayes import ExploreExploitSearcher, local_start
 from tunebook.search.local import local_points
-from tunebook.space import Param, Space
-from tunebook.trial import TrialRecord
 
 pytest.importorskip("cmaes")
 pytest.importorskip("optuna")

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from tunebook.errors import SpecError
-from tunebook.execute import run_round, worker_loop
-from tunebook.rounds import create_round, fill
-from tunebook.spec import load_round, parse_project, parse_round
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import load_round, parse_project, parse_round
+from tunebook.rounds.lifecycle import create_round, fill
 from tunebook.store import Store, group_key
+from tunebook.workers.execute import run_round, worker_loop
 
 TRAIN = '''
-from tunebook.errors import TrialDiverged
+from tunebook.core.errors import TrialDiverged
 
 
 def train(config, run):

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from rounds_support import LR, finish_fake, make_round, rounds_project
 
-from tunebook.errors import NotFoundError, SpecError
-from tunebook.execute import run_round
-from tunebook.rounds import best_trials, progress
-from tunebook.seeds import parents, queue_seeds, run_seeds, seed_values, spread
+from tunebook.core.errors import NotFoundError, SpecError
+from tunebook.experiments.seeds import parents, queue_seeds, run_seeds, seed_values, spread
+from tunebook.rounds.lifecycle import best_trials, progress
 from tunebook.store import Store
+from tunebook.workers.execute import run_round
 
 PARAMS = {"lr": LR, "latency": {"role": "target", "values": [1.0, 2.0]}}
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tunebook.space import Param, Space
+from tunebook.core.space import Param, Space
 
 
 def test_log_scale_follows_the_playbook_formula() -> None:

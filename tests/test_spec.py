@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from conftest import PROJECT, round_dict, write_project
 
-from tunebook.errors import SpecError
-from tunebook.spec import load_pipeline, load_project, load_round, parse_project, parse_round
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import load_pipeline, load_project, load_round, parse_project, parse_round
 
 
 def _project(**over: Any) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from tunebook.analysis.stability import (
     plan_probes,
     stability,
 )
-from tunebook.errors import SpecError
-from tunebook.execute import run_round
-from tunebook.rounds import create_round
-from tunebook.spec import RoundSpec
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import RoundSpec
+from tunebook.rounds.lifecycle import create_round
 from tunebook.store import Store
+from tunebook.workers.execute import run_round
 
 
 def smooth(n: int = 200) -> list[tuple[int, float]]:

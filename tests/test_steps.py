@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from rounds_support import rounds_project
 
-from tunebook.errors import SpecError
-from tunebook.spec import load_project
-from tunebook.steps import bin_curve, estimate, nice_ceil, run_probe
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import load_project
+from tunebook.experiments.steps import bin_curve, estimate, nice_ceil, run_probe
 from tunebook.store import Store
 
 

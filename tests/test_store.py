@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tunebook.errors import NotFoundError, SpecError, StoreError
+from tunebook.core.errors import NotFoundError, SpecError, StoreError
 from tunebook.store import Store, normalize_url, redact
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tunebook.errors import SpecError
-from tunebook.throughput import (
+from tunebook.core.errors import SpecError
+from tunebook.core.throughput import (
     RETUNE_NOTE,
     ThroughputPoint,
     find_knee,

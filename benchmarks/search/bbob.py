@@ -110,10 +110,10 @@ def bbob(problem: Problem) -> tuple[Callable[[Sequence[float]], float], float]:
 
 def run_tunebook(algorithm: str, f: Callable[[Sequence[float]], float], dim: int, budget: int,
                  seed: int, sampler: str = "auto") -> tuple[list[float], list[float]]:
+    from tunebook.core.space import Param, Space
+    from tunebook.core.trial import TrialRecord
     from tunebook.search import make_searcher
     from tunebook.search.bayes import ExploreExploitSearcher
-    from tunebook.space import Param, Space
-    from tunebook.trial import TrialRecord
 
     names = [f"x{i}" for i in range(dim)]
     space = Space({n: Param(role="nuisance", type="float", low=-5.0, high=5.0) for n in names})

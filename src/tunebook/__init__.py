@@ -12,20 +12,20 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _NAMES = {
-    "ProjectSpec": "tunebook.spec",
-    "RoundSpec": "tunebook.spec",
-    "load_project": "tunebook.spec",
-    "load_round": "tunebook.spec",
-    "Run": "tunebook.run",
-    "SpecError": "tunebook.errors",
-    "TrialDiverged": "tunebook.errors",
-    "TunebookError": "tunebook.errors",
+    "ProjectSpec": "tunebook.core.spec",
+    "RoundSpec": "tunebook.core.spec",
+    "load_project": "tunebook.core.spec",
+    "load_round": "tunebook.core.spec",
+    "Run": "tunebook.workers.run",
+    "SpecError": "tunebook.core.errors",
+    "TrialDiverged": "tunebook.core.errors",
+    "TunebookError": "tunebook.core.errors",
     "Store": "tunebook.store",
     "open_store": "tunebook.store",
-    "TrialRecord": "tunebook.trial",
-    "create_round": "tunebook.rounds",
-    "run_round": "tunebook.execute",
-    "worker_loop": "tunebook.execute",
+    "TrialRecord": "tunebook.core.trial",
+    "create_round": "tunebook.rounds.lifecycle",
+    "run_round": "tunebook.workers.execute",
+    "worker_loop": "tunebook.workers.execute",
     "analyze_round": "tunebook.analysis.overview",
 }
 
@@ -49,13 +49,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from tunebook.analysis.overview import analyze_round
-    from tunebook.errors import SpecError, TrialDiverged, TunebookError
-    from tunebook.execute import run_round, worker_loop
-    from tunebook.rounds import create_round
-    from tunebook.run import Run
-    from tunebook.spec import ProjectSpec, RoundSpec, load_project, load_round
+    from tunebook.core.errors import SpecError, TrialDiverged, TunebookError
+    from tunebook.core.spec import ProjectSpec, RoundSpec, load_project, load_round
+    from tunebook.core.trial import TrialRecord
+    from tunebook.rounds.lifecycle import create_round
     from tunebook.store import Store, open_store
-    from tunebook.trial import TrialRecord
+    from tunebook.workers.execute import run_round, worker_loop
+    from tunebook.workers.run import Run
 
 
 def __getattr__(name: str) -> Any:

@@ -7,12 +7,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tunebook.baseline import run_baseline
-from tunebook.execute import run_round
-from tunebook.rounds import best_trials, create_round
-from tunebook.spec import import_project_module, load_project, load_round, parse_round
+from tunebook.core.spec import import_project_module, load_project, load_round, parse_round
+from tunebook.core.yamlio import load_yaml
+from tunebook.experiments.baseline import run_baseline
+from tunebook.rounds.lifecycle import best_trials, create_round
 from tunebook.store import open_store, redact
-from tunebook.yamlio import load_yaml
+from tunebook.workers.execute import run_round
 
 EXAMPLE_FILES = ("tunebook.yaml", "train.py", "round.yaml", "prepare.py")
 
@@ -35,7 +35,7 @@ def prepare(directory: Path) -> dict[str, int]:
 def run_demo(directory: str | Path = "tunebook-demo", workers: int = 2,
              show_progress: bool = True) -> dict[str, Any]:
     """Write, split, baseline and tune the digits project; return what a person would read."""
-    from tunebook.export import trials_payload
+    from tunebook.runbook.export import trials_payload
 
     t0 = time.time()
     d = Path(directory).resolve()
@@ -55,9 +55,9 @@ def run_demo(directory: str | Path = "tunebook-demo", workers: int = 2,
     answer = [{"group": t.group, "trial": t.id, "score": t.score}
               for t in best_trials(store, record).values()]
     # The demo ends where a user starts reading: the project report and the checklist.
-    from tunebook.checklist import evaluate
-    from tunebook.evidence import Evidence
-    from tunebook.report import write_report
+    from tunebook.runbook.checklist import evaluate
+    from tunebook.runbook.evidence import Evidence
+    from tunebook.runbook.report import write_report
 
     ev = Evidence(project, d, store)  # read once for both
     report = write_report(project, d, store, evidence=ev)

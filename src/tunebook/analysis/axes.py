@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from tunebook.analysis.findings import Finding
 from tunebook.analysis.records import Outcome, RoundRecords
-from tunebook.space import Param
+from tunebook.core.space import Param
 
 Edge = Literal["low", "high"]
 P_MAX = 0.05          # significance of the position tests

@@ -23,7 +23,7 @@ import numpy as np
 
 from tunebook.analysis.findings import Finding
 from tunebook.analysis.records import RoundRecords
-from tunebook.score import Goal
+from tunebook.core.score import Goal
 
 LOSS_KEY = "train/loss"
 EARLY, LATE = 0.10, 0.75       # best step in the first 10% / last 25% of training

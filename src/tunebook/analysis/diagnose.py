@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunebook.analysis.findings import Finding
-from tunebook.errors import SpecError
-from tunebook.score import SPLITS, Goal, metric_key
-from tunebook.spec import ProjectSpec
+from tunebook.core.errors import SpecError
+from tunebook.core.score import SPLITS, Goal, metric_key
+from tunebook.core.spec import ProjectSpec
+from tunebook.core.trial import TrialRecord
 from tunebook.store import Store
-from tunebook.trial import TrialRecord
 
 GAPS = ("avoidable_bias", "variance", "mismatch", "dev_overfit")
 
@@ -74,7 +74,7 @@ class Diagnosis:
 def error_rule(project: ProjectSpec, metric: str | None = None) -> tuple[str, Goal]:
     """The metric name to read per split and its goal.
 
-    >>> from tunebook.spec import parse_project  # doctest: +SKIP
+    >>> from tunebook.core.spec import parse_project  # doctest: +SKIP
     >>> error_rule(project)  # doctest: +SKIP
     ('accuracy', 'max')
     """

@@ -34,10 +34,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tunebook.analysis.findings import Finding
-from tunebook.errors import SpecError
-from tunebook.spec import ProjectSpec
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import ProjectSpec
+from tunebook.core.trial import TrialRecord
 from tunebook.store import Store
-from tunebook.trial import TrialRecord
 
 BASE_COLUMNS = ("id", "label", "prediction", "confidence")
 BANDS = (0.5, 0.8, 0.95)
@@ -375,8 +375,8 @@ def errors_of_trial(store: Store, project: ProjectSpec, project_dir: str | Path,
     >>> errors_of_trial(store, project, ".", store.trial(4)).categories[0]  # doctest: +SKIP
     Category(dimension='confusion', value='3 -> 8', ...)
     """
-    from tunebook.baseline import read_predictions
-    from tunebook.rounds import ranked
+    from tunebook.experiments.baseline import read_predictions
+    from tunebook.rounds.lifecycle import ranked
 
     if project.task.type == "regression":
         raise SpecError("task.type", "a classification-like task (labels compared exactly)",

@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 from tunebook.analysis.findings import Finding
 from tunebook.analysis.records import RoundRecords
-from tunebook.errors import SpecError
-from tunebook.space import Param
+from tunebook.core.errors import SpecError
+from tunebook.core.space import Param
 
 Method = Literal["fanova", "ped_anova", "permutation"]
 METHODS: tuple[str, ...] = ("fanova", "ped_anova", "permutation")

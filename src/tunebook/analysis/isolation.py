@@ -18,10 +18,10 @@ from typing import Any, Literal
 
 from tunebook.analysis.findings import Finding
 from tunebook.analysis.records import RoundRecords, config_key, group_label
-from tunebook.errors import SpecError
-from tunebook.fidelity import is_partial
-from tunebook.space import Param
-from tunebook.trial import TrialRecord
+from tunebook.core.errors import SpecError
+from tunebook.core.space import Param
+from tunebook.core.trial import TrialRecord
+from tunebook.rounds.fidelity import is_partial
 
 Verdict = Literal["clear", "within_noise", "unknown", "single"]
 CLEAR_Z = 2.0           # a gap this many standard errors wide counts as real

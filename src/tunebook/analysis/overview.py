@@ -15,7 +15,7 @@ from tunebook.analysis.findings import Finding, by_severity
 from tunebook.analysis.importance import Importance, importance
 from tunebook.analysis.isolation import Isolation, isolation
 from tunebook.analysis.records import RoundRecords, load_records
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
 from tunebook.store import Store
 
 

@@ -28,11 +28,11 @@ from scipy import stats
 
 from tunebook.analysis.findings import Finding
 from tunebook.analysis.selection import fresh_round_name, trial_in_round
-from tunebook.errors import NotFoundError, SpecError
-from tunebook.score import Goal
-from tunebook.spec import ProjectSpec, RoundSpec
+from tunebook.core.errors import NotFoundError, SpecError
+from tunebook.core.score import Goal
+from tunebook.core.spec import ProjectSpec, RoundSpec
+from tunebook.core.trial import RoundRecord
 from tunebook.store import Store
-from tunebook.trial import RoundRecord
 
 ARMS = ("candidate", "baseline")
 
@@ -181,8 +181,8 @@ def promote(store: Store, project: ProjectSpec, project_dir: str | Path, round_n
     >>> promote(store, project, ".", "width", seeds=5).verdict  # doctest: +SKIP
     'promoted'
     """
-    from tunebook.baseline import current_baseline
-    from tunebook.execute import run_round
+    from tunebook.experiments.baseline import current_baseline
+    from tunebook.workers.execute import run_round
 
     k = project.promotion.seeds if seeds is None else seeds
     if k < 2:

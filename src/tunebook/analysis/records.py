@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tunebook.errors import NotFoundError, SpecError
-from tunebook.fidelity import is_partial, stage_of
-from tunebook.score import Goal, Scorer, metric_key
-from tunebook.spec import ProjectSpec, RoundSpec
+from tunebook.core.errors import NotFoundError, SpecError
+from tunebook.core.score import Goal, Scorer, metric_key
+from tunebook.core.spec import ProjectSpec, RoundSpec
+from tunebook.core.trial import RoundRecord, TrialRecord
+from tunebook.rounds.fidelity import is_partial, stage_of
 from tunebook.store import Store
-from tunebook.trial import RoundRecord, TrialRecord
 
 Outcome = Literal["ok", "infeasible", "diverged"]
 # Statuses whose trials carry evidence: a failed trial crashed (its error is the evidence, not
@@ -114,7 +114,7 @@ def load_records(store: Store, round_name: str, metric: str | None = None) -> Ro
     >>> recs.ranked()[0].id, recs.values[recs.ranked()[0].id]     # doctest: +SKIP
     (12, 0.981)
     """
-    from tunebook.rounds import specs
+    from tunebook.rounds.lifecycle import specs
 
     try:
         record = store.round(round_name)

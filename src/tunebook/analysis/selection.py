@@ -6,11 +6,11 @@ Each lookup fails with a message that says what is missing and which command pro
 
 from __future__ import annotations
 
-from tunebook.baseline import current_baseline
-from tunebook.errors import NotFoundError, SpecError
-from tunebook.rounds import ranked
+from tunebook.core.errors import NotFoundError, SpecError
+from tunebook.core.trial import TrialRecord
+from tunebook.experiments.baseline import current_baseline
+from tunebook.rounds.lifecycle import ranked
 from tunebook.store import Store
-from tunebook.trial import TrialRecord
 
 
 def trial_by_id(store: Store, trial_id: int) -> TrialRecord:

@@ -11,7 +11,7 @@ and override ``lr``, ``warmup_steps`` and ``max_train_steps``:
   The training function must read ``config["warmup_steps"]``; a scan whose runs all come out
   identical is reported as "warmup ignored".
 * **clipping**: from the chosen trial's recorded unclipped gradient norms (curve metric
-  ``train/grad_norm``), :func:`tunebook.clipping.propose_clip_threshold` proposes the 90th
+  ``train/grad_norm``), :func:`tunebook.core.clipping.propose_clip_threshold` proposes the 90th
   percentile and warns when more than half the steps would be clipped.
 
 A training-loss curve counts as unstable when it diverges (a non-finite value), rises (the last
@@ -31,11 +31,11 @@ from typing import Any
 
 from tunebook.analysis.findings import Finding
 from tunebook.analysis.selection import fresh_round_name, trial_in_round
-from tunebook.clipping import ClipProposal, propose_clip_threshold
-from tunebook.errors import SpecError
-from tunebook.spec import ProjectSpec, RoundSpec
+from tunebook.core.clipping import ClipProposal, propose_clip_threshold
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import ProjectSpec, RoundSpec
+from tunebook.core.trial import TrialRecord
 from tunebook.store import Store
-from tunebook.trial import TrialRecord
 
 LOSS = "train/loss"
 GRAD_NORM = "train/grad_norm"
@@ -280,7 +280,7 @@ def stability(store: Store, project: ProjectSpec, project_dir: str | Path, round
     >>> stability(store, project, ".", "width").recommended_warmup  # doctest: +SKIP
     10
     """
-    from tunebook.execute import run_round
+    from tunebook.workers.execute import run_round
 
     chosen = trial_in_round(store, round_name, trial_id)
     if chosen.status not in ("completed", "diverged"):

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tunebook.cli.output import JsonOption, ProjectOption, StoreOption, emit, fmt
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
 
 _STYLE = {"problem": "bold red", "warning": "yellow", "info": "cyan"}
 

@@ -20,8 +20,8 @@ from tunebook.cli.output import (
     store_at,
 )
 from tunebook.cli.round_render import trials_table
-from tunebook.errors import SpecError
-from tunebook.export import trials_payload
+from tunebook.core.errors import SpecError
+from tunebook.runbook.export import trials_payload
 
 
 def _copy_example(dest: Path, force: bool = False) -> list[str]:
@@ -68,8 +68,8 @@ def register(app: typer.Typer) -> None:
     def validate(rounds: list[Path] = typer.Argument(None, help="Round files to check too."),
                  project: str = ProjectOption, as_json: bool = JsonOption) -> None:
         """Check the project (and round files): keys, types, metrics, formula, pipeline."""
+        from tunebook.core.spec import load_pipeline, load_round
         from tunebook.search import make_searcher
-        from tunebook.spec import load_pipeline, load_round
 
         spec, pdir = project_at(project)
         load_pipeline(spec, pdir)
@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
                  seed: int = typer.Option(None, help="Seed (default: the project's)."),
                  as_json: bool = JsonOption) -> None:
         """Train the baseline config and check it beats chance and trains stably."""
-        from tunebook.baseline import run_baseline
+        from tunebook.experiments.baseline import run_baseline
 
         spec, pdir = project_at(project)
         st = store_at(store, pdir)
@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
                out: Path = typer.Option(None, help="File to write (default: stdout)."),
                project: str = ProjectOption, store: str = StoreOption) -> None:
         """Dump a round's trials (config, status, best step, score, best metrics)."""
-        from tunebook.export import export_round
+        from tunebook.runbook.export import export_round
 
         if format not in ("csv", "json"):
             raise SpecError("--format", "csv or json", format)
@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
         st = store_at(store, pdir)
         text = export_round(st, st.round(name), format)
         if out:
-            from tunebook.artifacts import atomic_write
+            from tunebook.store.files import atomic_write
 
             atomic_write(out, text.encode())
         else:
@@ -146,7 +146,7 @@ def register(app: typer.Typer) -> None:
                threads: int = typer.Option(None, help="Torch threads for this worker."),
                as_json: bool = JsonOption) -> None:
         """Pull and run trials of a round until it is done (run one per host or GPU)."""
-        from tunebook.execute import worker_loop
+        from tunebook.workers.execute import worker_loop
 
         _, pdir = project_at(project)
         st = store_at(store, pdir)

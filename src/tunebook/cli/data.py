@@ -23,7 +23,7 @@ data_app = typer.Typer(help="Splits, the data report and the train/dev mismatch 
 
 
 def _dir(project: str) -> Path:
-    from tunebook.errors import SpecError
+    from tunebook.core.errors import SpecError
 
     p = Path(project)
     if not p.is_file():

@@ -19,7 +19,7 @@ from tunebook.cli.output import (
     store_at,
     to_jsonable,
 )
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
 
 PlotOption = typer.Option(None, "--plot", help="Also draw the result into this PNG file.")
 WorkersOption = typer.Option(2, help="Parallel workers for the re-training.")
@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
                                  metadata=meta, tags=tag_map)
         data = to_jsonable(result)
         if export is not None:
-            from tunebook.artifacts import atomic_write
+            from tunebook.store.files import atomic_write
 
             atomic_write(export, export_sample(result).encode())
             data["exported"] = str(export)

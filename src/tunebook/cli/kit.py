@@ -23,7 +23,7 @@ from tunebook.cli.output import (
     fmt,
     project_at,
 )
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
 
 StepOption = typer.Option(None, "--step", help="module:function returning (batches, step); "
                           "default: make_step in the pipeline's module.")

@@ -18,7 +18,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from tunebook.errors import TunebookError
+from tunebook.core.errors import TunebookError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -32,7 +32,7 @@ ProjectOption = typer.Option("tunebook.yaml", "--project", "-p", help="The proje
 
 def project_at(path: str) -> tuple[Any, Path]:
     """The project spec from ``--project`` and the folder it lives in."""
-    from tunebook.spec import load_project
+    from tunebook.core.spec import load_project
 
     p = Path(path)
     return load_project(p), p.resolve().parent

@@ -19,8 +19,8 @@ from tunebook.cli.output import (
     store_at,
     to_jsonable,
 )
-from tunebook.errors import SpecError
-from tunebook.export import trials_payload
+from tunebook.core.errors import SpecError
+from tunebook.runbook.export import trials_payload
 
 round_app = typer.Typer(help="Create, run and inspect rounds (one question each).",
                         no_args_is_help=True)
@@ -33,8 +33,8 @@ def register(app: typer.Typer) -> None:
     def round_new(path: Path, project: str = ProjectOption, store: str = StoreOption,
                   as_json: bool = JsonOption) -> None:
         """Record a round from its YAML file and queue its trials."""
-        from tunebook.rounds import create_round, progress
-        from tunebook.spec import load_pipeline, load_round
+        from tunebook.core.spec import load_pipeline, load_round
+        from tunebook.rounds.lifecycle import create_round, progress
 
         spec, pdir = project_at(project)
         rs = load_round(path)
@@ -71,10 +71,10 @@ def register(app: typer.Typer) -> None:
         from dataclasses import asdict
 
         from tunebook.cli.round_render import render_run
-        from tunebook.execute import run_round
-        from tunebook.fidelity import from_flags, report, set_fidelity
-        from tunebook.rounds import specs
-        from tunebook.seeds import check_k, parents, run_seeds
+        from tunebook.experiments.seeds import check_k, parents, run_seeds
+        from tunebook.rounds.fidelity import from_flags, report, set_fidelity
+        from tunebook.rounds.lifecycle import specs
+        from tunebook.workers.execute import run_round
 
         _, pdir = project_at(project)
         st = store_at(store, pdir)
@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
                       as_json: bool = JsonOption) -> None:
         """Best steps and bests per target value under another score, without training."""
         from tunebook.cli.round_render import render_rescore
-        from tunebook.rescore import rescore
+        from tunebook.rounds.rescore import rescore
 
         if score is None and not constraint and not no_constraints:
             raise SpecError("--score", "a score, --constraint or --no-constraints to rescore by",
@@ -144,9 +144,9 @@ def register(app: typer.Typer) -> None:
                    as_json: bool = JsonOption) -> None:
         """Compute the round needs, trials the budget allows, and too-few-trials warnings."""
         from tunebook.cli.round_render import render_plan
-        from tunebook.plan import check_args, plan_round
-        from tunebook.rounds import specs
-        from tunebook.spec import load_round
+        from tunebook.core.spec import load_round
+        from tunebook.experiments.plan import check_args, plan_round
+        from tunebook.rounds.lifecycle import specs
 
         check_args(hours, workers, timing_steps)
         spec, pdir = project_at(project)
@@ -168,7 +168,7 @@ def register(app: typer.Typer) -> None:
                   as_json: bool = JsonOption) -> None:
         """Estimate an initial max_train_steps from a short constant-lr probe."""
         from tunebook.cli.round_render import render_steps
-        from tunebook.steps import check_within, run_probe
+        from tunebook.experiments.steps import check_within, run_probe
 
         check_within(within)
         spec, pdir = project_at(project)
@@ -180,7 +180,7 @@ def register(app: typer.Typer) -> None:
     def round_status(name: str, project: str = ProjectOption, store: str = StoreOption,
                      as_json: bool = JsonOption) -> None:
         """Counts by status and the best trial per target value."""
-        from tunebook.rounds import best_trials, progress
+        from tunebook.rounds.lifecycle import best_trials, progress
 
         _, pdir = project_at(project)
         st = store_at(store, pdir)
@@ -197,7 +197,7 @@ def register(app: typer.Typer) -> None:
     def round_list(project: str = ProjectOption, store: str = StoreOption,
                    as_json: bool = JsonOption) -> None:
         """Every round in the store."""
-        from tunebook.rounds import progress
+        from tunebook.rounds.lifecycle import progress
 
         _, pdir = project_at(project)
         st = store_at(store, pdir)

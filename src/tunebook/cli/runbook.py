@@ -19,7 +19,7 @@ STATUS_MARK = {"done": "[green]✓ done[/]", "not_done": "[yellow]○ todo[/]",
 
 
 def _session(project: str, store: str | None) -> Any:
-    from tunebook.agent import Session
+    from tunebook.tools.agent import Session
 
     return Session(project, store)
 
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
                   project: str = ProjectOption, store: str = StoreOption,
                   as_json: bool = JsonOption) -> None:
         """Every checklist item with its status from the evidence, and what to do next."""
-        from tunebook import agent
+        from tunebook.tools import agent
 
         data = agent.checklist(_session(project, store))
         if section:
@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
              project: str = ProjectOption, store: str = StoreOption,
              as_json: bool = JsonOption) -> None:
         """Record a human answer to a checklist item (a judgment the store cannot show)."""
-        from tunebook import agent
+        from tunebook.tools import agent
 
         data = agent.note(_session(project, store), item, text)
         emit(data, as_json, lambda c, d: c.print(
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
                project: str = ProjectOption, store: str = StoreOption,
                as_json: bool = JsonOption) -> None:
         """Write one self-contained HTML report (no network needed to view it)."""
-        from tunebook import agent
+        from tunebook.tools import agent
 
         data = agent.report(_session(project, store), round_name,
                             str(out.resolve()) if out else None)
@@ -82,8 +82,8 @@ def register(app: typer.Typer) -> None:
                as_json: bool = JsonOption) -> None:
         """The runbook: from a task description (steps 1-3) or from the project's results
         (steps 4-9: bottleneck, promotion, the next round as a ready-to-run file)."""
-        from tunebook import agent
-        from tunebook.errors import SpecError
+        from tunebook.core.errors import SpecError
+        from tunebook.tools import agent
 
         if task is not None:
             data = agent.advise_task(str(task))
@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
                 if write_project.exists() and not force:
                     raise SpecError("--write-project", "a path that does not exist yet",
                                     str(write_project), "Pass --force to replace it.")
-                from tunebook.artifacts import atomic_write
+                from tunebook.store.files import atomic_write
 
                 atomic_write(write_project, data["project_yaml"].encode("utf-8"))
                 data["written"] = str(write_project)
@@ -110,11 +110,11 @@ def register(app: typer.Typer) -> None:
         """Serve the runbook as Model Context Protocol tools over stdio (pip install
         'tunebook[mcp]')."""
         if schemas:
-            from tunebook.schemas import SCHEMAS, json_schema
+            from tunebook.tools.schemas import SCHEMAS, json_schema
 
             out().write(json.dumps({n: json_schema(n) for n in SCHEMAS}, indent=2) + "\n")
             return
-        from tunebook.mcp_server import serve
+        from tunebook.tools.mcp_server import serve
 
         serve(project, store)
 

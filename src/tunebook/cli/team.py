@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         """Re-queue running trials whose lease expired (their worker died or was preempted)."""
         from pathlib import Path
 
-        from tunebook.errors import SpecError
+        from tunebook.core.errors import SpecError
         from tunebook.store import open_store
 
         if max_attempts < 1:

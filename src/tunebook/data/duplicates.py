@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tunebook.score import SPLITS
+from tunebook.core.score import SPLITS
 
 KNN_MAX_ROWS = 20_000
 NEAR_TOL = 1e-3           # rounding step, in standard deviations of the column

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunebook.errors import SpecError, TunebookError
-from tunebook.score import SPLITS
+from tunebook.core.errors import SpecError, TunebookError
+from tunebook.core.score import SPLITS
 
 FORMAT = 1
 POINTER = "data/splits.current.json"
@@ -54,14 +54,14 @@ class Membership:
 
 
 def _root(project_dir: str | Path) -> Any:
-    from tunebook.execute import artifact_root  # the same root workers write under
+    from tunebook.workers.execute import artifact_root  # the same root workers write under
 
     return artifact_root(project_dir)
 
 
 def save_membership(project_dir: str | Path, m: Membership) -> Membership:
     """Write the membership file and point at it; returns it with path and sha256 set."""
-    from tunebook.artifacts import sha256_bytes
+    from tunebook.store.files import sha256_bytes
 
     root = _root(project_dir)
     data = m.to_json()

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
 
 MAX_ROWS = 20_000   # per side; a random sample bounds the cost on big tables
 MILD, STRONG = 0.6, 0.75
@@ -113,10 +113,10 @@ def mismatch_project(project_dir: str | Path = ".", a: str = "train", b: str = "
     """
     import pandas as pd
 
+    from tunebook.core.spec import load_project
     from tunebook.data.membership import require_membership
     from tunebook.data.project import columns_of, data_spec, load_splits, table_path
     from tunebook.data.table import read_table
-    from tunebook.spec import load_project
 
     pdir = Path(project_dir)
     spec = data_spec(load_project(pdir / "tunebook.yaml"))

@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tunebook.core.errors import SpecError
+from tunebook.core.score import SPLITS
+from tunebook.core.spec import DataSpec, ProjectSpec, load_project
 from tunebook.data.membership import (
     DataChanged,
     Membership,
@@ -35,9 +38,6 @@ from tunebook.data.table import (
     read_table,
     table_columns,
 )
-from tunebook.errors import SpecError
-from tunebook.score import SPLITS
-from tunebook.spec import DataSpec, ProjectSpec, load_project
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tunebook.core.score import SPLITS
 from tunebook.data.duplicates import Duplicates, find_duplicates
 from tunebook.data.issues import LabelIssues, find_label_issues
 from tunebook.data.table import Columns, check_table
-from tunebook.score import SPLITS
 
 OUTLIER_IQR = 3.0        # Tukey's "far out" fence: beyond 3 interquartile ranges
 OUTLIER_SHARE = 0.01     # more rows than this beyond the fences is a heavy tail, not outliers
@@ -197,10 +197,10 @@ def _problems(r: DataReport) -> list[str]:
 
 def report_project(project_dir: str | Path = ".", label_issues: bool = True) -> DataReport:
     """The data report of a project's table, with its recorded splits when there are some."""
+    from tunebook.core.spec import load_project
     from tunebook.data.membership import check_unchanged, current_membership
     from tunebook.data.project import columns_of, data_spec, split_codes, table_path
     from tunebook.data.table import file_sha256, read_table
-    from tunebook.spec import load_project
 
     pdir = Path(project_dir)
     spec = data_spec(load_project(pdir / "tunebook.yaml"))

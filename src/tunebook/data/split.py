@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tunebook.errors import SpecError
-from tunebook.score import SPLITS
-from tunebook.spec import split_fractions
+from tunebook.core.errors import SpecError
+from tunebook.core.score import SPLITS
+from tunebook.core.spec import split_fractions
 
 DEFAULT_FRACTIONS = {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1}
 

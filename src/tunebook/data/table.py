@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tunebook.artifacts import sha256_file
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
+from tunebook.store.files import sha256_file
 
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -9,8 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tunebook.artifacts import atomic_write  # noqa: E402
-from tunebook.throughput import BatchSizeScan  # noqa: E402
+from tunebook.core.throughput import BatchSizeScan  # noqa: E402
+from tunebook.store.files import atomic_write  # noqa: E402
 
 
 def draw_batch_size_scan(scan: BatchSizeScan, path: str | Path) -> Path:

@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from tunebook.artifacts import atomic_write
+from tunebook.store.files import atomic_write
 
 COLORS = {"ok": "#1f77b4", "infeasible": "#ff7f0e", "diverged": "#d62728"}
 MARKERS = {"ok": "o", "infeasible": "x", "diverged": "v"}

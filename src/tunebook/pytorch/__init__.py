@@ -20,7 +20,7 @@ from __future__ import annotations
 try:
     import torch  # noqa: F401
 except ImportError as exc:  # say which extra to install instead of a bare ModuleNotFoundError
-    from tunebook.errors import MissingExtraError
+    from tunebook.core.errors import MissingExtraError
 
     raise MissingExtraError("torch", "torch") from exc
 

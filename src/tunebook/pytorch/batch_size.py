@@ -5,7 +5,7 @@ The user's code provides two plain callables, the same pair ``tunebook profile-i
 training step (forward, backward, optimizer step) on a batch. Each size gets a few warmup steps
 and then timed steps; the scan stops at the first out-of-memory error, at the maximum size, or
 on CPU before the process's peak memory would pass the cap. The verdict (feasible range, knee)
-comes from :func:`tunebook.throughput.summarize_scan`.
+comes from :func:`tunebook.core.throughput.summarize_scan`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
+from tunebook.core.throughput import KNEE_FRACTION, BatchSizeScan, ThroughputPoint, summarize_scan
 from tunebook.pytorch.memory import available_mb, memory_kind, peak_mb, reset_peak
-from tunebook.throughput import KNEE_FRACTION, BatchSizeScan, ThroughputPoint, summarize_scan
 
 Batches = Callable[[int], Iterator[Any]]
 Step = Callable[[Any], Any]

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tunebook.artifacts import ArtifactRoot
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
+from tunebook.core.score import Goal, Scorer
+from tunebook.core.trial import ArtifactRecord
 from tunebook.pytorch.seed import rng_state, set_rng_state
-from tunebook.score import Goal, Scorer
-from tunebook.trial import ArtifactRecord
+from tunebook.store.files import ArtifactRoot
 
 if TYPE_CHECKING:
-    from tunebook.run import Run
+    from tunebook.workers.run import Run
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ class Checkpoints:
         return min(scored, key=self._rank) if scored else None
 
     def _rank(self, k: Kept) -> tuple[bool, float, int]:
-        # Same order as tunebook.score.best_step: feasible first, better score, earlier step.
+        # Same order as tunebook.core.score.best_step: feasible first, better score, earlier step.
         assert k.score is not None
         return (not k.feasible, -k.score if self.goal == "max" else k.score, k.step)
 
@@ -247,7 +247,7 @@ def _kept(a: ArtifactRecord) -> Kept:
 
 def _project_scorer(run: Run) -> Scorer | None:
     """The project's scorer for the run's round, or None outside a tunebook project."""
-    from tunebook.spec import parse_project
+    from tunebook.core.spec import parse_project
 
     try:
         record = run.store.round(run.trial.round_id)

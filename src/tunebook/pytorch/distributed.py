@@ -19,7 +19,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
 
 
 def _dist() -> Any:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
 
 
 def number(config: Mapping[str, Any], key: str, default: float | None = None, *,

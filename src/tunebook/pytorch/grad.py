@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from tunebook.clipping import ClipProposal, propose_clip_threshold
-from tunebook.errors import SpecError
+from tunebook.core.clipping import ClipProposal, propose_clip_threshold
+from tunebook.core.errors import SpecError
 from tunebook.pytorch.fields import number
 from tunebook.store import Store
 

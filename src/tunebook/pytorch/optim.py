@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
 from tunebook.pytorch.fields import choice, number
 
 if TYPE_CHECKING:
-    from tunebook.run import Run
+    from tunebook.workers.run import Run
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from tunebook.errors import SpecError
-from tunebook.throughput import INPUT_BOUND_SHARE, InputProfile, judge_input
+from tunebook.core.errors import SpecError
+from tunebook.core.throughput import INPUT_BOUND_SHARE, InputProfile, judge_input
 
 
 class timed_batches:  # lower case: used like a function, ``for b in timed_batches(loader)``

@@ -1,7 +1,7 @@
 """Evaluation in batches, per-example predictions for error analysis, and inference cost.
 
 Metrics over the predictions (accuracy, F1, AUC, calibration, per-group gaps) are torch-free and
-live in :mod:`tunebook.metrics`; this module turns a model and inputs into those predictions.
+live in :mod:`tunebook.core.metrics`; this module turns a model and inputs into those predictions.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from tunebook.errors import SpecError
-from tunebook.metrics import ClassificationMetrics, classification_metrics, group_gap
+from tunebook.core.errors import SpecError
+from tunebook.core.metrics import ClassificationMetrics, classification_metrics, group_gap
 from tunebook.pytorch.fields import integer
 from tunebook.pytorch.memory import memory_kind, peak_mb, reset_peak
 
 if TYPE_CHECKING:
-    from tunebook.run import Run
+    from tunebook.workers.run import Run
 
 # Evaluation holds no activations for backward, so it fits batches well above the training one.
 DEFAULT_EVAL_MULTIPLE = 4

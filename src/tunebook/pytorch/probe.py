@@ -25,18 +25,18 @@ from typing import Any
 
 import torch
 
-from tunebook.errors import SpecError
-from tunebook.pytorch.batch_size import Batches, Step, scan_batch_sizes
-from tunebook.pytorch.fields import integer
-from tunebook.pytorch.pipeline import profile_input
-from tunebook.spec import ProjectSpec, load_pipeline
-from tunebook.store import Store
-from tunebook.throughput import (
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import ProjectSpec, load_pipeline
+from tunebook.core.throughput import (
     INPUT_BOUND_SHARE,
     BatchSizeScan,
     InputProfile,
     ThroughputPoint,
 )
+from tunebook.pytorch.batch_size import Batches, Step, scan_batch_sizes
+from tunebook.pytorch.fields import integer
+from tunebook.pytorch.pipeline import profile_input
+from tunebook.store import Store
 
 DEFAULT_ENTRY = "make_step"
 

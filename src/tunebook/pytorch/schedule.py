@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
 from tunebook.pytorch.fields import choice, integer, number
 
 if TYPE_CHECKING:
     import torch
 
-    from tunebook.run import Run
+    from tunebook.workers.run import Run
 
 SCHEDULES = ("constant", "linear", "cosine")
 

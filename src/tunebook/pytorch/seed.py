@@ -17,7 +17,7 @@ import torch
 from tunebook.pytorch.fields import integer
 
 if TYPE_CHECKING:
-    from tunebook.run import Run
+    from tunebook.workers.run import Run
 
 
 

@@ -1,6 +1,6 @@
 """Searchers by name. ``make_searcher("quasi_random", space, seed)``.
 
->>> from tunebook.space import Param, Space
+>>> from tunebook.core.space import Param, Space
 >>> space = Space({"lr": Param(role="nuisance", type="float", low=1e-4, high=1e-1, scale="log")})
 >>> s = make_searcher("quasi_random", space, seed=0)
 >>> s.update([]); len(s.suggest(3))
@@ -13,10 +13,10 @@ import contextlib
 from dataclasses import dataclass
 from typing import Literal
 
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
+from tunebook.core.space import Space
 from tunebook.search.base import Searcher, SearcherFactory, upfront
 from tunebook.search.quasi_random import QuasiRandomSearcher, RandomSearcher, halton_points
-from tunebook.space import Space
 
 _REGISTRY: dict[str, SearcherFactory] = {
     "quasi_random": QuasiRandomSearcher,
@@ -63,7 +63,7 @@ def searchers() -> list[SearcherInfo]:
     >>> [s.name for s in searchers() if s.default]
     ['explore_exploit']
     """
-    from tunebook.spec import RoundSpec
+    from tunebook.core.spec import RoundSpec
 
     default = RoundSpec.model_fields["algorithm"].default
     out = []

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
-from tunebook.space import Space
-from tunebook.trial import TrialRecord
+from tunebook.core.space import Space
+from tunebook.core.trial import TrialRecord
 
 
 class Searcher(Protocol):

@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from tunebook.errors import SpecError
+from tunebook.core.errors import SpecError
+from tunebook.core.space import Param, Space
+from tunebook.core.trial import FINISHED, TrialRecord
 from tunebook.search.quasi_random import nuisance, unit_points
-from tunebook.space import Param, Space
-from tunebook.trial import FINISHED, TrialRecord
 
 if TYPE_CHECKING:
     import optuna
@@ -74,7 +74,7 @@ def start_size(dim: int, budget: int | None = None) -> int:
 class BayesianSearcher:
     """Bayesian exploitation (GP up to 100 trials, TPE beyond), rebuilt from the store.
 
-    >>> from tunebook.space import Param, Space
+    >>> from tunebook.core.space import Param, Space
     >>> space = Space({"x": Param(role="nuisance", type="float", low=0, high=1)})
     >>> s = BayesianSearcher(space, seed=0, goal="min")
     >>> s.update([]); [sorted(c) for c in s.suggest(2)]
@@ -325,7 +325,7 @@ def local_start(space: Space, budget: int | None) -> int | None:
     generations: fewer could not adapt the step size and shape. In 2 and 3 dimensions the GP
     refines well by itself (on BBOB it beat GP-then-CMA-ES there at budgets of 40 and 100).
 
-    >>> from tunebook.space import Param, Space
+    >>> from tunebook.core.space import Param, Space
     >>> s = Space({f"x{i}": Param(role="nuisance", type="float", low=0, high=1) for i in range(5)})
     >>> local_start(s, 100), local_start(s, 60), local_start(s, None)
     (50, None, None)
@@ -395,7 +395,7 @@ _register()
 def phases(algorithm: str, space: Space, budget: int) -> list[dict[str, Any]]:
     """What ``algorithm`` does over one target group's ``budget``: trial ranges (1-based).
 
-    >>> from tunebook.space import Param, Space
+    >>> from tunebook.core.space import Param, Space
     >>> s = Space({f"x{i}": Param(role="nuisance", type="float", low=0, high=1) for i in range(5)})
     >>> [(p["phase"], p["first"], p["last"]) for p in phases("explore_exploit", s, 100)]
     [('quasi_random', 1, 12), ('gp', 13, 50), ('cma_es', 51, 100)]

@@ -29,8 +29,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tunebook.space import Space
-from tunebook.trial import FINISHED, TrialRecord
+from tunebook.core.space import Space
+from tunebook.core.trial import FINISHED, TrialRecord
 
 # Initial step size in the unit cube: a close neighbourhood of the incumbent, not the box (on
 # BBOB 0.05 beat 0.1 at 5-D and 10-D; the step size adapts from there).

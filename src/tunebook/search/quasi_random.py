@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from tunebook.space import Space
-from tunebook.trial import TrialRecord
+from tunebook.core.space import Space
+from tunebook.core.trial import TrialRecord
 
 SKIP = 16  # the first Halton points are correlated across dimensions; skip them
 

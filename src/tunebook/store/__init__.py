@@ -24,11 +24,11 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
+from tunebook.core.trial import ArtifactRecord, DecisionRecord
 from tunebook.store.connection import executemany, normalize_url, redact, transient
 from tunebook.store.queue import TrialQueue
 from tunebook.store.rows import group_key, json_safe, pk
 from tunebook.store.schema import artifacts, curves, decisions
-from tunebook.trial import ArtifactRecord, DecisionRecord
 
 __all__ = ["Store", "group_key", "json_safe", "normalize_url", "open_store", "redact"]
 

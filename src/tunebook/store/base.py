@@ -23,11 +23,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, RowMapping, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from tunebook.errors import NotFoundError, SpecError, StoreError
+from tunebook.core.errors import NotFoundError, SpecError, StoreError
+from tunebook.core.trial import RoundRecord, TrialRecord
 from tunebook.store.connection import is_network_fs, normalize_url, redact, sqlite_setup, transient
 from tunebook.store.rows import json_safe, pk, round_record, trial_record
 from tunebook.store.schema import SCHEMA_VERSION, info, meta, rounds, trials
-from tunebook.trial import RoundRecord, TrialRecord
 
 
 class StoreBase:

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from tunebook.errors import StoreError
+from tunebook.core.errors import StoreError
 
 # How long a worker keeps retrying a store that went away (PostgreSQL restart, failover, a
 # SQLite lock held past the busy timeout) before giving up.

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import and_, func, select, update
 
+from tunebook.core.trial import TrialRecord, check_transition
 from tunebook.store.base import StoreBase
 from tunebook.store.connection import transient
 from tunebook.store.rows import clean, finite, group_key, json_safe, pk, trial_record, with_history
 from tunebook.store.schema import rounds, trials
-from tunebook.trial import TrialRecord, check_transition
 
 
 class TrialQueue(StoreBase):

@@ -7,7 +7,7 @@ import math
 import time
 from typing import Any
 
-from tunebook.trial import RoundRecord, TrialRecord
+from tunebook.core.trial import RoundRecord, TrialRecord
 
 
 def group_key(group: dict[str, Any]) -> str:

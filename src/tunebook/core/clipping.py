@@ -1,0 +1,54 @@
+"""The clipping threshold the playbook proposes from recorded gradient norms (torch-free).
+
+Start near the 90th percentile of the unclipped global grad norm; if more than half the steps
+would be clipped, clipping is hiding a learning rate that is too high: lower the lr instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tunebook.core.errors import SpecError
+
+
+@dataclass(frozen=True)
+class ClipProposal:
+    threshold: float
+    percentile: float
+    n: int
+    clipped_fraction: float        # share of recorded steps above the threshold
+    too_many_clipped: bool         # > half the steps clipped at ``current`` (or the proposal)
+    message: str
+
+
+def propose_clip_threshold(norms: Sequence[float], percentile: float = 90.0,
+                           current: float | None = None) -> ClipProposal:
+    """Propose a clipping threshold from unclipped grad norms.
+
+    >>> p = propose_clip_threshold([1.0] * 90 + [10.0] * 10)
+    >>> round(p.threshold, 3), p.too_many_clipped
+    (1.9, False)
+    """
+    values = np.asarray([float(x) for x in norms if math.isfinite(float(x))], dtype=float)
+    if values.size == 0:
+        raise SpecError("grad norms", "at least one finite recorded gradient norm", len(norms),
+                        "Log train_grad_norm every step (tunebook.pytorch.clip_gradients).")
+    if not 0 < percentile < 100:
+        raise SpecError("percentile", "a number in (0, 100)", percentile)
+    threshold = float(np.percentile(values, percentile))
+    judged = threshold if current is None else float(current)
+    if judged <= 0:
+        raise SpecError("clip threshold", "a value > 0", judged)
+    frac = float(np.mean(values > judged))
+    too_many = frac > 0.5
+    if too_many:
+        msg = (f"{frac:.0%} of steps exceed {judged:.4g}: clipping would act on most steps, "
+               "which hides a learning rate that is too high; lower the lr instead.")
+    else:
+        msg = (f"clip at {threshold:.4g} (the {percentile:g}th percentile of {values.size} "
+               f"recorded norms); {frac:.0%} of steps would be clipped.")
+    return ClipProposal(threshold, percentile, int(values.size), frac, too_many, msg)

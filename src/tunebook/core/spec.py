@@ -1,0 +1,401 @@
+"""Project and round specs: typed, frozen, unknown keys refused with the nearest valid key.
+
+``load_project("tunebook.yaml")`` and ``load_round("round.yaml", project)`` turn YAML into frozen
+pydantic models and check every cross-reference (metrics, splits, formula names, pipeline entry)
+before any worker starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+import importlib.util
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tunebook.core.errors import SpecError
+from tunebook.core.score import (
+    SPLITS,
+    Formula,
+    Goal,
+    Scorer,
+    metric_key,
+    parse_constraint,
+    parse_formula,
+)
+from tunebook.core.space import Param, Space
+from tunebook.core.yamlio import load_yaml
+
+TaskType = Literal["classification", "regression", "detection", "sequence", "other"]
+Algorithm = Literal["quasi_random", "random", "bayesian", "explore_exploit"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Task(_Frozen):
+    type: TaskType
+    goal: str = Field(description="the business goal, in a sentence")
+    success: str = Field("", description="the success criteria, e.g. 'dev accuracy >= 0.97'")
+    target_error: float | None = Field(
+        None, ge=0, le=1,
+        description="human-level or Bayes error estimate, used to measure avoidable bias")
+
+
+class Metric(_Frozen):
+    name: str
+    split: str
+    goal: Goal
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, v: str) -> str:
+        if v not in SPLITS:
+            raise SpecError("split", f"one of {list(SPLITS)}", v, _near(v, list(SPLITS)))
+        return v
+
+    @property
+    def key(self) -> str:
+        return f"{self.split}/{self.name}"
+
+
+class ScoreSpec(_Frozen):
+    formula: str
+    goal: Goal
+
+
+class Architecture(_Frozen):
+    family: str
+    size: str = "small"
+    version: str = "1"
+
+
+class Baseline(_Frozen):
+    architecture: Architecture | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Promotion(_Frozen):
+    """How a candidate earns promotion to baseline (checklist 3.4)."""
+
+    min_gain: float = Field(0.0, ge=0, description="the smallest score gain worth adopting "
+                            "(practical threshold, in score units)")
+    seeds: int = Field(5, ge=2, description="seeds per arm when re-training candidate and "
+                       "baseline")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="level of the two-sided Welch "
+                              "interval whose lower end must exceed 0")
+
+
+class DataSpec(_Frozen):
+    """Where the examples are and how to split them (``tunebook data split``)."""
+
+    file: str = Field(description="CSV or Parquet table, relative to the project folder")
+    id: str = "id"
+    label: str = "label"
+    group: str | None = Field(None, description="rows of one group stay in one split")
+    source: str | None = Field(None, description="column saying where each row comes from")
+    deployment: list[str | int] = Field(
+        default_factory=list,
+        description="values of `source` that mark the deployment distribution (dev, test)")
+    fractions: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1})
+    stratify: bool = True
+    seed: int = 0
+    features: list[str] | None = Field(
+        None, description="feature columns for the report and mismatch check (default: rest)")
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, v: dict[str, float]) -> dict[str, float]:
+        return split_fractions(v)
+
+
+def split_fractions(fractions: dict[str, float]) -> dict[str, float]:
+    """All four splits with fractions in [0, 1] summing to 1; train and dev non-empty."""
+    unknown = sorted(set(fractions) - set(SPLITS))
+    if unknown:
+        raise SpecError("fractions", f"keys among {list(SPLITS)}", unknown,
+                        _near(unknown[0], list(SPLITS)))
+    full = {s: float(fractions.get(s, 0.0)) for s in SPLITS}
+    bad = {s: f for s, f in full.items() if not 0 <= f <= 1}
+    if bad:
+        raise SpecError("fractions", "fractions between 0 and 1", bad)
+    total = sum(full.values())
+    if abs(total - 1) > 1e-6:
+        raise SpecError("fractions", "fractions that sum to 1", f"{full} (sum {total:.6g})",
+                        "Adjust them so they add up to 1.")
+    if full["train"] <= 0 or full["dev"] <= 0:
+        raise SpecError("fractions", "train > 0 and dev > 0", full)
+    return full
+
+
+class ProjectSpec(_Frozen):
+    """The contents of ``tunebook.yaml``."""
+
+    name: str
+    task: Task
+    metrics: list[Metric] = Field(min_length=1)
+    constraints: list[str] = Field(default_factory=list)
+    score: str | ScoreSpec
+    pipeline: str = Field(description="module:function, importable from the project folder")
+    eval_every: int = Field(100, gt=0)
+    seed: int = 0
+    baseline: Baseline = Field(default_factory=Baseline)
+    promotion: Promotion = Field(default_factory=Promotion)
+    notes: dict[str, str] = Field(default_factory=dict)
+    data: DataSpec | None = None
+
+    @property
+    def metric_keys(self) -> set[str]:
+        return {m.key for m in self.metrics}
+
+    def scorer(self, score: str | None = None, constraints: list[str] | None = None) -> Scorer:
+        """The project's scorer, or one with another score/constraints (re-scoring)."""
+        known = self.metric_keys
+        spec = self.score if score is None else score
+        if isinstance(spec, ScoreSpec):
+            formula: Formula = parse_formula(spec.formula, known)
+            goal: Goal = spec.goal
+        else:
+            key = metric_key(spec)
+            if key in known:
+                formula = parse_formula(key.replace("/", "_"), known, "score")
+                goal = next(m.goal for m in self.metrics if m.key == key)
+            else:
+                raise SpecError("score", f"a metric among {sorted(known)} or "
+                                "{formula: ..., goal: max|min}", spec, _near(key, sorted(known)))
+        texts = self.constraints if constraints is None else constraints
+        cons = tuple(parse_constraint(c, known, f"constraints[{i}]") for i, c in enumerate(texts))
+        return Scorer(goal, formula, cons)
+
+
+class Fidelity(_Frozen):
+    """Short-then-long (successive halving): stage 1 trains every config at ``fraction`` of
+    ``max_train_steps``; the best ``keep`` of each stage and target value go on to the next;
+    the last stage trains at full length (checklist 5.1, compute-bound)."""
+
+    stages: int = Field(2, ge=1, le=3, description="1 to 3 stages; the last is full length")
+    fraction: float = Field(0.2, gt=0, le=1, description="stage 1 length / max_train_steps")
+    keep: float = Field(0.25, gt=0, le=1, description="share of a stage promoted to the next")
+
+
+class EarlyStop(_Frozen):
+    """Stop a clearly hopeless trial: past ``after`` of its length, its best score so far is
+    worse than the ``quantile`` (the worst side) of finished peers at the same step."""
+
+    after: float = Field(0.25, gt=0, lt=1, description="share of training before any stop")
+    quantile: float = Field(0.25, gt=0, le=0.5, description="worst-side quantile of peers")
+    min_peers: int = Field(4, ge=1, description="finished trials of the same group and stage")
+
+
+class RoundSpec(_Frozen):
+    """The contents of a round file: one question and its hyperparameters."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    question: str = Field(min_length=1)
+    params: dict[str, Param] = Field(default_factory=dict)
+    algorithm: Algorithm = Field(
+        "explore_exploit",
+        description="explore_exploit (quasi-random start, then Bayesian) | quasi_random | random "
+                    "| bayesian")
+    budget: int = Field(gt=0, description="trials per target value")
+    seed: int = 0
+    max_train_steps: int | None = Field(None, gt=0)
+    fidelity: Fidelity | None = None
+    early_stop: EarlyStop | None = None
+
+    @model_validator(mode="after")
+    def _roles(self) -> RoundSpec:
+        # Cross-checks between hyperparameters, before anything is queued.
+        targets = {k: p.values or [] for k, p in self.params.items() if p.role == "target"}
+        for name, p in self.params.items():
+            for key, wanted in (p.when or {}).items():
+                if key not in targets:
+                    raise SpecError(f"params.{name}.when", "the name of a target hyperparameter "
+                                    f"among {sorted(targets)}", key, _near(key, sorted(targets)))
+                for v in wanted if isinstance(wanted, list) else [wanted]:
+                    if v not in targets[key]:
+                        raise SpecError(f"params.{name}.when.{key}",
+                                        f"values among {key}'s values {targets[key]}", v)
+        if self.algorithm == "bayesian":
+            space = self.space
+            empty = [g for g in space.target_groups() if space.for_group(g).dim == 0]
+            if empty:
+                got = ("no nuisance hyperparameter" if space.dim == 0
+                       else f"none for the target group {empty[0]}")
+                raise SpecError("algorithm", "at least one nuisance hyperparameter to search "
+                                "with 'bayesian'", got, "Add a nuisance range, or use "
+                                "algorithm: quasi_random to repeat one config.")
+        return self
+
+    @property
+    def space(self) -> Space:
+        return Space(self.params)
+
+    @property
+    def total_trials(self) -> int:
+        return self.budget * len(self.space.target_groups())
+
+
+# --- loading and error translation -------------------------------------------------------------
+
+
+def _near(got: str, options: list[str]) -> str:
+    best = difflib.get_close_matches(str(got), options, n=1)
+    return f"Did you mean '{best[0]}'?" if best else ""
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the model found by walking ``loc`` (for 'did you mean')."""
+    cur: Any = model
+    for part in loc:
+        if isinstance(cur, type) and issubclass(cur, BaseModel):
+            field = cur.model_fields.get(str(part))
+            if field is None:
+                return list(cur.model_fields)
+            cur = field.annotation
+            continue
+        cur = _unwrap(cur)
+        if isinstance(cur, type) and issubclass(cur, BaseModel):
+            field = cur.model_fields.get(str(part))
+            if field is None:
+                return list(cur.model_fields)
+            cur = field.annotation
+    cur = _unwrap(cur)
+    if isinstance(cur, type) and issubclass(cur, BaseModel):
+        return list(cur.model_fields)
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    """dict[str, X] / list[X] / X | None -> X, the model a nested key lives in."""
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if origin in (dict, list) and args:
+        return _unwrap(args[-1])
+    if origin in (typing.Union, types.UnionType):
+        for a in args:
+            if isinstance(a, type) and issubclass(a, BaseModel):
+                return a
+    return tp
+
+
+def _translate(exc: ValidationError, model: type[BaseModel], source: str) -> SpecError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    where = f"{source}: {path}"
+    ctx_err = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_err, SpecError):
+        if not loc:  # a cross-check over the whole spec names its own field
+            return SpecError(f"{source}: {ctx_err.where}", ctx_err.expected, ctx_err.got,
+                             ctx_err.hint)
+        inner = f"{where}.{ctx_err.where}" if ctx_err.where not in path.split(".") else where
+        return SpecError(inner, ctx_err.expected, ctx_err.got, ctx_err.hint)
+    if err["type"] == "extra_forbidden":
+        valid = _fields_at(model, loc[:-1])
+        return SpecError(where, f"a known key ({', '.join(valid)})", str(loc[-1]),
+                         _near(str(loc[-1]), valid) + " Unknown keys are errors.")
+    if err["type"] == "missing":
+        return SpecError(where, "this required key", "nothing")
+    return SpecError(where, err["msg"].lower(), err.get("input"))
+
+
+def parse_project(data: Any, source: str = "tunebook.yaml") -> ProjectSpec:
+    if not isinstance(data, dict):
+        raise SpecError(source, "a mapping of project keys", type(data).__name__)
+    try:
+        spec = ProjectSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _translate(exc, ProjectSpec, source) from None
+    except SpecError as exc:
+        raise SpecError(f"{source}: {exc.where}", exc.expected, exc.got, exc.hint) from None
+    try:
+        spec.scorer()  # checks the score formula and constraints against the metrics
+    except SpecError as exc:
+        raise SpecError(f"{source}: {exc.where}", exc.expected, exc.got, exc.hint) from None
+    if ":" not in spec.pipeline:
+        raise SpecError(f"{source}: pipeline", "'module:function'", spec.pipeline)
+    return spec
+
+
+def parse_round(data: Any, source: str = "round.yaml") -> RoundSpec:
+    if not isinstance(data, dict):
+        raise SpecError(source, "a mapping of round keys", type(data).__name__)
+    try:
+        return RoundSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _translate(exc, RoundSpec, source) from None
+
+
+def load_project(path: str | Path = "tunebook.yaml") -> ProjectSpec:
+    p = Path(path)
+    return parse_project(load_yaml(p), str(p))
+
+
+def load_round(path: str | Path) -> RoundSpec:
+    p = Path(path)
+    return parse_round(load_yaml(p), str(p))
+
+
+def import_project_module(project_dir: str | Path, module_name: str) -> Any:
+    """Import ``module_name`` from the project folder, never another project's same-named file.
+
+    A file in the folder is loaded by path under a name unique to that file (and its mtime), so
+    two projects in one process (tests, notebooks, inline rounds) each get their own
+    ``train.py``; cached siblings from other folders (``prepare``, ``model``) are dropped so that
+    the module's own ``import prepare`` finds the one beside it.
+    """
+    folder = Path(project_dir).resolve()
+    if sys.path[:1] != [str(folder)]:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(folder))
+        sys.path.insert(0, str(folder))  # so the module can import its siblings
+    for sibling in folder.glob("*.py"):
+        cached = sys.modules.get(sibling.stem)
+        origin = getattr(cached, "__file__", None)
+        if cached is not None and origin and Path(origin).resolve().parent != folder:
+            del sys.modules[sibling.stem]
+    file = folder / (module_name.replace(".", "/") + ".py")
+    if not file.exists():
+        return importlib.import_module(module_name)
+    stat = file.stat()  # an edited file is loaded anew, not served from the cache
+    tag = abs(hash((str(file), stat.st_mtime_ns, stat.st_size)))
+    unique = f"_tunebook_project_{tag:x}_{module_name.replace('.', '_')}"
+    module = sys.modules.get(unique)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(unique, file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[unique] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[unique]
+            raise
+    return module
+
+
+def load_pipeline(project: ProjectSpec, project_dir: str | Path) -> Any:
+    """Import the project's ``module:function`` from its folder; refuse clearly if it can't."""
+    module_name, _, func_name = project.pipeline.partition(":")
+    folder = Path(project_dir).resolve()
+    try:
+        module = import_project_module(folder, module_name)
+    except Exception as exc:  # an import error of the user's module is theirs to see
+        raise SpecError("pipeline", f"an importable module '{module_name}' in {folder}",
+                        project.pipeline,
+                        f"Importing it raised {type(exc).__name__}: {exc}") from exc
+    fn = getattr(module, func_name, None)
+    if not callable(fn):
+        names = [n for n in dir(module) if callable(getattr(module, n)) and not n.startswith("_")]
+        raise SpecError("pipeline", f"a function '{func_name}' in module '{module_name}'",
+                        project.pipeline, _near(func_name, names))
+    return fn

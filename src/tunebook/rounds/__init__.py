@@ -1,0 +1,1 @@
+"""A round's lifecycle: create, fill, fidelity stages, pruning, re-scoring."""

@@ -1,0 +1,147 @@
+"""Rounds: one question, its trials queued per target group, and the round's answer so far."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tunebook.core.spec import ProjectSpec, RoundSpec, parse_project, parse_round
+from tunebook.core.trial import FINISHED, RoundRecord, TrialRecord
+from tunebook.rounds.fidelity import check as check_fidelity
+from tunebook.rounds.fidelity import expected_extra, first_stage, is_partial
+from tunebook.search import make_searcher, upfront
+from tunebook.store import Store, group_key
+
+
+def create_round(store: Store, project: ProjectSpec, spec: RoundSpec,
+                 kind: str = "search") -> RoundRecord:
+    """Record the round with its resolved specs and queue what the searcher can say up front."""
+    goal = project.scorer().goal
+    for group in spec.space.target_groups():  # unknown algorithm or unsearchable space -> now
+        make_searcher(spec.algorithm, spec.space.for_group(group), spec.seed, goal=goal,
+                      budget=spec.budget)
+    check_fidelity(project, spec)  # a fidelity round needs a max_train_steps to shorten
+    record = store.create_round(spec.name, spec.question, spec.model_dump(mode="json"),
+                                project.model_dump(mode="json"), kind=kind)
+    fill(store, record)
+    return record
+
+
+def specs(record: RoundRecord) -> tuple[ProjectSpec, RoundSpec]:
+    return (parse_project(record.project, f"round {record.name} project"),
+            parse_round(record.spec, f"round {record.name}"))
+
+
+def base_config(project: ProjectSpec, spec: RoundSpec) -> dict[str, Any]:
+    config = dict(project.baseline.config)
+    if spec.max_train_steps is not None:
+        config["max_train_steps"] = spec.max_train_steps
+    return config
+
+
+def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int]:
+    """Queue the round's next trials, never beyond its budget per target group.
+
+    Non-adaptive searchers queue the whole budget at once (the points do not depend on results).
+    Adaptive ones keep ``want`` queued trials per group (default 1) from what is known now, or
+    more while their suggestions do not depend on results yet (an explore-exploit start), so
+    parallel workers never wait and each suggestion sees every trial already handed out.
+    """
+    project, spec = specs(record)
+    space = spec.space
+    goal = project.scorer().goal
+    existing = store.trials(record.id, kind="search")
+    items: list[dict[str, Any]] = []
+    added: list[int] = []
+    for group in space.target_groups():
+        mine = [t for t in existing if group_key(t.group) == group_key(group)]
+        left = spec.budget - len(mine)
+        if left <= 0:
+            continue
+        gspace = space.for_group(group)  # conditional hyperparameters exist per target value
+        searcher = make_searcher(spec.algorithm, gspace, spec.seed, goal=goal,
+                                 budget=spec.budget)
+        searcher.update(mine)
+        n = left
+        if searcher.adaptive:
+            queued = sum(t.status == "queued" for t in mine)
+            n = min(left, max((want or 1) - queued, upfront(searcher)))
+            if n <= 0:
+                continue
+        group_items = []
+        for k, nuisance in enumerate(searcher.suggest(n)):
+            config = base_config(project, spec)
+            config.update(gspace.fixed)
+            config.update(group)
+            # Only the group's nuisance names: a searcher can never make a fixed value vary.
+            config.update({k2: v for k2, v in nuisance.items() if k2 in gspace.nuisance})
+            # Same seed for the same point index in every group: a paired comparison.
+            # A short-then-long round queues its configs as stage 1 (shortened, see fidelity).
+            group_items.append(first_stage(spec, {"group": group, "config": config,
+                                                  "seed": spec.seed * 100_003 + len(mine) + k}))
+        if searcher.adaptive:
+            # Suggestions rest on the group's trials as read above; if another worker queued
+            # one meanwhile the count has moved and the store refuses these (no duplicates).
+            added += store.add_trials(record.id, group_items,
+                                      max_per_group=len(mine) + len(group_items))
+        else:
+            items += group_items
+    if items:
+        added += store.add_trials(record.id, items, max_per_group=spec.budget)
+    return added
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    counts: dict[str, int]
+
+    @property
+    def finished(self) -> int:
+        return sum(n for s, n in self.counts.items() if s in FINISHED)
+
+    @property
+    def done(self) -> bool:
+        return self.finished >= self.total
+
+
+def progress(store: Store, record: RoundRecord) -> Progress:
+    counts = store.counts(record.id)
+    if record.kind == "search":
+        # Later stages of a short-then-long round are counted before they are queued.
+        total = max(parse_round(record.spec).total_trials + expected_extra(store, record),
+                    sum(counts.values()))
+    else:
+        total = sum(counts.values())
+    return Progress(total, counts)
+
+
+def best_trials(store: Store, record: RoundRecord) -> dict[str, TrialRecord]:
+    """The best feasible completed trial per target group (the round's answer).
+
+    Trials of a shorter stage of a short-then-long round are not candidates: their score
+    comes from fewer steps than the full-length trials they would be compared with.
+    """
+    project, _ = specs(record)
+    goal = project.scorer().goal
+    best: dict[str, TrialRecord] = {}
+    for t in store.trials(record.id, status="completed"):
+        if not t.feasible or t.score is None or is_partial(t):
+            continue
+        key = group_key(t.group)
+        cur = best.get(key)
+        if cur is None or (t.score > cur.score if goal == "max" else t.score < cur.score):  # type: ignore[operator]
+            best[key] = t
+    return best
+
+
+def ranked(store: Store, record: RoundRecord) -> list[TrialRecord]:
+    """All trials, best first: feasible completed by score, then the rest by status."""
+    project, _ = specs(record)
+    sign = -1.0 if project.scorer().goal == "max" else 1.0
+    def key(t: TrialRecord) -> tuple[int, float, int]:
+        ok = t.status == "completed" and t.score is not None
+        # A shorter stage's trial ranks after every full-length one (its score is not comparable).
+        return (0 if ok and t.feasible and not is_partial(t) else 1 if ok else 2,
+                sign * (t.score if t.score is not None else 0.0), t.id)
+    return sorted(store.trials(record.id), key=key)

@@ -1,0 +1,82 @@
+"""A proposed round as a ready-to-run round file, with a preview of its first trial configs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tunebook.core.spec import ProjectSpec, RoundSpec, parse_round
+from tunebook.rounds.lifecycle import base_config
+from tunebook.runbook.advise.rules import Proposal
+from tunebook.search import make_searcher
+from tunebook.store.files import atomic_write
+
+PREVIEW_PER_GROUP = 2
+
+
+@dataclass(frozen=True)
+class RoundProposal:
+    """The next round: one question, roles and ranges, budget, and why each piece."""
+
+    name: str
+    question: str
+    algorithm: str
+    budget: int
+    seed: int
+    max_train_steps: int | None
+    params: dict[str, dict[str, Any]]
+    total_trials: int
+    yaml: str
+    preview: list[dict[str, Any]]        # the first configs the round will queue per group
+    rules: list[Proposal] = field(default_factory=list)
+
+
+def unique_name(stem: str, taken: set[str]) -> str:
+    name, k = stem, 2
+    while name in taken:
+        name, k = f"{stem}-{k}", k + 1
+    return name
+
+
+def build_round(project: ProjectSpec, name: str, question: str, params: dict[str, Any],
+                budget: int, algorithm: str, seed: int, rules: list[Proposal],
+                max_train_steps: int | None = None) -> RoundProposal:
+    """Validate the round as ``tunebook round new`` would and render its YAML and preview."""
+    doc: dict[str, Any] = {"name": name, "question": question, "algorithm": algorithm,
+                           "budget": budget, "seed": seed}
+    if max_train_steps is not None:
+        doc["max_train_steps"] = max_train_steps
+    doc["params"] = params
+    spec = parse_round(doc, f"proposed round {name}")
+    make_searcher(spec.algorithm, spec.space, spec.seed)  # an unknown algorithm fails here
+    header = [f"# Proposed by tunebook advise. Question: {question}"]
+    header += [f"# - {p.topic}: {p.why} [rule {p.rule}; {p.source}]" for p in rules]
+    text = "\n".join(header) + "\n" + yaml.safe_dump(doc, sort_keys=False)
+    return RoundProposal(name, question, algorithm, budget, seed, max_train_steps, params,
+                         spec.total_trials, text, preview(project, spec), rules)
+
+
+def preview(project: ProjectSpec, spec: RoundSpec,
+            per_group: int = PREVIEW_PER_GROUP) -> list[dict[str, Any]]:
+    """The configs the round will queue first in each target group (nothing is stored)."""
+    out: list[dict[str, Any]] = []
+    space = spec.space
+    for group in space.target_groups():
+        searcher = make_searcher(spec.algorithm, space, spec.seed)
+        searcher.update([])
+        for nuisance in searcher.suggest(min(per_group, spec.budget)):
+            config = base_config(project, spec)
+            config.update(space.fixed)
+            config.update(group)
+            config.update(nuisance)
+            out.append({"group": group, "config": config})
+    return out
+
+
+def write_round(proposal: RoundProposal, path: str | Path) -> str:
+    """Write the round file atomically; returns its path."""
+    atomic_write(path, proposal.yaml.encode("utf-8"))
+    return str(path)

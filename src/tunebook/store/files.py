@@ -1,0 +1,80 @@
+"""Files a trial leaves (checkpoints, predictions): atomic writes, checksums, a confined root."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from urllib.parse import unquote
+
+from tunebook.core.errors import SpecError
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write(path: str | Path, data: bytes) -> str:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half.
+
+    Temp file in the same folder, fsync, rename, then fsync the folder. Returns the sha256.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return sha256_bytes(data)
+
+
+class ArtifactRoot:
+    """A folder that artifact paths may not escape (no '..', absolute paths or symlink exits)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def resolve(self, relative: str) -> Path:
+        decoded = unquote(unquote(relative))
+        if not relative or Path(decoded).is_absolute() or ".." in Path(decoded).parts \
+                or "\x00" in decoded:
+            raise SpecError("artifact path", "a relative path inside the artifact root", relative)
+        full = (self.root / decoded).resolve()
+        if full != self.root and self.root not in full.parents:
+            raise SpecError("artifact path", f"a path inside {self.root}", relative,
+                            "It leaves the artifact root (through a symlink?).")
+        return full
+
+    def write(self, relative: str, data: bytes) -> tuple[Path, str]:
+        full = self.resolve(relative)
+        return full, atomic_write(full, data)
+
+    def read_verified(self, relative: str, sha256: str) -> bytes:
+        """The file's bytes, only if their checksum matches the recorded one."""
+        data = self.resolve(relative).read_bytes()
+        got = sha256_bytes(data)
+        if got != sha256:
+            raise SpecError(f"artifact {relative}", f"sha256 {sha256}", got,
+                            "The file changed or is corrupt; it was not loaded.")
+        return data

@@ -1,0 +1,234 @@
+"""The runbook steps as plain functions over one project: what the agent tools and CLI call.
+
+Each function answers one JSON object validated against its schema in
+:mod:`tunebook.tools.schemas` (the same object ``--json`` prints), and raises a
+:class:`~tunebook.core.errors.TunebookError` with a clear message on bad input. Steps that
+belong to another area (analyze, diagnose, errors, promote) call that area's library
+function and shape the answer exactly as its CLI does; while that area has not landed they raise
+"not available yet: run <command>".
+
+>>> s = Session("tunebook.yaml")                        # doctest: +SKIP
+>>> status(s)["next_steps"][:1]                          # doctest: +SKIP
+['0.data_cleaning: tunebook data report ...']
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from tunebook.cli.output import to_jsonable
+from tunebook.core.errors import SpecError
+from tunebook.core.spec import ProjectSpec, load_project
+from tunebook.runbook.evidence import Evidence, NotAvailable, find
+from tunebook.store import Store, open_store, redact
+from tunebook.tools.schemas import validated
+
+
+class Session:
+    """One project file and its store; the spec is re-read on every call (edits apply)."""
+
+    def __init__(self, project_file: str | Path, store_url: str | None = None) -> None:
+        p = Path(project_file)
+        self.project_file = p / "tunebook.yaml" if p.is_dir() else p
+        if not self.project_file.is_file():
+            raise SpecError("--project", "a tunebook.yaml file (or its folder)", str(p))
+        self.project_dir = self.project_file.resolve().parent
+        self.store_url = store_url
+
+    @property
+    def project(self) -> ProjectSpec:
+        return load_project(self.project_file)
+
+    @functools.cached_property
+    def store(self) -> Store:
+        return open_store(self.store_url, self.project_dir)
+
+    def evidence(self) -> Evidence:
+        return Evidence(self.project, self.project_dir, self.store)
+
+
+def _out(name: str, data: Any) -> dict[str, Any]:
+    """The answer as plain JSON, checked against the tool's published schema."""
+    plain = to_jsonable(data)
+    validated(name, plain)
+    return dict(plain)
+
+
+def _need(module: str, name: str, command: str) -> Any:
+    fn = find(module, name)
+    if fn is None:
+        raise NotAvailable(f"not available yet: run {command} once its area is installed "
+                           f"({module} is missing)")
+    return fn
+
+
+# --- steps 1-3 ---------------------------------------------------------------------------------
+
+
+def status(s: Session) -> dict[str, Any]:
+    """Project, rounds with their best trial, baseline, checklist counts and next steps."""
+    from tunebook.rounds.lifecycle import progress
+    from tunebook.runbook.checklist import evaluate
+
+    ev = s.evidence()
+    p = ev.project
+    rounds = []
+    for r in ev.rounds:
+        pr = progress(s.store, r)
+        best = ev.best_trial(r)
+        rounds.append({"name": r.name, "kind": r.kind, "question": r.question,
+                       "total": pr.total, "finished": pr.finished, "counts": pr.counts,
+                       "best_trial": best.id if best else None,
+                       "best_score": best.score if best else None})
+    b = ev.baseline
+    cl = evaluate(ev)
+    return _out("project_status", {
+        "project": p.name, "task": p.task.type, "goal": p.task.goal, "success": p.task.success,
+        "score": p.score if isinstance(p.score, str) else p.score.formula,
+        "store": redact(s.store.url), "rounds": rounds,
+        "baseline": None if b is None else {"trial_id": b.get("trial_id"),
+                                            "config": b.get("config"),
+                                            "promoted": bool(b.get("promoted"))},
+        "checklist": cl.counts, "next_steps": cl.next_steps})
+
+
+def checklist(s: Session) -> dict[str, Any]:
+    from tunebook.runbook.checklist import evaluate
+
+    return _out("checklist", evaluate(s.evidence()))
+
+
+def note(s: Session, item: str, text: str) -> dict[str, Any]:
+    from tunebook.runbook.checklist import record_note
+
+    return _out("note", record_note(s.store, item, text))
+
+
+def advise_task(description: str) -> dict[str, Any]:
+    """Steps 1-3 from a task description: a file path, or the YAML/text itself."""
+    from tunebook.runbook.advise import advise_task as advise
+    from tunebook.runbook.advise import parse_task, read_task
+
+    path = Path(description) if "\n" not in description and len(description) < 4096 else None
+    if path is not None and path.is_file():
+        task = read_task(path)
+    else:
+        task = parse_task(description, "task description")
+    return _out("advise_task", advise(task))
+
+
+def baseline(s: Session) -> dict[str, Any]:
+    from tunebook.experiments.baseline import run_baseline
+
+    verdict = run_baseline(s.store, s.project, s.project_dir, show_progress=False)
+    return _out("baseline", verdict.to_dict())
+
+
+# --- steps 4-7 ---------------------------------------------------------------------------------
+
+
+def propose_round(s: Session, write: str | None = None, overwrite: bool = False
+                  ) -> dict[str, Any]:
+    """Steps 4-7: the bottleneck, the next round (written to ``write`` if given)."""
+    from tunebook.runbook.advise import advise_project
+
+    target = None
+    if write:
+        target = Path(write) if Path(write).is_absolute() else s.project_dir / write
+        if target.exists() and not overwrite:
+            raise SpecError("write", "a path that does not exist yet", str(target),
+                            "Pass overwrite (--force) to replace it.")
+    return _out("propose_round", advise_project(s.evidence(), target))
+
+
+def run_round(s: Session, round: str, workers: int = 2, executor: str = "processes"
+              ) -> dict[str, Any]:
+    """Create the round from a round file (if ``round`` is one) and run it to the end."""
+    from tunebook.core.spec import load_pipeline, load_round
+    from tunebook.rounds.lifecycle import create_round
+    from tunebook.runbook.export import trials_payload
+    from tunebook.workers.execute import run_round as execute
+
+    if workers < 1:
+        raise SpecError("workers", "an int >= 1", workers)
+    path = Path(round) if Path(round).is_absolute() else s.project_dir / round
+    created = False
+    if round.endswith((".yaml", ".yml")):
+        if not path.is_file():
+            raise SpecError("round", "a round name or an existing round file", round)
+        spec = load_round(path)
+        load_pipeline(s.project, s.project_dir)
+        names = {r.name for r in s.store.rounds()}
+        if spec.name not in names:
+            create_round(s.store, s.project, spec)
+            created = True
+        name = spec.name
+    else:
+        name = s.store.round(round).name  # NotFoundError names the known rounds
+    counts = execute(s.store, name, s.project_dir, workers=workers, executor=executor,
+                     show_progress=False)
+    payload = trials_payload(s.store, s.store.round(name))
+    payload.update(counts=counts, created=created)
+    return _out("run_round", payload)
+
+
+# --- steps 8-9 ---------------------------------------------------------------------------------
+
+
+def analyze(s: Session, round: str, top: int = 5, plots: bool = True) -> dict[str, Any]:
+    fn = _need("tunebook.analysis.overview", "analyze_round", f"tunebook analyze {round}")
+    result = fn(s.store, s.store.round(round).name, top=top)
+    drawn: dict[str, str] = {}
+    if plots:
+        draw = find("tunebook.plots", "draw_round")
+        if draw is not None:
+            drawn = draw(result, s.project_dir / ".tunebook" / "reports" / result.round)
+    data = to_jsonable(result)
+    data["plots"] = drawn
+    return _out("analyze", data)
+
+
+def _trial(s: Session, round: str | None, trial: int | None) -> Any:
+    pick = _need("tunebook.analysis.selection", "pick_trial", "tunebook diagnose")
+    if round is not None:
+        s.store.round(round)  # an unknown round fails with the known names
+    return pick(s.store, trial, round)
+
+
+def diagnose(s: Session, round: str | None = None, trial: int | None = None
+             ) -> dict[str, Any]:
+    fn = _need("tunebook.analysis.diagnose", "diagnose_trial", "tunebook diagnose")
+    return _out("diagnose", fn(s.store, s.project, _trial(s, round, trial)))
+
+
+def error_sample(s: Session, round: str, trial: int | None = None, sample: int = 150,
+                 seed: int = 0) -> dict[str, Any]:
+    fn = _need("tunebook.analysis.errors", "errors_of_trial", f"tunebook errors {round}")
+    if sample < 1:
+        raise SpecError("sample", "an int >= 1 (the checklist samples 100-200)", sample)
+    t = _trial(s, round, trial)
+    return _out("error_sample", fn(s.store, s.project, s.project_dir, t, sample_size=sample,
+                                   seed=seed))
+
+
+def promote(s: Session, round: str, trial: int | None = None, seeds: int | None = None,
+            workers: int = 2, executor: str = "processes") -> dict[str, Any]:
+    fn = _need("tunebook.analysis.promotion", "promote", f"tunebook promote {round}")
+    result = fn(s.store, s.project, s.project_dir, s.store.round(round).name, trial_id=trial,
+                seeds=seeds, workers=workers, executor=executor, show_progress=False)
+    return _out("promote", result)
+
+
+def report(s: Session, round: str | None = None, out: str | None = None) -> dict[str, Any]:
+    from tunebook.runbook.report import write_report
+
+    target = None
+    if out:
+        target = Path(out) if Path(out).is_absolute() else s.project_dir / out
+    return _out("report", write_report(s.project, s.project_dir, s.store, round, target))
+
+
+__all__ = ["Session", "advise_task", "analyze", "baseline", "checklist", "diagnose",
+           "error_sample", "note", "promote", "propose_round", "report", "run_round", "status"]

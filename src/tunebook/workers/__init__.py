@@ -1,0 +1,1 @@
+"""The Run handle, the worker loop and the executors (inline, processes, Ray)."""

@@ -1,0 +1,260 @@
+"""Executors and the worker loop: claim a trial, run the user's function, record the outcome.
+
+A worker needs only the store URL, the round name and the project folder, so the same loop runs
+inline (debugging), in local processes, or on any host as ``tunebook worker``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunebook.core.errors import LeaseLost, SpecError, TrialDiverged, TrialPruned, WorkerStopped
+from tunebook.core.score import best_step
+from tunebook.core.spec import load_pipeline
+from tunebook.core.trial import TrialRecord
+from tunebook.rounds.fidelity import advance
+from tunebook.rounds.lifecycle import fill, progress, specs
+from tunebook.rounds.pruning import make_pruner
+from tunebook.store import Store
+from tunebook.store.files import ArtifactRoot
+from tunebook.workers.run import Run
+
+LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
+MAX_ATTEMPTS = int(os.environ.get("TUNEBOOK_MAX_ATTEMPTS", "3"))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    trial_id: int
+    status: str
+    recorded: bool
+
+
+def artifact_root(project_dir: str | Path) -> ArtifactRoot:
+    return ArtifactRoot(os.environ.get("TUNEBOOK_ARTIFACTS")
+                        or Path(project_dir) / ".tunebook" / "artifacts")
+
+
+def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[..., Any],
+              project_dir: str | Path, *, lease_s: float = LEASE_S,
+              stop: threading.Event | None = None) -> Outcome:
+    """Run one claimed trial to its end and record status, best step and score."""
+    record = store.round(trial.round_id)
+    project, _ = specs(record)
+    scorer = project.scorer()
+    # A retried attempt keeps its curve up to its latest checkpoint (where train() can resume
+    # with run.load_checkpoint()) and rewrites the rest.
+    ckpt_steps = [a.step for a in store.artifacts(trial.id, "checkpoint") if a.step is not None]
+    store.drop_points_after(trial.id, max(ckpt_steps, default=-1))
+    run = Run(store, trial, token, eval_every=project.eval_every,
+              artifact_root=artifact_root(project_dir), lease_s=lease_s, stop=stop,
+              pruner=make_pruner(store, record, trial, scorer))
+    status, error = "completed", None
+    try:
+        train_fn(trial.config, run)
+    except TrialDiverged as exc:
+        status, error = "diverged", f"non-finite value: {exc}"
+    except TrialPruned as exc:
+        status, error = "pruned", str(exc)
+    except LeaseLost:
+        run.close()
+        return Outcome(trial.id, "lost", False)
+    except WorkerStopped:
+        run.close()
+        store.requeue(trial.id, token, "re-queued: worker received SIGTERM")
+        return Outcome(trial.id, "requeued", False)
+    except Exception:
+        status, error = "failed", traceback.format_exc(limit=20)
+    finally:
+        run.close()
+    best = best_step(store.curve(trial.id), scorer)
+    recorded = store.finish(trial.id, token, status, error=error, best_step=best.step,
+                            score=best.score, feasible=best.feasible, best_metrics=best.metrics)
+    return Outcome(trial.id, status, recorded)
+
+
+def set_threads(threads: int | None) -> None:
+    """Give torch ``threads`` intra-op threads (measured: never oversubscribe the cores).
+
+    The environment variable covers a torch imported later by the user's module; a torch that
+    is already imported is told directly. Importing torch here would cost non-torch projects
+    a second per worker.
+    """
+    if not threads:
+        return
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
+def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
+                lease_s: float = LEASE_S, poll_s: float = 0.2, threads: int | None = None,
+                max_trials: int | None = None, max_attempts: int = MAX_ATTEMPTS,
+                on_outcome: Callable[[Outcome], None] | None = None) -> int:
+    """Claim and run trials of ``round_name`` until the round is finished. Returns trials run."""
+    set_threads(threads)
+    store = Store(store_url)
+    record = store.round(round_name)
+    project, _ = specs(record)
+    train_fn = load_pipeline(project, project_dir)
+    set_threads(threads)  # again: the user's module may have imported torch just now
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    ran = 0
+
+    # SIGTERM only raises a flag; the trial stops at its next run.log() and goes back to the
+    # queue, and no store write is ever interrupted half-way.
+    stop = threading.Event()
+    try:
+        old = signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
+    except ValueError:  # not the main thread: no signal handling there
+        old = None
+    try:
+        while (max_trials is None or ran < max_trials) and not stop.is_set():
+            store.reap(record.id, max_attempts=max_attempts)
+            if record.kind == "search":
+                fill(store, record)
+                advance(store, record)  # queue a short-then-long round's next stage when due
+            claimed = store.claim(record.id, worker, lease_s)
+            if claimed is None:
+                if progress(store, record).done:
+                    break
+                stop.wait(poll_s)  # others still running: a lease may expire and re-queue
+                continue
+            trial, token = claimed
+            outcome = run_trial(store, trial, token, train_fn, project_dir, lease_s=lease_s,
+                                stop=stop)
+            ran += 1
+            if on_outcome is not None:
+                on_outcome(outcome)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+        store.close()
+    return ran
+
+
+def _process_main(store_url: str, round_name: str, project_dir: str, worker: str,
+                  threads: int, lease_s: float) -> None:
+    # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
+    # re-queues the running trial cleanly instead of leaving it to a lease expiry.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stdout = sys.stderr  # train()'s prints never mix into a parent's --json document
+    worker_loop(store_url, round_name, project_dir, worker=worker, threads=threads,
+                lease_s=lease_s)
+
+
+def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers: int = 2,
+              executor: str = "processes", threads: int | None = None, lease_s: float = LEASE_S,
+              show_progress: bool = True) -> dict[str, int]:
+    """Run a round to its end with ``workers`` workers and return its status counts."""
+    if executor not in EXECUTORS:
+        raise SpecError("executor", f"one of {sorted(EXECUTORS)}", executor)
+    if workers < 1:
+        raise SpecError("workers", "an int >= 1", workers)
+    record = store.round(round_name)
+    project, _ = specs(record)
+    load_pipeline(project, project_dir)  # a broken entry point fails here, before any worker
+    cores = os.cpu_count() or 1
+    threads = threads or max(1, cores // workers)
+    return EXECUTORS[executor](store, round_name, str(Path(project_dir).resolve()), workers,
+                               threads, lease_s, show_progress)
+
+
+def _inline(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
+            lease_s: float, show_progress: bool) -> dict[str, int]:
+    record = store.round(round_name)
+    with _bar(store, record, show_progress) as tick:
+        worker_loop(store.url, round_name, project_dir, worker=f"inline:{os.getpid()}",
+                    threads=threads, lease_s=lease_s, on_outcome=lambda _o: tick())
+    return store.counts(record.id)
+
+
+def _processes(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
+               lease_s: float, show_progress: bool) -> dict[str, int]:
+    record = store.round(round_name)
+    ctx = mp.get_context("spawn")  # fork would copy torch's thread pools and locks
+    procs = [ctx.Process(target=_process_main, name=f"tunebook-worker-{i}",
+                         args=(store.url, round_name, project_dir,
+                               f"{socket.gethostname()}:{os.getpid()}:w{i}", threads, lease_s))
+             for i in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        with _bar(store, record, show_progress) as tick:
+            while any(p.is_alive() for p in procs):
+                tick()
+                time.sleep(0.3)
+            tick()
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()  # workers re-queue their trials on SIGTERM
+        for p in procs:
+            p.join(10)
+        raise
+    for p in procs:
+        p.join()
+    return store.counts(record.id)
+
+
+class _bar:
+    """A Rich progress bar over a round's finished trials (a no-op when disabled)."""
+
+    def __init__(self, store: Store, record: Any, enabled: bool) -> None:
+        self.store, self.record, self.enabled = store, record, enabled
+        self._progress: Any = None
+
+    def __enter__(self) -> Callable[[], None]:
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                  MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+                                  TimeElapsedColumn(), transient=False)
+        self._progress.start()
+        p = progress(self.store, self.record)
+        task = self._progress.add_task(f"round {self.record.name}", total=p.total,
+                                       completed=p.finished, detail="")
+
+        def tick() -> None:
+            pr = progress(self.store, self.record)
+            detail = " ".join(f"{s}={n}" for s, n in sorted(pr.counts.items()))
+            self._progress.update(task, total=pr.total, completed=pr.finished, detail=detail)
+
+        return tick
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _ray(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
+         lease_s: float, show_progress: bool) -> dict[str, int]:
+    from tunebook.workers.ray_executor import run_with_ray
+
+    return run_with_ray(store, round_name, project_dir, workers, threads, lease_s, show_progress)
+
+
+EXECUTORS: dict[str, Callable[..., dict[str, int]]] = {
+    "inline": _inline,
+    "processes": _processes,
+    "ray": _ray,
+}

@@ -1,0 +1,58 @@
+"""Run a round's workers as Ray tasks, on a running cluster or a local Ray instance.
+
+Each task is an ordinary ``worker_loop``: it claims trials from the shared store, so Ray only
+places the work; leases, retries and budgets stay the store's job, as with any other worker.
+The project folder must be reachable at the same path on every node (a shared filesystem), and
+the store must be one every node reaches (PostgreSQL for several nodes).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tunebook.core.errors import MissingExtraError
+from tunebook.store import Store
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise MissingExtraError("ray", "ray") from exc
+    return ray
+
+
+def run_with_ray(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
+                 lease_s: float, show_progress: bool, address: str | None = None) -> dict[str, int]:
+    from tunebook.workers.execute import _bar, worker_loop
+
+    ray = _ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        address = address or os.environ.get("RAY_ADDRESS")
+        # A local instance binds to 127.0.0.1 and ships no dashboard: nothing listens outside.
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=max(workers, 1), _node_ip_address="127.0.0.1", **kwargs)
+
+    @ray.remote(num_cpus=1, max_retries=0)  # retries are the store's job (leases)
+    def _task(url: str, name: str, pdir: str, worker: str) -> int:
+        return worker_loop(url, name, pdir, worker=worker, threads=threads, lease_s=lease_s)
+
+    record = store.round(round_name)
+    try:
+        refs = [_task.remote(store.url, round_name, project_dir, f"ray:{i}:{os.getpid()}")
+                for i in range(workers)]
+        with _bar(store, record, show_progress) as tick:
+            pending = list(refs)
+            while pending:
+                _, pending = ray.wait(pending, timeout=0.5)
+                tick()
+        ray.get(refs)
+    finally:
+        if started_here:
+            ray.shutdown()
+    return store.counts(record.id)

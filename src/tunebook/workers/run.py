@@ -1,0 +1,268 @@
+"""The ``Run`` handle given to the user's ``train(config, run)``.
+
+It is the whole integration surface::
+
+    def train(config, run):
+        ...
+        for step in range(1, config["max_train_steps"] + 1):
+            loss = train_step(...)
+            run.log(step, train_loss=loss)
+            if run.should_eval(step):
+                run.log(step, dev_accuracy=evaluate(model))
+
+Metric names ``<split>_<name>`` become ``<split>/<name>`` keys (``dev_accuracy`` ->
+``dev/accuracy``). A non-finite value ends the trial as ``diverged``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tunebook.core.errors import (
+    LeaseLost,
+    MissingExtraError,
+    SpecError,
+    TrialDiverged,
+    TrialPruned,
+    WorkerStopped,
+)
+from tunebook.core.score import metric_key
+from tunebook.store.files import ArtifactRoot
+
+if TYPE_CHECKING:
+    from tunebook.core.trial import TrialRecord
+    from tunebook.store import Store
+
+# Flush curve points at this many rows or this many seconds, whichever comes first: few
+# transactions keep logging off the training loop's critical path.
+FLUSH_ROWS = 5000
+FLUSH_SECONDS = 2.0
+
+
+class Run:
+    """Live handle of one trial attempt. Create through the executor, not by hand."""
+
+    def __init__(self, store: Store, trial: TrialRecord, token: str, *, eval_every: int,
+                 artifact_root: ArtifactRoot, lease_s: float = 60.0,
+                 heartbeat: bool = True, stop: threading.Event | None = None,
+                 pruner: Callable[[int, dict[str, float]], str | None] | None = None) -> None:
+        self.store = store
+        self.trial = trial
+        self.token = token
+        self.eval_every = eval_every
+        self.artifacts = artifact_root
+        self.lease_s = lease_s
+        self.diverged: str | None = None
+        self._stop_requested = stop
+        self.pruner = pruner  # the round's early-stopping rule (tunebook.rounds.pruning), if any
+        self._rows: list[tuple[int, int, str, float]] = []
+        self._keys: dict[str, str] = {}
+        self._wake = threading.Event()
+        self._flush_lock = threading.Lock()
+        self._write_error: Exception | None = None
+        self._lost = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._beat: threading.Thread | None = None
+        if heartbeat:
+            self._beat = threading.Thread(target=self._heartbeat, daemon=True,
+                                          name=f"tunebook-heartbeat-{trial.id}")
+            self._beat.start()
+        self._write = threading.Thread(target=self._writer, daemon=True,
+                                       name=f"tunebook-writer-{trial.id}")
+        self._write.start()
+
+    # -- what user code reads --------------------------------------------------------------
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.trial.config)
+
+    @property
+    def trial_id(self) -> int:
+        return self.trial.id
+
+    @property
+    def seed(self) -> int:
+        return self.trial.seed
+
+    @property
+    def max_train_steps(self) -> int | None:
+        v = self.trial.config.get("max_train_steps")
+        return int(v) if v is not None else None
+
+    def should_eval(self, step: int) -> bool:
+        """True every ``eval_every`` steps (fixed step intervals, never time) and at the end."""
+        return (step > 0 and step % self.eval_every == 0) or step == self.max_train_steps
+
+    # -- logging --------------------------------------------------------------------------------
+
+    def log(self, step: int, **metrics: float) -> None:
+        """Record metric values at ``step``. Raises ``TrialDiverged`` on a non-finite value.
+
+        Points go to a buffer that a background thread writes in batches, so the training loop
+        never waits on the database.
+        """
+        if self._lost.is_set():
+            raise LeaseLost(f"trial {self.trial.id} lost its lease; this attempt's work is void")
+        if self._stop_requested is not None and self._stop_requested.is_set():
+            raise WorkerStopped(f"worker stopping; trial {self.trial.id} goes back to the queue")
+        if type(step) is not int or step < 0:
+            raise SpecError("run.log step", "an int >= 0", step)
+        if self._write_error is not None:
+            raise self._write_error
+        keys, tid, bad = self._keys, self.trial.id, None
+        with self._lock:
+            rows = self._rows
+            for name, value in metrics.items():
+                key = keys.get(name)
+                if key is None:
+                    key = keys[name] = metric_key(name)
+                v = float(value)
+                rows.append((tid, step, key, v))
+                if v - v != 0.0 and bad is None:  # inf - inf and nan - nan are nan
+                    bad = (key, v)
+            full = len(rows) >= FLUSH_ROWS
+        if bad is not None:
+            self.diverged = f"{bad[0]} = {bad[1]} at step {step}"
+            self.flush()
+            raise TrialDiverged(self.diverged)
+        if self.pruner is not None:
+            reason = self.pruner(step, {keys[n]: float(v) for n, v in metrics.items()})
+            if reason is not None:
+                self.flush()
+                raise TrialPruned(reason)
+        if full:
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Write every buffered point now (called on close, divergence and by the writer)."""
+        with self._flush_lock:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if rows:
+                self.store.log_points(rows)
+
+    def _writer(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception as exc:  # surfaced to the training loop on its next log()
+                self._write_error = exc
+                return
+
+    def record(self, **info: Any) -> None:
+        """Record facts about this trial that are not curves: seeds, optimizer defaults, ranks.
+
+        Stored in the trial's ``meta`` (merged, JSON), e.g.
+        ``run.record(init_seed=0, shuffle_seeds=[1, 2], optimizer={"lr": 1e-3, "eps": 1e-8})``.
+        """
+        if not self.store.update_meta(self.trial.id, self.token, info):
+            self._lost.set()
+            raise LeaseLost(f"trial {self.trial.id} lost its lease; this attempt's work is void")
+
+    # -- artifacts --------------------------------------------------------------------------------
+
+    def _path(self, name: str) -> str:
+        return f"{self.trial.round}/trial-{self.trial.id:06d}/{name}"
+
+    def save_bytes(self, kind: str, name: str, data: bytes, step: int | None = None,
+                   meta: dict[str, Any] | None = None) -> int:
+        """Write a file atomically under the artifact root and record it with its sha256."""
+        rel = self._path(name)
+        _, sha = self.artifacts.write(rel, data)
+        return self.store.add_artifact(self.trial.id, kind, rel, sha, len(data), step=step,
+                                       meta=meta)
+
+    def save_checkpoint(self, step: int, state: dict[str, Any],
+                        meta: dict[str, Any] | None = None) -> int:
+        """Save a state dict (tensors, numbers, strings) loadable with ``weights_only=True``."""
+        torch = _torch()
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        return self.save_bytes("checkpoint", f"ckpt-{step:08d}.pt", buf.getvalue(), step=step,
+                               meta=meta)
+
+    def load_checkpoint(self, step: int | None = None) -> tuple[int, dict[str, Any]] | None:
+        """The latest (or given) checkpoint of this trial, checksum-verified, loaded safely."""
+        ckpts = [a for a in self.store.artifacts(self.trial.id, "checkpoint")
+                 if step is None or a.step == step]
+        if not ckpts:
+            return None
+        art = max(ckpts, key=lambda a: (a.step or 0, a.id))
+        data = self.artifacts.read_verified(art.path, art.sha256)
+        torch = _torch()
+        state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        return int(art.step or 0), state
+
+    def save_predictions(self, ids: Sequence[Any], labels: Sequence[Any],
+                         predictions: Sequence[Any], confidence: Sequence[float] | None = None,
+                         *, step: int | None = None, split: str = "dev",
+                         **columns: Sequence[Any]) -> int:
+        """Store per-example predictions (for chance levels and error analysis) as CSV."""
+        n = len(ids)
+        cols: dict[str, Sequence[Any]] = {"id": ids, "label": labels, "prediction": predictions}
+        if confidence is not None:
+            cols["confidence"] = confidence
+        cols.update(columns)
+        for name, col in cols.items():
+            if len(col) != n:
+                raise SpecError(f"save_predictions {name}", f"{n} values (one per id)", len(col))
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(list(cols))
+        for i in range(n):
+            writer.writerow([_plain(cols[c][i]) for c in cols])
+        name = f"predictions-{split}" + (f"-{step:08d}" if step is not None else "") + ".csv"
+        return self.save_bytes("predictions", name, buf.getvalue().encode(), step=step,
+                               meta={"split": split, "rows": n, "columns": list(cols)})
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def renew(self) -> bool:
+        """Renew the lease now; False (and every later ``log`` raises) once it is lost."""
+        if not self.store.heartbeat(self.trial.id, self.token, self.lease_s):
+            self._lost.set()
+        return not self._lost.is_set()
+
+    def _heartbeat(self) -> None:
+        interval = max(self.lease_s / 4.0, 0.05)
+        while not self._stop.wait(interval):
+            try:
+                if not self.renew():
+                    return
+            except Exception:  # a transient store error: the next beat retries
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._beat is not None:
+            self._beat.join(timeout=5)
+        self._write.join(timeout=60)
+        self.flush()
+        if self._write_error is not None:
+            raise self._write_error
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+
+def _plain(x: Any) -> Any:
+    item = getattr(x, "item", None)
+    return item() if callable(item) else x
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:
+        raise MissingExtraError("torch", "torch") from exc
+    return torch
