@@ -101,6 +101,9 @@ def round_params(trials: Sequence[ImportedTrial], roles: Roles,
         seen = [t.config[name] for t in trials if name in t.config]
         distinct = list(dict.fromkeys(seen))
         role = roles.of(name)
+        if role == "nuisance" and name not in roles.nuisance and len(distinct) == 1 \
+                and name not in (ranges or {}):
+            role = "fixed"  # never named and never varied: a constant of the source's runs
         if role == "target":
             given = (ranges or {}).get(name) or {}
             if given.get("type") == "choice":  # the source's own order of the values compared
