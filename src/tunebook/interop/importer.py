@@ -17,8 +17,7 @@ from typing import Any
 from tunebook.core.errors import SpecError
 from tunebook.core.score import best_step
 from tunebook.core.spec import ProjectSpec, parse_round
-from tunebook.store import Store
-from tunebook.store.rows import group_key
+from tunebook.store import Store, group_key
 
 # Finished statuses a source can give; queued/running trials of a source are not imported.
 IMPORTABLE = ("completed", "failed", "diverged", "pruned")
