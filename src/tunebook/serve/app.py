@@ -23,13 +23,17 @@ from typing import Any
 
 from tunebook.core.errors import NotFoundError, SpecError, TunebookError
 from tunebook.core.spec import ProjectSpec, load_project
+from tunebook.core.trial import RoundRecord
 from tunebook.serve.access import COOKIE, Access
 from tunebook.serve.pages import (
     Cache,
     RoundAnalysisView,
+    RoundSummary,
+    RoundTable,
     baseline_history,
+    fingerprint,
     live_curves,
-    round_summaries,
+    round_summary,
     round_table,
     store_label,
     trial_page,
@@ -73,9 +77,22 @@ class Dashboard:
         self.cache = Cache()
 
     def store_version(self) -> str:
-        rounds = self.store.rounds()
-        parts = [f"{r.id}:{sorted(self.store.counts(r.id).items())}" for r in rounds]
-        return f"{parts}|{len(self.store.decisions())}"
+        marks = [f"{r.id}={self.store.mark(r.id)}" for r in self.store.rounds()]
+        return fingerprint(f"{marks}|{len(self.store.decisions())}")
+
+    def table(self, name: str) -> RoundTable:
+        """The round's table, re-read only when a trial changed state since the last read."""
+        record = self.store.round(name)
+        mark = self.store.mark(record.id)
+        return self.cache.get("table", record.name, mark,
+                              lambda: round_table(self.store, record, mark))
+
+    def summaries(self) -> list[RoundSummary]:
+        return [self._summary(r) for r in self.store.rounds()]
+
+    def _summary(self, record: RoundRecord) -> RoundSummary:
+        return self.cache.get("summary", record.name, self.store.mark(record.id),
+                              lambda: round_summary(self.store, record))
 
     # -- pages' data ----------------------------------------------------------------------------
 
@@ -88,7 +105,7 @@ class Dashboard:
         return {"project": {"name": self.project.name, "task": self.project.task.type,
                             "goal": self.project.task.goal, "success": self.project.task.success,
                             "store": store_label(self.store)},
-                "checklist": cl, "rounds": round_summaries(self.store),
+                "checklist": cl, "rounds": self.summaries(),
                 "baseline_history": baseline_history(self.store.decisions()),
                 "version": version}
 
@@ -193,8 +210,7 @@ def create_app(project_file: Path, store_url: str | None, access: Access) -> Any
         return page("project.html.j2", d=dash.project_data())
 
     async def round_page(request: Request) -> Response:
-        record = dash.store.round(request.path_params["name"])
-        return page("round.html.j2", table=round_table(dash.store, record))
+        return page("round.html.j2", table=dash.table(request.path_params["name"]))
 
     async def trial_view(request: Request) -> Response:
         return page("trial.html.j2", p=trial_page(dash.store, dash.project_dir,
@@ -204,8 +220,7 @@ def create_app(project_file: Path, store_url: str | None, access: Access) -> Any
         return data(dash.project_data())
 
     async def api_round(request: Request) -> Response:
-        record = dash.store.round(request.path_params["name"])
-        table = round_table(dash.store, record)
+        table = dash.table(request.path_params["name"])
         if request.query_params.get("version") == table.version:
             return data({"unchanged": True, "version": table.version})
         return data(table)
@@ -216,17 +231,16 @@ def create_app(project_file: Path, store_url: str | None, access: Access) -> Any
         return data({"metric": metric, "series": live_curves(dash.store, record, metric)})
 
     async def api_analysis(request: Request) -> Response:
-        record = dash.store.round(request.path_params["name"])
-        version = round_table(dash.store, record).version
-        return data({"version": version, **jsonable(dash.round_analysis(record.name, version))})
+        table = dash.table(request.path_params["name"])
+        return data({"version": table.version,
+                     **jsonable(dash.round_analysis(table.round, table.version))})
 
     async def api_trial(request: Request) -> Response:
         return data(trial_page(dash.store, dash.project_dir, request.path_params["tid"]))
 
     async def plot(request: Request) -> Response:
-        record = dash.store.round(request.path_params["name"])
-        version = round_table(dash.store, record).version
-        png = dash.plot_png(record.name, request.path_params["plot"], version)
+        table = dash.table(request.path_params["name"])
+        png = dash.plot_png(table.round, request.path_params["plot"], table.version)
         return Response(png, media_type="image/png", headers=_SECURITY_HEADERS)
 
     async def artifact(request: Request) -> Response:

@@ -8,6 +8,7 @@ polled every second recomputes them only when a trial has finished.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 from collections.abc import Callable
@@ -128,15 +129,15 @@ def varying(spec_params: dict[str, Any]) -> list[str]:
     return [k for k, p in spec_params.items() if p.role in ("target", "nuisance")]
 
 
-def round_table(store: Store, record: RoundRecord) -> RoundTable:
+def round_table(store: Store, record: RoundRecord, mark: str | None = None) -> RoundTable:
+    """The round's trial table, best first; ``mark`` is ``store.mark(record.id)`` if known."""
     project, spec = specs(record)
+    mark = mark if mark is not None else store.mark(record.id)
     columns = varying(spec.params)
     trials = ranked(store, record)
     counts: dict[str, int] = {}
-    newest = 0.0
     for t in trials:
         counts[t.status] = counts.get(t.status, 0) + 1
-        newest = max(newest, t.finished_at or 0.0, t.started_at or 0.0)
     rows = [TrialRow(t.id, t.number, t.kind, t.status, t.seed,
                      [t.config.get(k) for k in columns], t.best_step, _finite(t.score),
                      t.feasible, t.attempts, t.duration, _last_line(t.error))
@@ -145,30 +146,30 @@ def round_table(store: Store, record: RoundRecord) -> RoundTable:
     return RoundTable(record.name, record.question, record.kind, spec.algorithm, spec.budget,
                       score_name(project), scorer.goal, columns,
                       {k: p.role for k, p in spec.params.items()}, counts, rows,
-                      f"{sorted(counts.items())}|{newest}")
+                      fingerprint(mark))
+
+
+def fingerprint(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def score_name(project: ProjectSpec) -> str:
     return project.score if isinstance(project.score, str) else project.score.formula
 
 
-def round_summaries(store: Store) -> list[RoundSummary]:
+def round_summary(store: Store, r: RoundRecord) -> RoundSummary:
     from tunebook.rounds.lifecycle import best_trials
 
-    out = []
-    for r in store.rounds():
-        counts = store.counts(r.id)
-        best = best_trials(store, r) if counts.get("completed") else {}
-        top = _best_of(list(best.values()), r)
-        if not best:
-            answer = "no completed feasible trial yet"
-        else:
-            answer = "; ".join(f"{_group(t.group) or 'best'}: {_fmt(t.score)} (trial {t.id})"
-                               for t in best.values())
-        out.append(RoundSummary(r.name, r.kind, r.question, counts,
-                                top.id if top else None, _finite(top.score) if top else None,
-                                answer))
-    return out
+    counts = store.counts(r.id)
+    best = best_trials(store, r) if counts.get("completed") else {}
+    top = _best_of(list(best.values()), r)
+    if not best:
+        answer = "no completed feasible trial yet"
+    else:
+        answer = "; ".join(f"{_group(t.group) or 'best'}: {_fmt(t.score)} (trial {t.id})"
+                           for t in best.values())
+    return RoundSummary(r.name, r.kind, r.question, counts, top.id if top else None,
+                        _finite(top.score) if top else None, answer)
 
 
 def _best_of(trials: list[TrialRecord], record: RoundRecord) -> TrialRecord | None:

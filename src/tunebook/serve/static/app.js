@@ -179,7 +179,7 @@ function roundPage() {
       el("li", {class: "finding " + f.severity}, el("b", {}, f.code + ": "), f.message,
          f.action ? el("div", {class: "muted"}, "→ " + f.action) : null)));
     document.getElementById("plots").replaceChildren(...a.plots.map((p) =>
-      el("figure", {}, el("img", {src: `/plots/rounds/${encodeURIComponent(name)}/${p}.png?v=${encodeURIComponent(a.version)}`, alt: p, loading: "lazy"}),
+      el("figure", {}, el("img", {src: `/plots/rounds/${encodeURIComponent(name)}/${p}.png?v=${encodeURIComponent(a.version)}`, alt: p}),
          el("figcaption", {}, p))));
   }
 
