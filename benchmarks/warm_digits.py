@@ -1,10 +1,11 @@
 """Warm against cold on digits: a second round that widens the lr range.
 
-    python benchmarks/warm_digits.py                 # seeds 0 1 2, 200 steps (a few minutes)
+    python benchmarks/warm_digits.py                 # seed 0, 100 steps, 4 + 3 + 3 trials
+    python benchmarks/warm_digits.py --seeds 0 1 2 --steps 200 --budget1 6 --budget2 4
 
-Round 1 (explore_exploit, 6 trials) searches lr in [1e-4, 1e-3] and weight decay; round 2
-widens lr to [1e-4, 3e-2] with a budget of 4 trials, twice from the same seed: cold, and with
-``warm_start: [round 1]``. Same configs of the digits CNN (width 16, Adam, batch 64), same
+Round 1 (explore_exploit, ``--budget1`` trials) searches lr in [1e-4, 1e-3] and weight decay;
+round 2 widens lr to [1e-4, 3e-2] with ``--budget2`` trials, twice from the same seed: cold,
+and with ``warm_start: [round 1]``. Same configs of the digits CNN (width 16, Adam, batch 64), same
 training length; the figure is round 2's best dev accuracy (a trial's stored score).
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 
-def run(folder: Path, seed: int, steps: int) -> dict[str, Any]:
+def run(folder: Path, seed: int, steps: int, budget1: int, budget2: int) -> dict[str, Any]:
     from tunebook.core.spec import load_project, parse_round
     from tunebook.demo import prepare, write_example
     from tunebook.rounds.lifecycle import create_round
@@ -38,9 +39,10 @@ def run(folder: Path, seed: int, steps: int) -> dict[str, Any]:
     def lr(high: float) -> dict[str, Any]:
         return {"role": "nuisance", "type": "float", "low": 1e-4, "high": high, "scale": "log"}
 
-    rounds = [("r1", {"budget": 6, "params": {"lr": lr(1e-3), "weight_decay": wd, **fixed}}),
-              ("cold", {"budget": 4, "params": {"lr": lr(3e-2), "weight_decay": wd, **fixed}}),
-              ("warm", {"budget": 4, "warm_start": ["r1"],
+    rounds = [("r1", {"budget": budget1, "params": {"lr": lr(1e-3), "weight_decay": wd, **fixed}}),
+              ("cold", {"budget": budget2,
+                        "params": {"lr": lr(3e-2), "weight_decay": wd, **fixed}}),
+              ("warm", {"budget": budget2, "warm_start": ["r1"],
                         "params": {"lr": lr(3e-2), "weight_decay": wd, **fixed}})]
     out: dict[str, Any] = {"seed": seed}
     for name, extra in rounds:
@@ -48,7 +50,8 @@ def run(folder: Path, seed: int, steps: int) -> dict[str, Any]:
                 "algorithm": "explore_exploit", "max_train_steps": steps, **extra}
         create_round(store, project, parse_round(spec))
         t0 = time.perf_counter()
-        run_round(store, name, folder, workers=1, executor="inline", show_progress=False)
+        run_round(store, name, folder, workers=1, executor="inline", threads=1,
+                  show_progress=False)
         ts = store.trials(store.round(name).id)
         out[name] = max(t.score for t in ts if t.score is not None)
         out[f"{name}_trials"] = len(ts)
@@ -58,13 +61,16 @@ def run(folder: Path, seed: int, steps: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--budget1", type=int, default=4)
+    ap.add_argument("--budget2", type=int, default=3)
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            rows.append(run(Path(tmp) / "digits", seed, args.steps))
+            rows.append(run(Path(tmp) / "digits", seed, args.steps, args.budget1,
+                            args.budget2))
             print(json.dumps(rows[-1]), flush=True)
     print("| round 2 | best dev accuracy, median | per seed | trials per seed |")
     print("|---|---|---|---|")
