@@ -1,6 +1,6 @@
 """Warm against cold on digits: a second round that widens the lr range.
 
-    python benchmarks/warm_digits.py                 # seed 0, 100 steps, 4 + 3 + 3 trials
+    python benchmarks/warm_digits.py                 # seeds 0-2, 100 steps, 4 + 3 + 3 trials
     python benchmarks/warm_digits.py --seeds 0 1 2 --steps 200 --budget1 6 --budget2 4
 
 Round 1 (explore_exploit, ``--budget1`` trials) searches lr in [1e-4, 1e-3] and weight decay;
@@ -61,7 +61,7 @@ def run(folder: Path, seed: int, steps: int, budget1: int, budget2: int) -> dict
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--budget1", type=int, default=4)
     ap.add_argument("--budget2", type=int, default=3)

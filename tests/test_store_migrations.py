@@ -178,3 +178,20 @@ def test_cli_store_upgrade(tmp_path: Path, capsys: pytest.CaptureFixture[str],
         "store": normalize_url(url), "before": "0001", "after": "0002", "applied": ["0002"]}
     code, out = _cli(capsys, monkeypatch, "store", "upgrade", "--store", url)
     assert code == 0 and re.search(r"already at schema revision 0002", out)
+
+
+def test_processes_opening_a_fresh_store_together_all_get_one_store(store_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_close(_: int) -> str:
+        s = Store(store_url)
+        s.close()
+        return "ok"
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(open_close, range(6))) == ["ok"] * 6
+    engine = _engine(store_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    engine.dispose()
+    assert [r[0] for r in rows] == [migrations.head()]

@@ -7,8 +7,11 @@ written with ``MlflowClient`` against the tracking URI the user named (no global
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from tunebook.core.errors import MissingExtraError, SpecError
@@ -18,6 +21,20 @@ from tunebook.store import redact
 _STATUS = {"completed": "FINISHED", "failed": "FAILED", "diverged": "FAILED",
            "pruned": "KILLED"}
 _BATCH = 1000  # MLflow's log_batch takes at most 1,000 metrics per call
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """MLflow logs its database set-up at INFO on first use; a CLI command should not."""
+    loggers = [logging.getLogger(n) for n in ("mlflow", "alembic")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(lg.level, logging.WARNING))
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _client(uri: str) -> Any:
@@ -34,6 +51,11 @@ def _ms(ts: float | None) -> int | None:
 
 def export_mlflow(dump: RoundDump, uri: str, experiment: str | None = None) -> Exported:
     """Write the round's finished trials as runs of ``experiment`` (default: the round's name)."""
+    with _quiet():
+        return _export(dump, uri, experiment)
+
+
+def _export(dump: RoundDump, uri: str, experiment: str | None) -> Exported:
     from mlflow.entities import Metric, Param
 
     client = _client(uri)
