@@ -193,7 +193,8 @@ def _fail(message: str, kind: str, code: int, as_json: bool) -> int:
     if as_json and not _emitted:
         out().write(json.dumps({"error": text, "type": kind}) + "\n")
     else:  # with --json after the document went out, the line goes to stderr only
-        err_console.print(f"[bold red]error:[/] {for_humans(text)}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {for_humans(text)}", highlight=False,
+                          soft_wrap=True)  # one line, however narrow the terminal
     return code
 
 
@@ -207,7 +208,7 @@ def run_app(app: typer.Typer) -> int:
     if as_json:
         _out, sys.stdout = real_stdout, sys.stderr
     try:
-        rv = app(standalone_mode=False)
+        rv = app(standalone_mode=False, prog_name="tunebook")
     except TunebookError as exc:
         return _fail(str(exc), type(exc).__name__, exc.exit_code, as_json)
     except SystemExit as exc:
