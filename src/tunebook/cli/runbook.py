@@ -106,9 +106,12 @@ def register(app: typer.Typer) -> None:
                                         help="The project file or its folder."),
             store: str = StoreOption,
             schemas: bool = typer.Option(False, "--schemas", help="Print the tools' output "
-                                         "JSON schemas and exit.")) -> None:
+                                         "JSON schemas and exit."),
+            allow: list[Path] = typer.Option(None, "--allow", help="A folder outside the "
+                                             "project that tools may read and write (repeat); "
+                                             "by default only the project folder.")) -> None:
         """Serve the runbook as Model Context Protocol tools over stdio (pip install
-        'tunebook[mcp]')."""
+        'tunebook\\[mcp]')."""
         if schemas:
             from tunebook.tools.schemas import SCHEMAS, json_schema
 
@@ -116,7 +119,7 @@ def register(app: typer.Typer) -> None:
             return
         from tunebook.tools.mcp_server import serve
 
-        serve(project, store)
+        serve(project, store, allow or ())
 
 
 # --- rendering ---------------------------------------------------------------------------------
