@@ -223,10 +223,15 @@ def run_app(app: typer.Typer) -> int:
                                   highlight=False)
                 return 2
             return _fail(_usage_message(exc), "UsageError", 2, as_json)
-        # A bug, not the user's mistake: the traceback helps, but never with a password in it.
+        # Not a mistake tunebook recognised: the traceback helps whoever fixes it, but never
+        # with a password in it; --json still gets its one document.
         import traceback
 
         sys.stderr.write(redact_text("".join(traceback.format_exception(exc))))
+        if as_json and not _emitted:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            return _fail(f"internal error: {type(exc).__name__}: {first}", type(exc).__name__,
+                         1, as_json)
         return 1
     finally:
         sys.stdout, _out = real_stdout, None

@@ -24,6 +24,27 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux); else set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 def atomic_write(path: str | Path, data: bytes) -> str:
     """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half.
 
@@ -33,6 +54,10 @@ def atomic_write(path: str | Path, data: bytes) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        # mkstemp makes the file 0600; give it the mode any new file gets (0666 less the
+        # umask), or the mode of the file it replaces, so teammates on a shared filesystem
+        # read checkpoints, splits and reports as the user's umask intends.
+        os.fchmod(fd, _mode_for(target))
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
