@@ -198,3 +198,17 @@ def test_mcp_server_refuses_paths_outside(world: tuple[Path, Path], tmp_path: Pa
     assert all("expected" in text for text in seen.values()), seen
     untouched(outside)
     assert "baseline" in (proj / "tunebook.yaml").read_text()
+
+
+def test_cli_advise_never_replaces_the_project_file(world: tuple[Path, Path]) -> None:
+    from typer.testing import CliRunner
+
+    from tunebook.cli import app
+
+    proj, _ = world
+    before = (proj / "tunebook.yaml").read_text()
+    for target in ("tunebook.yaml", "train.py"):
+        result = CliRunner().invoke(app, ["advise", "--write", str(proj / target), "--force",
+                                          "-p", str(proj / "tunebook.yaml")])
+        assert isinstance(result.exception, SpecError), result.output
+    assert (proj / "tunebook.yaml").read_text() == before
