@@ -36,26 +36,30 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, cwd
 
 
 @pytest.fixture
-def nasty_round(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def nasty_round(tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str],
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, str]]:
+    """A round whose question and config hold markup and escapes, on SQLite and PostgreSQL."""
     pdir = write_project(tmp_path / "proj")
     params = {"lr": {"role": "nuisance", "type": "float", "low": 1e-3, "high": 1.0,
                      "scale": "log"},
               "tag": {"role": "fixed", "value": "[bold]x[/bold] \x1b[2J"}}
     (pdir / "round.yaml").write_text(yaml.safe_dump(round_dict(budget=2, question=NASTY,
                                                                params=params)))
-    assert run(capsys, monkeypatch, pdir, "round", "new", "round.yaml")[0] == 0
-    assert run(capsys, monkeypatch, pdir, "round", "run", "r1", "--executor", "inline")[0] == 0
-    yield pdir
+    st = ["--store", store_url]
+    assert run(capsys, monkeypatch, pdir, "round", "new", "round.yaml", *st)[0] == 0
+    assert run(capsys, monkeypatch, pdir, "round", "run", "r1", "--executor", "inline",
+               *st)[0] == 0
+    yield pdir, store_url
 
 
 @pytest.mark.parametrize("args", [["round", "list"], ["round", "status", "r1"], ["trials", "r1"],
                                   ["trial", "1"]])
-def test_store_text_is_shown_as_written(nasty_round: Path, args: list[str],
+def test_store_text_is_shown_as_written(nasty_round: tuple[Path, str], args: list[str],
                                         capsys: pytest.CaptureFixture[str],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "400")  # one row per line, so the text reads whole
-    code, out, err = run(capsys, monkeypatch, nasty_round, *args)
+    pdir, url = nasty_round
+    code, out, err = run(capsys, monkeypatch, pdir, *args, "--store", url)
     assert code == 0, err
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out and "\x9b" not in out
     if args[0] == "round":
@@ -66,10 +70,11 @@ def test_store_text_is_shown_as_written(nasty_round: Path, args: list[str],
 
 @pytest.mark.parametrize("args", [["round", "list"], ["round", "status", "r1"], ["trials", "r1"],
                                   ["trial", "1"]])
-def test_json_is_never_altered(nasty_round: Path, args: list[str],
+def test_json_is_never_altered(nasty_round: tuple[Path, str], args: list[str],
                                capsys: pytest.CaptureFixture[str],
                                monkeypatch: pytest.MonkeyPatch) -> None:
-    code, out, _ = run(capsys, monkeypatch, nasty_round, *args, "--json")
+    pdir, url = nasty_round
+    code, out, _ = run(capsys, monkeypatch, pdir, *args, "--json", "--store", url)
     assert code == 0
     text = json.dumps(json.loads(out))
     assert "\\u001b" in text  # the escape is kept, JSON-escaped (a terminal never sees ESC)

@@ -146,3 +146,23 @@ def test_dead_workers_mean_exit_1_and_no_trial_left_running(tmp_path: Path) -> N
     assert proc.returncode == 1, err
     assert "worker processes died" in out and "exit code -9" in out
     assert counts(url) == {"queued": 4}
+
+
+def test_requeue_workers_gives_back_only_their_running_trials(store: Store,
+                                                             project_dir: Path) -> None:
+    """The parent's clean-up after stopped or dead workers, on SQLite and PostgreSQL."""
+    rec = create_round(store, load_project(project_dir / "tunebook.yaml"),
+                       parse_round(round_dict(budget=4)))
+    mine = [store.claim(rec.id, "host:1:w0", 60.0), store.claim(rec.id, "host:1:w1", 60.0)]
+    other = store.claim(rec.id, "elsewhere:9", 60.0)
+    assert all(mine) and other is not None
+    back = store.requeue_workers(rec.id, ["host:1:w0", "host:1:w1"], "re-queued: test")
+    assert sorted(back) == sorted(c[0].id for c in mine if c is not None)
+    by_id = {t.id: t for t in store.trials(rec.id)}
+    assert by_id[other[0].id].status == "running"  # another host's worker keeps its trial
+    for tid in back:
+        assert by_id[tid].status == "queued" and by_id[tid].error == "re-queued: test"
+    assert store.requeue_workers(rec.id, [], "nothing") == []
+    # a finished trial is never touched
+    assert store.finish(other[0].id, other[1], "completed")
+    assert store.requeue_workers(rec.id, ["elsewhere:9"], "late") == []
