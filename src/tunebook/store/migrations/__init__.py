@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from tunebook.core.errors import SpecError, StoreError
+from tunebook.core.redact import redact_text
 from tunebook.store.connection import normalize_url, redact, sqlite_setup
 from tunebook.store.schema import meta
 
@@ -154,7 +155,7 @@ def upgrade(url: str | Path, folder: Path | None = None) -> Upgrade:
                     env.run_migrations()
     except OperationalError as exc:
         raise StoreError(f"store {redact(full)} is unreachable: "
-                         f"{str(exc.orig).strip().splitlines()[0]}") from None
+                         f"{redact_text(str(exc.orig).strip().splitlines()[0])}") from None
     finally:
         engine.dispose()
     return Upgrade(redact(full), before, target, applied)
