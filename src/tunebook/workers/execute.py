@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebook.core.errors import LeaseLost, SpecError, TrialDiverged, TrialPruned, WorkerStopped
-from tunebook.core.score import best_step
+from tunebook.core.score import best_step, formula_name, metric_key
 from tunebook.core.spec import load_pipeline
 from tunebook.core.trial import TrialRecord
 from tunebook.rounds.fidelity import advance
@@ -59,10 +59,11 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
     store.drop_points_after(trial.id, max(ckpt_steps, default=-1))
     run = Run(store, trial, token, eval_every=project.eval_every,
               artifact_root=artifact_root(project_dir), lease_s=lease_s, stop=stop,
-              pruner=make_pruner(store, record, trial, scorer))
+              pruner=make_pruner(store, record, trial, scorer),
+              declared=frozenset(project.metric_keys))
     status, error = "completed", None
     try:
-        train_fn(trial.config, run)
+        train_fn(run.tracked, run)
     except TrialDiverged as exc:
         status, error = "diverged", f"non-finite value: {exc}"
     except TrialPruned as exc:
@@ -78,10 +79,30 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
         status, error = "failed", traceback.format_exc(limit=20)
     finally:
         run.close()
-    best = best_step(store.curve(trial.id), scorer)
+    curve = store.curve(trial.id)
+    best = best_step(curve, scorer)
+    if status == "completed" and best.score is None:
+        status, error = "failed", missing_score(curve, scorer.needs, run.undeclared)
     recorded = store.finish(trial.id, token, status, error=error, best_step=best.step,
                             score=best.score, feasible=best.feasible, best_metrics=best.metrics)
     return Outcome(trial.id, status, recorded)
+
+
+def missing_score(curve: dict[int, dict[str, float]], needs: tuple[str, ...],
+                  undeclared: dict[str, str | None]) -> str:
+    """Why a trial that returned normally has no score: one line naming the fix."""
+    logged = sorted({k for point in curve.values() for k in point})
+    if not logged:
+        return ("train() returned without logging any metric: call run.log(step, ...) with "
+                f"the score's metrics ({', '.join(formula_name(n) for n in needs)})")
+    never = [n for n in needs if not any(n in point for point in curve.values())]
+    if never:
+        hints = [f"{name} (did you mean {near}?)" for name, near in undeclared.items()
+                 if near is not None and metric_key(near) in never]
+        return (f"the score needs {', '.join(formula_name(n) for n in never)}, never logged; "
+                f"logged: {', '.join(hints or logged[:8])}")
+    return ("no step logged every metric the score needs "
+            f"({', '.join(formula_name(n) for n in needs)}) together: log them at the same step")
 
 
 def set_threads(threads: int | None) -> None:
