@@ -39,9 +39,10 @@ class TrackedConfig(dict):  # type: ignore[type-arg]
 
     ``config[k]``, ``config.get(k)``, ``k in config``, ``config.pop(k)`` and
     ``config.setdefault(k)`` count as a read of ``k`` (present or not: a script that asks for
-    ``warmup_steps`` and falls back to a default does honour it). Walking the whole mapping (``dict(config)``, ``{**config}``, ``items()``,
-    ``for k in config``) counts as reading everything, since the keys may be used anywhere
-    after: such a trial never claims a key was ignored.
+    ``warmup_steps`` and falls back to a default does honour it). Walking the whole mapping
+    (``dict(config)``, ``{**config}``, ``items()``, ``for k in config``) counts as reading
+    everything, since the keys may be used anywhere after: such a trial never claims a key was
+    ignored.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -199,7 +200,8 @@ def train_usage_from_meta(meta: Mapping[str, Any], trial_id: int | None = None) 
     reads = None
     if isinstance(raw, Mapping):
         reads = ConfigReads(tuple(str(k) for k in raw.get("read") or ()),
-                            bool(raw.get("wholesale")), tuple(str(k) for k in raw.get("keys") or ()))
+                            bool(raw.get("wholesale")),
+                            tuple(str(k) for k in raw.get("keys") or ()))
     opt = None
     o = meta.get(OPTIMIZER_KEY)
     if isinstance(o, Mapping) and o.get("name"):

@@ -72,14 +72,26 @@ def _mitigation(ev: Evidence) -> Verdict:
     if not d.payload.get("probe_unstable"):
         return not_applicable(f"the lr probe stayed stable (decision {d.id})")
     cfg = (ev.baseline or {}).get("config") or {}
-    used = [k for k in ("warmup_steps", "clip", "clip_norm") if cfg.get(k)]
+    # A key train() never reads mitigates nothing, whatever its value.
+    used = [k for k in ("warmup_steps", "clip", "clip_norm") if cfg.get(k) and not ev.ignored(k)]
     if used:
         return done("baseline config mitigates: " + ", ".join(f"{k}={cfg[k]}" for k in used),
                     f"stability decision {d.id}")
     warm, clip = d.payload.get("recommended_warmup"), d.payload.get("clip_threshold")
-    return todo(f"add warmup_steps={warm} and/or clip={clip} to the config, then promote it",
-                "the lr probe was unstable and the baseline has no warmup or clipping",
-                f"stability decision {d.id}")
+    steps: list[str] = []
+    if ev.ignored("warmup_steps") or d.payload.get("warmup_ignored"):
+        steps.append("add a schedule with warmup to train() first (tk.make_schedule reads "
+                     "warmup_steps), then tunebook stability again")
+    elif warm is not None:
+        steps.append(f"add warmup_steps={warm} to the config")
+    if clip is not None:
+        steps.append(f"add clip={clip:.4g} to the config" + (
+            " (and read it in train(): tk.clip_gradients)" if ev.ignored("clip") else ""))
+    if not steps:
+        steps.append("no warmup kept training stable: lower the peak lr")
+    return todo("; ".join(steps) + ", then promote it",
+                "the lr probe was unstable and the baseline has no warmup or clipping that "
+                "train() applies", f"stability decision {d.id}")
 
 
 # --- 6. Engineering & reproducibility -----------------------------------------------------------

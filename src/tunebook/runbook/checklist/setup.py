@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunebook.core.usage import train_usage
 from tunebook.runbook.checklist.items import (
     Verdict,
     done,
@@ -21,6 +22,17 @@ ESTABLISHED = {"sgd", "momentum", "nesterov", "adam", "adamw", "nadam", "adafact
 # The community defaults the checklist asks to start from (everything but lr).
 DEFAULTS: dict[str, float] = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "momentum": 0.9}
 SIMPLE_SCHEDULES = {"constant", "linear", "cosine", "linear_decay", "cosine_decay"}
+# What `tunebook init` writes for the goal and the success criterion: a template to fill in,
+# never a statement of the user's business goal.
+PLACEHOLDER_GOAL = "TODO: who uses the model, and for what (replace this line)"
+PLACEHOLDER_SUCCESS = "TODO: the measurable bar for done, e.g. dev accuracy >= 0.97"
+
+
+def is_placeholder(text: str) -> bool:
+    return text.strip().upper().startswith("TODO") or text.strip() in (PLACEHOLDER_GOAL,
+                                                                       PLACEHOLDER_SUCCESS)
+
+
 SMALL_SIZES = {"tiny", "small", "base", "mini", "s", "xs", "b", "18", "resnet18"}
 
 
@@ -49,9 +61,16 @@ def _task_type(ev: Evidence) -> Verdict:
 @item("0.business_goal", "Business goal and success criteria are clearly stated.", judgment=True)
 def _business_goal(ev: Evidence) -> Verdict:
     task = ev.project.task
+    template = [k for k, v in (("goal", task.goal), ("success", task.success))
+                if is_placeholder(v)]
+    if template:
+        return from_note(ev, "0.business_goal") or todo(
+            "write the real " + " and ".join(f"task.{k}" for k in template)
+            + " in tunebook.yaml", "tunebook.yaml task."
+            + " and task.".join(template) + " still hold the tunebook init template's placeholder")
     if task.goal.strip() and task.success.strip():
-        return done(f"task.goal: {task.goal.strip()}", f"task.success: {task.success.strip()}",
-                    source="spec")
+        return done(f"tunebook.yaml task.goal: {task.goal.strip()}",
+                    f"tunebook.yaml task.success: {task.success.strip()}", source="spec")
     return from_note(ev, "0.business_goal") or todo(
         "state task.success in tunebook.yaml (e.g. 'dev accuracy >= 0.97')",
         "the goal is stated but no success criterion" if task.goal.strip() else "no goal")
@@ -272,9 +291,15 @@ def _logged(ev: Evidence) -> Verdict:
     t = ev.baseline_trial or next((t for t in ev.all_trials if t.status == "completed"), None)
     if t is None:
         return todo("tunebook baseline", "no trial recorded yet")
-    keys = [k for k in ("optimizer", "lr", "beta1", "beta2", "eps", "momentum",
-                        "weight_decay", "schedule", "warmup_steps") if k in t.config]
-    return done(f"trial {t.id} stores its full config: " + ", ".join(keys or sorted(t.config)))
+    opt = train_usage(t).optimizer
+    if opt is None:
+        return todo("record them: tk.make_optimizer(params, config, run) or run.watch(optimizer) "
+                    "in train()", f"trial {t.id} recorded no optimizer hyperparameters (its "
+                    "config lists only what was set, not the defaults the optimizer used)")
+    how = "tk.make_optimizer" if opt.source == "kit" else "run.watch"
+    names = sorted(k for k in opt.hparams if k not in ("class", "param_groups", "ignored"))
+    return done(f"trial {t.id} recorded every hyperparameter of its {opt.name} optimizer "
+                f"({how}): " + ", ".join(names))
 
 
 def _batch_scan(ev: Evidence) -> Any:
@@ -334,13 +359,34 @@ def _retune(ev: Evidence) -> Verdict:
 
 @item("2.4.schedule", "Choose a simple lr schedule (constant / linear decay / cosine decay).")
 def _schedule(ev: Evidence) -> Verdict:
-    sched = _config(ev).get("schedule")
-    if sched is None:
-        return done("baseline.config has no schedule: a constant lr",
-                    detail="write schedule: constant|linear|cosine to make it explicit")
-    if str(sched).lower() in SIMPLE_SCHEDULES:
-        return done(f"baseline schedule = {sched}")
-    return todo("start from constant, linear or cosine decay", f"schedule {sched!r}")
+    t = ev.baseline_trial or next((t for t in ev.all_trials if t.status == "completed"), None)
+    if t is None:
+        return todo("tunebook baseline", "no trial recorded yet")
+    u = train_usage(t)
+    if u.lr is not None and u.lr.changes:
+        peak = u.lr.peak or 0.0
+        if u.lr.constant:
+            return done(f"trial {t.id}: lr constant at {peak:.4g} over {u.lr.steps} optimizer "
+                        "steps (recorded each step)")
+        if u.schedule is not None and u.schedule.name in SIMPLE_SCHEDULES:
+            return done(f"trial {t.id}: {u.schedule.name} schedule (tk.make_schedule), peak "
+                        f"{u.schedule.lr:.4g}, warmup {u.schedule.warmup_steps} steps")
+        where = ", ".join(f"{v:.3g} from step {s}" for s, v in u.lr.changes[:4])
+        more = " ..." if len(u.lr.changes) > 4 else ""
+        return from_note(ev, "2.4.schedule") or todo(
+            "use constant, linear or cosine decay (tk.make_schedule), or "
+            + note_hint("2.4.schedule", "step decay on purpose: ..."),
+            f"trial {t.id}'s lr (recorded each step): {where}{more}")
+    if u.schedule is not None:
+        if u.schedule.name in SIMPLE_SCHEDULES:
+            return done(f"trial {t.id}: {u.schedule.name} schedule (tk.make_schedule), peak "
+                        f"{u.schedule.lr:.4g}, warmup {u.schedule.warmup_steps} steps")
+        return todo("start from constant, linear or cosine decay",
+                    f"trial {t.id}: schedule {u.schedule.name!r}")
+    return todo("record the lr train() really uses: run.watch(optimizer) or "
+                "tk.make_schedule(config, run)",
+                f"trial {t.id} recorded no lr per step, so its schedule is unknown (a config "
+                "without a schedule key says nothing about a scheduler inside train())")
 
 
 @item("2.4.max_steps", "Set an initial max_train_steps (from experience or small test runs).")
