@@ -15,6 +15,7 @@ from tunebook.cli.output import (
     ProjectOption,
     StoreOption,
     emit,
+    err_console,
     fmt,
     project_at,
     store_at,
@@ -34,9 +35,28 @@ def _copy_example(dest: Path, force: bool = False) -> list[str]:
         if target.exists() and not force:
             raise SpecError(str(target), "a file that does not exist yet", "an existing file",
                             "Pass --force to overwrite it.")
-        target.write_text((src / name).read_text(encoding="utf-8"), encoding="utf-8")
+        text = (src / name).read_text(encoding="utf-8")
+        if name == "tunebook.yaml":
+            text = _template_goal(text)
+        target.write_text(text, encoding="utf-8")
         written.append(str(target))
     return written
+
+
+def _template_goal(text: str) -> str:
+    """The example's goal and success lines become placeholders: an init'ed project's goal is
+    the user's to state, and the checklist does not tick a placeholder."""
+    from tunebook.runbook.checklist.setup import PLACEHOLDER_GOAL, PLACEHOLDER_SUCCESS
+
+    out = []
+    for line in text.splitlines(keepends=True):
+        head = line.split(":", 1)[0]
+        if head == "  goal":
+            line = f'  goal: "{PLACEHOLDER_GOAL}"\n'
+        elif head == "  success":
+            line = f'  success: "{PLACEHOLDER_SUCCESS}"\n'
+        out.append(line)
+    return "".join(out)
 
 
 
@@ -93,7 +113,10 @@ def register(app: typer.Typer) -> None:
         verdict = run_baseline(st, spec, pdir, seed=seed, show_progress=not as_json)
         emit(verdict.to_dict(), as_json, _render_baseline)
         if not verdict.ok:
-            raise typer.Exit(1)
+            if not as_json:
+                err_console.print(f"[bold red]failed:[/] {verdict.problems[0]}",
+                                  highlight=False)
+            raise SystemExit(1)  # the work failed: exit 1 (a usage error would be 2)
 
 
     @app.command()

@@ -14,6 +14,7 @@ from tunebook.cli.output import (
     ProjectOption,
     StoreOption,
     emit,
+    err_console,
     fmt,
     project_at,
     store_at,
@@ -73,7 +74,7 @@ def register(app: typer.Typer) -> None:
         from tunebook.cli.round_render import render_run
         from tunebook.experiments.seeds import check_k, parents, run_seeds
         from tunebook.rounds.fidelity import from_flags, report, set_fidelity
-        from tunebook.rounds.lifecycle import specs
+        from tunebook.rounds.lifecycle import all_failed, specs
         from tunebook.workers.execute import run_round
 
         _, pdir = project_at(project)
@@ -104,7 +105,14 @@ def register(app: typer.Typer) -> None:
             payload["fidelity"] = asdict(report(st, rec))
         if spread is not None:
             payload["seeds"] = spread
+        failed = all_failed(st, rec)
+        if failed:
+            payload["failed"] = failed
         emit(payload, as_json, render_run)
+        if failed:
+            if not as_json:
+                err_console.print(f"[bold red]failed:[/] {failed}", highlight=False)
+            raise SystemExit(1)
 
     @round_app.command("rescore")
     def round_rescore(name: str,

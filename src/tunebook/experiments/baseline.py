@@ -98,8 +98,12 @@ def check(store: Store, trial: TrialRecord, project: ProjectSpec,
           project_dir: str | Path) -> BaselineVerdict:
     problems: list[str] = []
     if trial.status != "completed":
+        why = (trial.error or "").strip().splitlines()
         problems.append(f"the baseline trial ended {trial.status}: "
-                        f"{(trial.error or '').strip().splitlines()[-1:]}")
+                        f"{why[-1] if why else 'no error recorded'}")
+    elif trial.score is None:
+        problems.append("the baseline trial has no score: no eval step logged the score's "
+                        "metrics")
     curve = store.curve(trial.id)
     losses = [curve[s][k] for s in sorted(curve) for k in LOSS_KEYS if k in curve[s]]
     nonfinite = [v for s in curve.values() for v in s.values() if not math.isfinite(v)]

@@ -66,8 +66,8 @@ def _business_goal(ev: Evidence) -> Verdict:
     if template:
         return from_note(ev, "0.business_goal") or todo(
             "write the real " + " and ".join(f"task.{k}" for k in template)
-            + " in tunebook.yaml", "tunebook.yaml task."
-            + " and task.".join(template) + " still hold the tunebook init template's placeholder")
+            + " in tunebook.yaml", "still the tunebook init template's placeholder",
+            "tunebook.yaml task." + " and task.".join(template))
     if task.goal.strip() and task.success.strip():
         return done(f"tunebook.yaml task.goal: {task.goal.strip()}",
                     f"tunebook.yaml task.success: {task.success.strip()}", source="spec")
@@ -294,8 +294,8 @@ def _logged(ev: Evidence) -> Verdict:
     opt = train_usage(t).optimizer
     if opt is None:
         return todo("record them: tk.make_optimizer(params, config, run) or run.watch(optimizer) "
-                    "in train()", f"trial {t.id} recorded no optimizer hyperparameters (its "
-                    "config lists only what was set, not the defaults the optimizer used)")
+                    "in train()", "no optimizer hyperparameters recorded (the config lists only "
+                    "what was set, not the defaults the optimizer used)", f"trial {t.id}")
     how = "tk.make_optimizer" if opt.source == "kit" else "run.watch"
     names = sorted(k for k in opt.hparams if k not in ("class", "param_groups", "ignored"))
     return done(f"trial {t.id} recorded every hyperparameter of its {opt.name} optimizer "
@@ -376,17 +376,18 @@ def _schedule(ev: Evidence) -> Verdict:
         return from_note(ev, "2.4.schedule") or todo(
             "use constant, linear or cosine decay (tk.make_schedule), or "
             + note_hint("2.4.schedule", "step decay on purpose: ..."),
+            "the lr changes in steps, not a constant / linear / cosine schedule",
             f"trial {t.id}'s lr (recorded each step): {where}{more}")
     if u.schedule is not None:
         if u.schedule.name in SIMPLE_SCHEDULES:
             return done(f"trial {t.id}: {u.schedule.name} schedule (tk.make_schedule), peak "
                         f"{u.schedule.lr:.4g}, warmup {u.schedule.warmup_steps} steps")
         return todo("start from constant, linear or cosine decay",
-                    f"trial {t.id}: schedule {u.schedule.name!r}")
+                    f"schedule {u.schedule.name!r}", f"trial {t.id} (tk.make_schedule)")
     return todo("record the lr train() really uses: run.watch(optimizer) or "
                 "tk.make_schedule(config, run)",
-                f"trial {t.id} recorded no lr per step, so its schedule is unknown (a config "
-                "without a schedule key says nothing about a scheduler inside train())")
+                "no lr recorded per step, so the schedule is unknown (a config without a "
+                "schedule key says nothing about a scheduler inside train())", f"trial {t.id}")
 
 
 @item("2.4.max_steps", "Set an initial max_train_steps (from experience or small test runs).")
