@@ -23,7 +23,7 @@ from tunebook.runbook.evidence import (
     label_alarm,
 )
 
-AXIS_CODES = ("boundary", "stability_bound", "divergence_scattered", "target_edge")
+AXIS_CODES = ("boundary", "edge_best", "stability_bound", "divergence_scattered", "target_edge")
 CURVE_CODES = ("overfitting", "early_saturation", "still_improving", "instability",
                "best_step_early", "best_step_late", "no_train_loss")
 
@@ -179,7 +179,8 @@ def _axes(ev: Evidence) -> Verdict:
     if isinstance(a, Missing):
         return todo(a.command, a.message)
     found = findings_of(a, AXIS_CODES)
-    boundary = [f for f in found if f.code == "boundary"]
+    # A best trial at an edge, confirmed or not, is never "no best point at a boundary".
+    boundary = [f for f in found if f.code in ("boundary", "edge_best")]
     if boundary:
         return todo(boundary[0].action, "; ".join(f.message for f in boundary),
                     f"tunebook analyze {r.name}")
