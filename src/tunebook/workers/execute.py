@@ -28,6 +28,7 @@ from tunebook.rounds.lifecycle import fill, progress, specs
 from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.files import ArtifactRoot
+from tunebook.workers.retention import retain
 from tunebook.workers.run import Run
 
 LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
@@ -85,6 +86,9 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
         status, error = "failed", missing_score(curve, scorer.needs, run.undeclared)
     recorded = store.finish(trial.id, token, status, error=error, best_step=best.step,
                             score=best.score, feasible=best.feasible, best_metrics=best.metrics)
+    if recorded:  # the project's retention: the N best checkpoints and the latest
+        policy = project.checkpoints
+        retain(store, run.artifacts, trial.id, scorer, policy.keep_best, policy.keep_latest)
     return Outcome(trial.id, status, recorded)
 
 
