@@ -182,7 +182,7 @@ def _seed(ev: Evidence) -> Verdict:
         return todo("tunebook baseline", "no trial recorded")
     split = [t for t in ts if "init_seed" in t.meta and (
         "data_seed" in t.meta or "shuffle_seeds" in t.meta)]
-    return done(f"every trial stores its seed ({len(ts)} completed)",
+    return done(f"trials {ts[0].id}-{ts[-1].id} store their seeds ({len(ts)} completed)",
                 f"{len(split)} trials record separate init/data seeds" if split else "",
                 detail="" if split else "derive the shuffle seed from run.seed (e.g. seed + 1) "
                 "and record it, as the PyTorch kit does")

@@ -40,6 +40,23 @@ def _config(ev: Evidence) -> dict[str, Any]:
     return dict((ev.baseline or {}).get("config") or ev.project.baseline.config)
 
 
+def config_where(ev: Evidence) -> str:
+    """Which record the baseline config comes from (a decision, else tunebook.yaml)."""
+    if ev.baseline:
+        rows = [d for d in ev.decisions if d.kind == "baseline" or (
+            d.kind == "promotion" and d.payload.get("promoted"))]
+        if rows:
+            return f"{rows[-1].kind} decision {rows[-1].id}"
+    return "tunebook.yaml baseline.config"
+
+
+def logged_by(ev: Evidence, prefix: str = "") -> str:
+    """``trials 1, 2, 3`` that recorded metrics (starting with ``prefix``) at their best step."""
+    ids = [t.id for t in ev.all_trials if t.status == "completed"
+           and any(k.startswith(prefix) for k in t.best_metrics)]
+    return "trials " + ", ".join(map(str, ids[:5])) + (" ..." if len(ids) > 5 else "")
+
+
 def logged_metrics(ev: Evidence) -> set[str]:
     """Metric keys some completed trial recorded at its best step."""
     keys: set[str] = set()
@@ -150,7 +167,7 @@ def _optimizing(ev: Evidence) -> Verdict:
 def _score(ev: Evidence) -> Verdict:
     kind = "a metric" if isinstance(ev.project.score, str) else "a formula"
     scored = [t for t in ev.all_trials if t.score is not None]
-    return done(f"score = {_score_text(ev)} ({kind}, parsed safely)",
+    return done(f"tunebook.yaml score = {_score_text(ev)} ({kind}, parsed safely)",
                 f"{len(scored)} trials scored with it" if scored else "", source="spec")
 
 
@@ -164,7 +181,7 @@ def _splits(ev: Evidence) -> Verdict:
     splits = {k.split("/", 1)[0] for k in logged_metrics(ev) if "/" in k}
     need = {"train", "dev", "test"}
     if need <= splits:
-        return done("metrics logged on splits: " + ", ".join(sorted(splits)))
+        return done(f"{logged_by(ev)} logged metrics on splits: " + ", ".join(sorted(splits)))
     if ev.all_trials:
         return todo("tunebook data split (or log train_*, dev_* and test_* metrics)",
                     "no split on " + ", ".join(sorted(need - splits)))
@@ -202,7 +219,8 @@ def _train_dev(ev: Evidence) -> Verdict:
         return noted
     logged = [k for k in logged_metrics(ev) if k.startswith("train_dev/")]
     if logged:
-        return done("train_dev metrics logged: " + ", ".join(sorted(logged)))
+        return done(f"{logged_by(ev, 'train_dev/')} logged train_dev metrics: "
+                    + ", ".join(sorted(logged)))
     if any(m.split == "train_dev" for m in ev.project.metrics):
         return todo("log train_dev metrics in train() (run.log(step, train_dev_accuracy=...))",
                     "a train_dev metric is declared but never logged")
@@ -225,7 +243,8 @@ def _train_dev(ev: Evidence) -> Verdict:
 def _family(ev: Evidence) -> Verdict:
     arch = ev.project.baseline.architecture
     if arch is not None:
-        return done(f"baseline.architecture.family = {arch.family}", source="spec")
+        return done(f"tunebook.yaml baseline.architecture.family = {arch.family}",
+                    source="spec")
     return from_note(ev, "2.1.family") or todo(
         "set baseline.architecture in tunebook.yaml (tunebook advise --task task.yaml proposes "
         "one)", "no architecture recorded")
@@ -237,7 +256,7 @@ def _size(ev: Evidence) -> Verdict:
     if arch is None:
         return todo("set baseline.architecture.size (small or base)", "no architecture recorded")
     if arch.size.lower() in SMALL_SIZES:
-        return done(f"baseline.architecture.size = {arch.size}", source="spec")
+        return done(f"tunebook.yaml baseline.architecture.size = {arch.size}", source="spec")
     return from_note(ev, "2.1.size") or todo(
         "start from a small or base size (checklist 2.1), or "
         + note_hint("2.1.size", "large on purpose: ..."), f"size {arch.size!r}")
@@ -258,13 +277,19 @@ def _version(ev: Evidence) -> Verdict:
 @item("2.2.optimizer", "Use a well-established optimizer (SGD + momentum / Nesterov, AdamW, "
       "Adam, Adafactor).")
 def _optimizer(ev: Evidence) -> Verdict:
-    raw = _config(ev).get("optimizer")
-    name = raw.get("name") if isinstance(raw, dict) else raw
+    u = ev.usage
+    if u is not None and u.optimizer is not None:  # what train() built, not what the config says
+        name: Any = u.optimizer.name
+        where = f"trial {u.trial_id} built {u.optimizer.hparams.get('class', name)}"
+    else:
+        raw = _config(ev).get("optimizer")
+        name = raw.get("name") if isinstance(raw, dict) else raw
+        where = f"{config_where(ev)}: optimizer = {name}"
     if name is None:
         return todo("name the optimizer in baseline.config (optimizer: adamw)",
                     "baseline.config has no optimizer key")
     if str(name).lower() in ESTABLISHED:
-        return done(f"baseline optimizer = {name}")
+        return done(where)
     return from_note(ev, "2.2.optimizer") or todo(
         "switch to AdamW or SGD + momentum, or " + note_hint("2.2.optimizer", "why ..."),
         f"optimizer {name!r} is not among the established ones")
@@ -272,14 +297,23 @@ def _optimizer(ev: Evidence) -> Verdict:
 
 @item("2.2.defaults", "Start with community/default hyperparameters (except lr).")
 def _defaults(ev: Evidence) -> Verdict:
-    cfg = _config(ev)
-    raw = cfg.get("optimizer")
-    block: dict[str, Any] = raw if isinstance(raw, dict) else cfg
+    u = ev.usage
+    if u is not None and u.optimizer is not None:  # the values the optimizer really had
+        h = u.optimizer.hparams
+        betas = h.get("betas") if isinstance(h.get("betas"), list) else [None, None]
+        block: dict[str, Any] = {"beta1": betas[0], "beta2": betas[1], "eps": h.get("eps"),
+                                 "momentum": h.get("momentum") if h.get("momentum") else None}
+        where = f"trial {u.trial_id}'s recorded {u.optimizer.name}"
+    else:
+        cfg = _config(ev)
+        raw = cfg.get("optimizer")
+        block = raw if isinstance(raw, dict) else cfg
+        where = config_where(ev)
     off = {k: block[k] for k, v in DEFAULTS.items()
            if isinstance(block.get(k), int | float) and abs(float(block[k]) - v) > 1e-12}
     if not off:
-        set_ = [k for k in DEFAULTS if k in block]
-        return done("optimizer hyperparameters other than lr at their defaults"
+        set_ = [k for k in DEFAULTS if block.get(k) is not None]
+        return done(f"{where}: optimizer hyperparameters other than lr at their defaults"
                     + (f" ({', '.join(set_)})" if set_ else " (not overridden)"))
     return from_note(ev, "2.2.defaults") or todo(
         "reset " + ", ".join(off) + " to the defaults for the first baseline",
@@ -397,7 +431,7 @@ def _max_steps(ev: Evidence) -> Verdict:
     if steps is None:
         return todo("set baseline.config.max_train_steps (tunebook steps estimates one)",
                     "no max_train_steps in the baseline config")
-    return done(f"max_train_steps = {steps}",
+    return done(f"{config_where(ev)}: max_train_steps = {steps}",
                 f"estimated by a probe (decision {d.id}): {d.summary}" if d else "")
 
 

@@ -281,7 +281,8 @@ def _act(ev: Evidence) -> Verdict:
     later = [r for r in ev.search_rounds
              if ev.baseline_trial is not None and r.created_at > _created(ev)]
     if later:
-        return done(f"largest gap {d.largest}; rounds since the baseline: "
+        return done(f"tunebook diagnose (trial {d.trial_id}): largest gap {d.largest}; "
+                    "rounds since the baseline: "
                     + ", ".join(r.name for r in later), detail=action)
     return todo("tunebook advise (proposes the round that addresses it)",
                 f"largest gap {d.largest}: {action}")
