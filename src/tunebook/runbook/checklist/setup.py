@@ -300,7 +300,8 @@ def _defaults(ev: Evidence) -> Verdict:
     u = ev.usage
     if u is not None and u.optimizer is not None:  # the values the optimizer really had
         h = u.optimizer.hparams
-        betas = h.get("betas") if isinstance(h.get("betas"), list) else [None, None]
+        raw_betas = h.get("betas")
+        betas: list[Any] = raw_betas if isinstance(raw_betas, list) else [None, None]
         block: dict[str, Any] = {"beta1": betas[0], "beta2": betas[1], "eps": h.get("eps"),
                                  "momentum": h.get("momentum") if h.get("momentum") else None}
         where = f"trial {u.trial_id}'s recorded {u.optimizer.name}"
