@@ -144,3 +144,15 @@ def test_a_script_that_logs_nothing_fails_with_a_reason(tmp_path: Path) -> None:
     trial = store.trial(verdict.trial_id)
     assert trial.status == "failed"
     assert "without logging any metric" in (trial.error or "")
+
+
+def test_the_steps_probe_says_when_its_lr_was_not_constant(tmp_path: Path) -> None:
+    # The probe asks for schedule: constant; this script's StepLR ignores that. Before, the
+    # estimate was presented as a constant-lr one.
+    from tunebook.experiments.steps import run_probe
+
+    proj = epoch_project(tmp_path / "p")
+    store = Store(proj / "s.db")
+    est = run_probe(store, load_project(proj / "tunebook.yaml"), proj, probe_steps=20,
+                    show_progress=False)
+    assert any("lr was not constant" in n and "schedule" in n for n in est.notes)
