@@ -15,14 +15,13 @@ from tunebook.cli.output import (
     ProjectOption,
     StoreOption,
     emit,
-    err_console,
     fmt,
     project_at,
     store_at,
     to_jsonable,
 )
 from tunebook.cli.round_render import trials_table
-from tunebook.core.errors import SpecError
+from tunebook.core.errors import SpecError, WorkFailed
 from tunebook.runbook.export import trials_payload
 
 
@@ -113,11 +112,9 @@ def register(app: typer.Typer) -> None:
         st = store_at(store, pdir)
         verdict = run_baseline(st, spec, pdir, seed=seed, show_progress=not as_json)
         emit(verdict.to_dict(), as_json, _render_baseline)
-        if not verdict.ok:
-            if not as_json:
-                err_console.print(f"[bold red]failed:[/] {verdict.problems[0]}",
-                                  highlight=False)
-            raise SystemExit(1)  # the work failed: exit 1 (a usage error would be 2)
+        if not verdict.ok:  # the work failed: exit 1 with one line (plain and --json)
+            raise WorkFailed("the baseline needs attention: "
+                             + ("; ".join(verdict.problems) or "see the checks above"))
 
 
     @app.command()

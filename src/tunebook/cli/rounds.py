@@ -13,14 +13,14 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    check_trials,
     emit,
-    err_console,
     fmt,
     project_at,
     store_at,
     to_jsonable,
 )
-from tunebook.core.errors import SpecError
+from tunebook.core.errors import SpecError, WorkFailed
 from tunebook.runbook.export import trials_payload
 
 round_app = typer.Typer(help="Create, run and inspect rounds (one question each).",
@@ -109,10 +109,9 @@ def register(app: typer.Typer) -> None:
         if failed:
             payload["failed"] = failed
         emit(payload, as_json, render_run)
-        if failed:
-            if not as_json:
-                err_console.print(f"[bold red]failed:[/] {failed}", highlight=False)
-            raise SystemExit(1)
+        if failed:  # every trial failed: exit 1 with the first failure's reason
+            raise WorkFailed(failed)
+        check_trials(counts, name)  # exit 1 when a trial failed or some were left unfinished
 
     @round_app.command("rescore")
     def round_rescore(name: str,
