@@ -130,7 +130,8 @@ def test_a_round_whose_every_trial_failed_exits_1(tmp_path: Path,
     captured = capsys.readouterr()
     out = json.loads(captured.out)
     assert out["counts"] == {"failed": 2}
-    assert "every trial of round lr failed" in out["failed"]
+    assert "2 of 2 trials of round lr failed, every one" in out["failed"]
+    assert "2 of 2 trials of round lr failed" in captured.err  # the one line, on stderr
     assert "dev_accuracy" in out["failed"]
 
 

@@ -155,5 +155,5 @@ def all_failed(store: Store, record: RoundRecord) -> str | None:
         return None
     reasons = [(t.error or "").strip().splitlines() for t in ts]
     first = next((r[-1] for r in reasons if r), "no error recorded")
-    return (f"every trial of round {record.name} failed ({len(ts)} of {len(ts)}); "
+    return (f"{len(ts)} of {len(ts)} trials of round {record.name} failed, every one; "
             f"trial {ts[0].id}: {first}")
