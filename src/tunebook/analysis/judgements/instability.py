@@ -1,0 +1,127 @@
+"""Instability of a training-loss curve: spikes, a rising loss, divergence, read with its noise.
+
+A spike is a point far above the trailing median of the curve (``SPIKE_SCALE`` robust
+deviations of the residual, ``SPIKE_SHARE`` of the level, and a fifth of the progress so far:
+minibatch noise of a small loss is multiplicative). Spikes that recur at a regular period
+(``PERIODIC_MIN`` or more, spaced within ``PERIODIC_TOL`` of a common period) are structure, not
+instability: an unshuffled loader or a per-epoch schedule repeats its hardest batches every
+epoch. They are reported as ``period`` and never make a curve unstable. A curve rises when its
+late level sits above its lowest level by a fifth of the total decrease (and 4 standard errors
+of that level).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+SPIKE_SCALE = 6.0
+SPIKE_SHARE = 0.5
+SPIKE_PROGRESS = 0.2
+RISE_SHARE = 0.2
+PERIODIC_MIN = 3
+PERIODIC_TOL = 0.15
+MIN_POINTS = 20
+
+
+@dataclass(frozen=True)
+class LossReading:
+    """What one training-loss curve shows."""
+
+    points: int
+    diverged: bool                 # a non-finite loss
+    spikes: tuple[int, ...]        # steps of irregular spikes (instability)
+    periodic: tuple[int, ...]      # steps of spikes that recur at a period (structure)
+    period: int | None             # the period in steps, when there is one
+    rising_from: int | None        # step from which the loss rises again
+
+    @property
+    def unstable(self) -> bool:
+        return self.diverged or bool(self.spikes) or self.rising_from is not None
+
+
+def _trailing_median(x: np.ndarray, w: int) -> np.ndarray:
+    """Median of the ``w`` points before each point (the first point: itself)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    padded = np.concatenate([np.full(w, x[0]), x])
+    return np.median(sliding_window_view(padded, w)[:-1], axis=1)
+
+
+def _period(spikes: Sequence[int]) -> int | None:
+    """The common period of spike steps, when they recur regularly (gaps multiples of it)."""
+    if len(spikes) < PERIODIC_MIN:
+        return None
+    gaps = np.diff(np.asarray(spikes, dtype=float))
+    base = float(np.min(gaps))
+    if base <= 0:
+        return None
+    ratio = gaps / base
+    if np.all(np.abs(ratio - np.round(ratio)) <= PERIODIC_TOL):
+        return int(round(float(np.median(gaps / np.round(ratio)))))
+    return None
+
+
+def read_loss(steps: Sequence[int], loss: Sequence[float]) -> LossReading:
+    """Read one training-loss curve.
+
+    >>> s = list(range(1, 301))
+    >>> smooth = [2.0 / (1 + i / 30) for i in s]
+    >>> read_loss(s, smooth).unstable
+    False
+    >>> periodic = [v * (4 if i % 50 == 0 else 1) for i, v in zip(s, smooth)]
+    >>> r = read_loss(s, periodic)
+    >>> r.unstable, r.period
+    (False, 50)
+    >>> once = [v * (4 if i == 150 else 1) for i, v in zip(s, smooth)]
+    >>> read_loss(s, once).spikes
+    (150,)
+    """
+    st = np.asarray(steps, dtype=int)
+    y = np.asarray(loss, dtype=float)
+    diverged = bool(len(y)) and not bool(np.all(np.isfinite(y)))
+    ok = np.isfinite(y)
+    st, y = st[ok], y[ok]
+    n = len(y)
+    if n < MIN_POINTS:
+        return LossReading(n, diverged, (), (), None, None)
+    w = int(min(51, max(5, n // 20)))
+    base = _trailing_median(y, w)
+    resid = y - base
+    scale = float(1.4826 * np.median(np.abs(resid - np.median(resid))))
+    start = float(np.median(y[:max(3, min(10, n // 50))]))
+    progress = np.maximum(start - base, 0.0)
+    hit = (resid > np.maximum(SPIKE_SCALE * scale, SPIKE_SHARE * np.abs(base))) & (
+        resid > SPIKE_PROGRESS * progress)
+    hit[:w] = False  # the trailing window is still filling up
+    spikes: list[int] = []
+    last = -10**9
+    for i in np.flatnonzero(hit):
+        if i - last > w:  # consecutive spike points are one event
+            spikes.append(int(st[i]))
+        last = int(i)
+    period = _period(spikes)
+    irregular, regular = (spikes, []) if period is None else ([], spikes)
+    return LossReading(n, diverged, tuple(irregular), tuple(regular), period,
+                       _rising(st, y, scale))
+
+
+def _rising(st: np.ndarray, y: np.ndarray, scale: float) -> int | None:
+    n = len(y)
+    k = max(5, n // 10)
+    start = float(np.median(y[:k]))
+    level = np.asarray([np.median(y[max(0, i - k + 1):i + 1]) for i in range(k - 1, n, k)])
+    if len(level) < 3:
+        return None
+    lo_i = int(np.argmin(level[:-1]))
+    lowest, end = float(level[lo_i]), float(level[-1])
+    decrease = start - lowest
+    if decrease > 0 and end - lowest > max(RISE_SHARE * decrease, 4 * scale / math.sqrt(k)):
+        return int(st[min((lo_i + 1) * k - 1, n - 1)])
+    return None
+
+
+__all__ = ["LossReading", "read_loss"]
