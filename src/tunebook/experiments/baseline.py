@@ -2,7 +2,8 @@
 
 The dev metric must be clearly better than chance, computed from the dev labels the run saved
 with its predictions (majority class and uniform guessing for classification, the mean
-predictor for regression), and training must be stable (no non-finite values, loss falls).
+predictor for regression), and training must be stable (no non-finite values, loss falls, and
+no irregular spikes or rise by the one instability rule, :mod:`tunebook.analysis.judgements`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunebook.analysis.judgements.instability import read_loss
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import TrialRecord
 from tunebook.rounds.lifecycle import specs
@@ -105,6 +107,16 @@ def check(store: Store, trial: TrialRecord, project: ProjectSpec,
     nonfinite = [v for s in curve.values() for v in s.values() if not math.isfinite(v)]
     first = last = None
     stable = not nonfinite and trial.status != "diverged"
+    loss_pts = [(s, curve[s][k]) for s in sorted(curve) for k in LOSS_KEYS if k in curve[s]]
+    reading = read_loss([s for s, _ in loss_pts], [v for _, v in loss_pts])
+    if reading.spikes or reading.rising_from is not None:
+        # The same instability rule as tunebook analyze and tunebook stability.
+        stable = False
+        what = [f"irregular training-loss spikes at steps {list(reading.spikes[:5])}"] \
+            if reading.spikes else []
+        what += [f"training loss rising from step {reading.rising_from}"] \
+            if reading.rising_from is not None else []
+        problems.append("training is unstable: " + "; ".join(what))
     if losses:
         k = max(1, len(losses) // 10)
         first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k

@@ -7,7 +7,7 @@ minibatch noise of a small loss is multiplicative). Spikes that recur at a regul
 instability: an unshuffled loader or a per-epoch schedule repeats its hardest batches every
 epoch. They are reported as ``period`` and never make a curve unstable. A curve rises when its
 late level sits above its lowest level by a fifth of the total decrease (and 4 standard errors
-of that level).
+of that level), or ends above where it started.
 """
 
 from __future__ import annotations
@@ -119,6 +119,8 @@ def _rising(st: np.ndarray, y: np.ndarray, scale: float) -> int | None:
     lo_i = int(np.argmin(level[:-1]))
     lowest, end = float(level[lo_i]), float(level[-1])
     decrease = start - lowest
+    if decrease <= 0 and end - start > max(4 * scale / math.sqrt(k), 1e-12 * abs(start)):
+        return int(st[0])  # it never fell: rising from the start
     if decrease > 0 and end - lowest > max(RISE_SHARE * decrease, 4 * scale / math.sqrt(k)):
         return int(st[min((lo_i + 1) * k - 1, n - 1)])
     return None

@@ -15,7 +15,6 @@ from tunebook.runbook.checklist.items import (
     todo,
 )
 from tunebook.runbook.evidence import (
-    LABEL_SHARE,
     Evidence,
     Missing,
     confirmed_suspects,
@@ -305,9 +304,8 @@ def _dev_labels(ev: Evidence) -> Verdict:
         return todo(alarm.action + " Then " + note_hint("4.2.dev_test_labels",
                                                         "relabelled N dev examples"),
                     alarm.message, f"{len(confirmed_suspects(e))} likely label errors")
-    return not_applicable(f"{len(confirmed_suspects(e))} likely label errors confirmed by "
-                          f"other models among {e.n_examples} dev examples: under "
-                          f"{LABEL_SHARE:.0%}, not significant (tunebook errors, trial "
+    why = e.labels.reason if getattr(e, "labels", None) else "no label judgement"
+    return not_applicable(f"label quality not a problem: {why} (tunebook errors, trial "
                           f"{e.trial_id})")
 
 
