@@ -5,7 +5,8 @@ deviations of the residual, ``SPIKE_SHARE`` of the level, and a fifth of the pro
 minibatch noise of a small loss is multiplicative). Spikes that recur at a regular period
 (``PERIODIC_MIN`` or more, spaced within ``PERIODIC_TOL`` of a common period) are structure, not
 instability: an unshuffled loader or a per-epoch schedule repeats its hardest batches every
-epoch. They are reported as ``period`` and never make a curve unstable. A curve rises when its
+epoch. They are reported as ``period`` and never make a curve unstable; a spike off that
+period still does. A curve rises when its
 late level sits above its lowest level by a fifth of the total decrease (and 4 standard errors
 of that level), or ends above where it started.
 """
@@ -51,18 +52,28 @@ def _trailing_median(x: np.ndarray, w: int) -> np.ndarray:
     return np.median(sliding_window_view(padded, w)[:-1], axis=1)
 
 
-def _period(spikes: Sequence[int]) -> int | None:
-    """The common period of spike steps, when they recur regularly (gaps multiples of it)."""
+def _lattice(spikes: Sequence[int]) -> tuple[int | None, set[int]]:
+    """The period and the spikes on it: the gap and phase that the most spikes recur at.
+
+    A spike sits on the lattice when its distance to the anchor spike is within PERIODIC_TOL of
+    a whole number of periods; at least PERIODIC_MIN spikes must, else there is no period.
+    """
     if len(spikes) < PERIODIC_MIN:
-        return None
-    gaps = np.diff(np.asarray(spikes, dtype=float))
-    base = float(np.min(gaps))
-    if base <= 0:
-        return None
-    ratio = gaps / base
-    if np.all(np.abs(ratio - np.round(ratio)) <= PERIODIC_TOL):
-        return int(round(float(np.median(gaps / np.round(ratio)))))
-    return None
+        return None, set()
+    pts = list(spikes)[:200]
+    gaps = sorted({b - a for a, b in zip(pts, pts[1:], strict=False) if b > a})
+    best: tuple[int, int, set[int]] = (0, 0, set())
+    for base in gaps:
+        for anchor in pts:
+            on = {s for s in pts
+                  if abs((s - anchor) / base - round((s - anchor) / base)) <= PERIODIC_TOL}
+            # Every whole period between the first and last member must hold a spike, so a
+            # long gap and two chance spikes do not make a period.
+            span = (max(on) - min(on)) / base
+            if len(on) >= PERIODIC_MIN and len(on) >= 0.75 * (round(span) + 1) \
+                    and (len(on), base) > (best[0], best[1]):
+                best = (len(on), base, on)
+    return (best[1], best[2]) if best[0] else (None, set())
 
 
 def read_loss(steps: Sequence[int], loss: Sequence[float]) -> LossReading:
@@ -103,8 +114,9 @@ def read_loss(steps: Sequence[int], loss: Sequence[float]) -> LossReading:
         if i - last > w:  # consecutive spike points are one event
             spikes.append(int(st[i]))
         last = int(i)
-    period = _period(spikes)
-    irregular, regular = (spikes, []) if period is None else ([], spikes)
+    period, on = _lattice(spikes)
+    irregular = [s for s in spikes if s not in on]
+    regular = [s for s in spikes if s in on]
     return LossReading(n, diverged, tuple(irregular), tuple(regular), period,
                        _rising(st, y, scale))
 
