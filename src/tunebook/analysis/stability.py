@@ -14,12 +14,11 @@ and override ``lr``, ``warmup_steps`` and ``max_train_steps``:
   ``train/grad_norm``), :func:`tunebook.core.clipping.propose_clip_threshold` proposes the 90th
   percentile and warns when more than half the steps would be clipped.
 
-A training-loss curve counts as unstable when it diverges (a non-finite value), blows up early (a
-point in the first 20% above 1.5x the first loss), or when the one instability rule
-(:func:`tunebook.analysis.judgements.instability.read_loss`, also read by ``tunebook analyze``)
-finds irregular spikes or a rising loss; spikes at a regular period (an unshuffled loader's
-epoch) are structure and do not count. Curves under 20 points only count as rising when the
-last 10% of points average above the first 10%.
+A training-loss curve counts as unstable when the trial diverged or when the one instability
+rule (:func:`tunebook.analysis.judgements.instability.read_loss`, also read by ``tunebook
+analyze`` and the baseline check) finds divergence, an early blow-up, irregular spikes or a
+rising loss; spikes at a regular period (an unshuffled loader's epoch) are structure and do not
+count.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebook.analysis.findings import Finding
-from tunebook.analysis.judgements.instability import MIN_POINTS, read_loss
+from tunebook.analysis.judgements.instability import read_loss
 from tunebook.analysis.selection import fresh_round_name, trial_in_round
 from tunebook.core.clipping import ClipProposal, propose_clip_threshold
 from tunebook.core.errors import SpecError
@@ -102,19 +101,9 @@ def check_curve(losses: Sequence[tuple[int, float]], *, label: str = "", status:
     vals = [v for _, v in pts if math.isfinite(v)]
     first = vals[0] if vals else None
     last = vals[-1] if vals else None
-    rising = blowup = False
-    spikes: list[int] = []
-    period = None
-    if first is not None and len(vals) >= 5:
-        early = vals[: max(2, len(vals) // 5)]
-        blowup = max(early) > 1.5 * first and first > 0
-        reading = read_loss([s for s, _ in pts], [v for _, v in pts])
-        spikes, period = list(reading.spikes), reading.period
-        if reading.points >= MIN_POINTS:
-            rising = reading.rising_from is not None
-        else:
-            k = max(1, len(vals) // 10)
-            rising = sum(vals[-k:]) / k > sum(vals[:k]) / k
+    reading = read_loss([s for s, _ in pts], [v for _, v in pts])
+    rising, blowup = reading.rising_from is not None, reading.blowup
+    spikes, period = list(reading.spikes), reading.period
     stride = max(1, len(pts) // 200)
     thin = [[float(s), v] for s, v in pts[::stride]]
     return CurveCheck(label, trial_id, status, lr, int(warmup_steps), int(steps), score,

@@ -6,9 +6,11 @@ minibatch noise of a small loss is multiplicative). Spikes that recur at a regul
 (``PERIODIC_MIN`` or more, spaced within ``PERIODIC_TOL`` of a common period) are structure, not
 instability: an unshuffled loader or a per-epoch schedule repeats its hardest batches every
 epoch. They are reported as ``period`` and never make a curve unstable; a spike off that
-period still does. A curve rises when its
-late level sits above its lowest level by a fifth of the total decrease (and 4 standard errors
-of that level), or ends above where it started.
+period still does. A curve rises when its late level sits above its lowest level by a fifth of
+the total decrease (and 4 standard errors of that level), or when it never falls (its last 10%
+average at or above its first 10%). An early blow-up is a point in the first 20% above 1.5x the
+first loss (periodic spikes aside). Curves under 20 points are read only for divergence,
+blow-up and "never falls".
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ SPIKE_PROGRESS = 0.2
 RISE_SHARE = 0.2
 PERIODIC_MIN = 3
 PERIODIC_TOL = 0.15
-MIN_POINTS = 20
+MIN_POINTS = 20       # below this, no spike or level reading (too few points)
+SHORT_POINTS = 5      # below this, nothing is read but divergence
+BLOWUP = 1.5
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,21 @@ class LossReading:
     periodic: tuple[int, ...]      # steps of spikes that recur at a period (structure)
     period: int | None             # the period in steps, when there is one
     rising_from: int | None        # step from which the loss rises again
+    blowup: bool = False           # early blow-up: a point in the first 20% above 1.5x the first
 
     @property
     def unstable(self) -> bool:
-        return self.diverged or bool(self.spikes) or self.rising_from is not None
+        return self.diverged or bool(self.spikes) or self.rising_from is not None \
+            or self.blowup
+
+    def signals(self) -> list[str]:
+        """The reasons in words (empty when stable)."""
+        out = ["diverged"] if self.diverged else []
+        out += ["early blow-up"] if self.blowup else []
+        out += [f"irregular spikes at steps {list(self.spikes[:5])}"] if self.spikes else []
+        out += [f"loss rising from step {self.rising_from}"] \
+            if self.rising_from is not None else []
+        return out
 
 
 def _trailing_median(x: np.ndarray, w: int) -> np.ndarray:
@@ -97,8 +112,12 @@ def read_loss(steps: Sequence[int], loss: Sequence[float]) -> LossReading:
     ok = np.isfinite(y)
     st, y = st[ok], y[ok]
     n = len(y)
+    k = max(1, n // 10)
+    # Never fell: the last 10% average at or above the first 10% (a flat loss learns nothing).
+    never_fell = n >= SHORT_POINTS and float(y[-k:].mean()) >= float(y[:k].mean())
     if n < MIN_POINTS:
-        return LossReading(n, diverged, (), (), None, None)
+        return LossReading(n, diverged, (), (), None, int(st[0]) if never_fell else None,
+                           _blowup(st, y, set()))
     w = int(min(51, max(5, n // 20)))
     base = _trailing_median(y, w)
     resid = y - base
@@ -117,8 +136,19 @@ def read_loss(steps: Sequence[int], loss: Sequence[float]) -> LossReading:
     period, on = _lattice(spikes)
     irregular = [s for s in spikes if s not in on]
     regular = [s for s in spikes if s in on]
-    return LossReading(n, diverged, tuple(irregular), tuple(regular), period,
-                       _rising(st, y, scale))
+    rising = int(st[0]) if never_fell else _rising(st, y, scale)
+    return LossReading(n, diverged, tuple(irregular), tuple(regular), period, rising,
+                       _blowup(st, y, on))
+
+
+def _blowup(st: np.ndarray, y: np.ndarray, periodic: set[int]) -> bool:
+    """A point in the first 20% above BLOWUP x the first loss (periodic spikes aside)."""
+    n = len(y)
+    if n < SHORT_POINTS or y[0] <= 0:
+        return False
+    m = max(2, n // 5)
+    early = [float(v) for s, v in zip(st[:m], y[:m], strict=True) if int(s) not in periodic]
+    return bool(early) and max(early) > BLOWUP * float(y[0])
 
 
 def _rising(st: np.ndarray, y: np.ndarray, scale: float) -> int | None:
