@@ -68,6 +68,7 @@ class CurveDiagnosis:
     glitches: list[int] = field(default_factory=list)          # isolated evals, never best
     length: LengthVerdict = LengthVerdict("unknown", None, None)
     se: float = 0.0                                            # one eval's standard error
+    loss_signals: list[str] = field(default_factory=list)      # the instability rule's words
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ def diagnose(trial: int, curve: Mapping[int, Mapping[str, float]],
     out["periodic_spikes"] = list(reading.periodic)
     out["period"] = reading.period
     out["loss_rising_from"] = reading.rising_from
+    out["loss_signals"] = reading.signals()
     if reading.unstable or out.get("dev_drops"):
         codes.append("instability")
     if reading.period is not None:
@@ -329,13 +331,9 @@ def curve_findings(name: str, diags: list[CurveDiagnosis]) -> list[Finding]:
     if ds := hit("instability"):
         parts = []
         for d in ds:
-            bits = []
-            if d.loss_spikes:
-                bits.append(f"training-loss spikes at steps {_steps(d.loss_spikes)}")
+            bits = [f"training loss: {x}" for x in d.loss_signals]
             if d.dev_drops:
                 bits.append(f"sudden {name} drops at steps {_steps(d.dev_drops)}")
-            if d.loss_rising_from is not None:
-                bits.append(f"training loss rising from step {d.loss_rising_from}")
             parts.append(f"trial {d.trial}: " + ", ".join(bits))
         out.append(Finding(
             "instability", "problem",
