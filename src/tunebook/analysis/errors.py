@@ -9,7 +9,7 @@ category were fixed (share x dev error), which says how much fixing it can be wo
 
 Likely label errors are listed apart, and judged, by the one label-quality rule in
 :mod:`tunebook.analysis.judgements.labels` (confidently wrong, confirmed by other models in the
-store, and more than the model's own confidence predicts).
+store, and as sure as the correct predictions of their class).
 
 The sample exports to CSV with empty ``tag`` and ``note`` columns for manual tagging; reading
 the filled file back adds a ``tag`` dimension to the tally (``;`` separates several tags).
@@ -258,7 +258,7 @@ def _findings(a: ErrorAnalysis) -> list[Finding]:
             "Review them; if dev labels are wrong, clean dev and test first to restore trust in "
             "the metric; systematic train label noise calls for targeted relabeling.",
             {"ids": [s.id for s in a.suspects[:20]], "share": share, "problem": problem,
-             "expected": a.labels.expected if a.labels else None}))
+             "typical_p": a.labels.typical_p if a.labels else None}))
     if a.tags:
         top_tag = a.tags[0]
         out.append(Finding(

@@ -235,7 +235,7 @@ def label_alarm(errors: Any) -> Any:
     """The error analysis's label-quality finding when the one label rule calls it a problem.
 
     The rule (:mod:`tunebook.analysis.judgements.labels`): confirmed suspects are at least 1% of
-    the dev examples and more than the model's own confidence predicts on clean labels.
+    the dev examples and as sure as the correct predictions of their class (flipped labels).
     """
     if isinstance(errors, Missing):
         return None

@@ -7,10 +7,10 @@ minibatch noise of a small loss is multiplicative). Spikes that recur at a regul
 instability: an unshuffled loader or a per-epoch schedule repeats its hardest batches every
 epoch. They are reported as ``period`` and never make a curve unstable; a spike off that
 period still does. A curve rises when its late level sits above its lowest level by a fifth of
-the total decrease (and 4 standard errors of that level), or when it never falls (its last 10%
-average at or above its first 10%). An early blow-up is a point in the first 20% above 1.5x the
-first loss (periodic spikes aside). Curves under 20 points are read only for divergence,
-blow-up and "never falls".
+the decrease from the initial loss (the median of its first 3 points) and 4 standard errors of
+that level, or when it never falls (its last 10% median at or above the initial loss). An early
+blow-up is a point in the first 20% above 1.5x the first loss (periodic spikes aside). Curves
+under 20 points are read only for divergence, blow-up and "never falls".
 """
 
 from __future__ import annotations
@@ -113,8 +113,9 @@ def read_loss(steps: Sequence[int], loss: Sequence[float]) -> LossReading:
     st, y = st[ok], y[ok]
     n = len(y)
     k = max(1, n // 10)
-    # Never fell: the last 10% average at or above the first 10% (a flat loss learns nothing).
-    never_fell = n >= SHORT_POINTS and float(y[-k:].mean()) >= float(y[:k].mean())
+    # Never fell: the last 10%'s median at or above the initial loss (the first 3 points; a
+    # flat loss learns nothing). Medians, so periodic spikes do not decide it.
+    never_fell = n >= SHORT_POINTS and float(np.median(y[-k:])) >= float(np.median(y[:3]))
     if n < MIN_POINTS:
         return LossReading(n, diverged, (), (), None, int(st[0]) if never_fell else None,
                            _blowup(st, y, set()))
@@ -154,7 +155,7 @@ def _blowup(st: np.ndarray, y: np.ndarray, periodic: set[int]) -> bool:
 def _rising(st: np.ndarray, y: np.ndarray, scale: float) -> int | None:
     n = len(y)
     k = max(5, n // 10)
-    start = float(np.median(y[:k]))
+    start = float(np.median(y[:3]))  # the initial loss: a fast first descent is progress too
     level = np.asarray([np.median(y[max(0, i - k + 1):i + 1]) for i in range(k - 1, n, k)])
     if len(level) < 3:
         return None
