@@ -89,8 +89,13 @@ def measure(name: str) -> dict[str, Any]:
     readings: dict[str, Any] = {"baseline_problems": list(verdict.problems)}
     analyses = {}
     for rname in ("baseline", spec.name):
-        a = analyze_round(store, rname, top=3 if rname == spec.name else 1,
-                          importance_method=None)
+        try:
+            a = analyze_round(store, rname, top=3 if rname == spec.name else 1,
+                              importance_method=None)
+        except TunebookError as exc:  # e.g. every trial diverged: nothing to read
+            readings[f"analyze {rname}"] = str(exc)
+            analyses[rname] = None
+            continue
         analyses[rname] = a
         codes = {f.code for f in a.findings}
         readings[f"analyze {rname}"] = sorted(codes)
@@ -106,14 +111,16 @@ def measure(name: str) -> dict[str, Any]:
                                       "instability")
     rnd = analyses[spec.name]
     base = analyses["baseline"]
-    rcodes = {f.code for f in rnd.findings}
-    bcodes = {f.code for f in base.findings}
+    rcodes = {f.code for f in rnd.findings} if rnd else set()
+    bcodes = {f.code for f in base.findings} if base else set()
     trials = store.trials(store.round(spec.name).id)
     diverged = [t for t in trials if t.status == "diverged"]
     # The project's verdicts, as the owners state them (analyze of the round and baseline).
-    said["instability"]["analyze"] = "instability" in rcodes | bcodes or bool(diverged)
+    base_diverged = verdict.status == "diverged"
+    said["instability"]["analyze"] = "instability" in rcodes | bcodes or bool(diverged) \
+        or base_diverged
     said["instability"]["baseline check"] = not verdict.stable
-    if ("instability" in bcodes) != (not verdict.stable) and verdict.status != "diverged":
+    if base is not None and ("instability" in bcodes) != (not verdict.stable):
         contradictions.append("baseline: analyze and the baseline check disagree on stability")
     said["periodic_loss"]["analyze"] = "periodic_loss" in rcodes | bcodes
     said["train_shorter"]["analyze"] = bool(rcodes & SHORTER)
@@ -137,7 +144,7 @@ def measure(name: str) -> dict[str, Any]:
 
     label: bool | None = None
     if project.task.type == "classification":
-        best = rnd.best_trial or verdict.trial_id
+        best = (rnd.best_trial if rnd else None) or verdict.trial_id
         try:
             e = errors_of_trial(store, project, work, store.trial(verdict.trial_id))
             label = bool(e.labels and e.labels.problem)

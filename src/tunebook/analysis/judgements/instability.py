@@ -7,10 +7,12 @@ minibatch noise of a small loss is multiplicative). Spikes that recur at a regul
 instability: an unshuffled loader or a per-epoch schedule repeats its hardest batches every
 epoch. They are reported as ``period`` and never make a curve unstable; a spike off that
 period still does. A curve rises when its late level sits above its lowest level by a fifth of
-the decrease from the initial loss (the median of its first 3 points) and 4 standard errors of
-that level, or when it never falls (its last 10% median at or above the initial loss). An early
-blow-up is a point in the first 20% above 1.5x the first loss (periodic spikes aside). Curves
-under 20 points are read only for divergence, blow-up and "never falls".
+the decrease from the initial loss (the median of its first 3-10 points) and 4 standard errors
+of that level, or when its last 10% sits above the initial loss by 4 standard errors. An
+early blow-up is 3 points in a row in the first 20% above 1.5x the first (and initial) loss
+(periodic spikes aside). Curves under 20 points are read only for divergence, blow-up and
+"ends above its start". A flat loss that never falls is not instability: the baseline check
+reports it as a pipeline problem ("did not fall").
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ PERIODIC_TOL = 0.15
 MIN_POINTS = 20       # below this, no spike or level reading (too few points)
 SHORT_POINTS = 5      # below this, nothing is read but divergence
 BLOWUP = 1.5
+BLOWUP_RUN = 3
 
 
 @dataclass(frozen=True)
@@ -112,13 +115,15 @@ def read_loss(steps: Sequence[int], loss: Sequence[float]) -> LossReading:
     ok = np.isfinite(y)
     st, y = st[ok], y[ok]
     n = len(y)
+    if n < SHORT_POINTS:
+        return LossReading(n, diverged, (), (), None, None)
     k = max(1, n // 10)
-    # Never fell: the last 10%'s median at or above the initial loss (the first 3 points; a
-    # flat loss learns nothing). Medians, so periodic spikes do not decide it.
-    never_fell = n >= SHORT_POINTS and float(np.median(y[-k:])) >= float(np.median(y[:3]))
+    init = _initial(y)
     if n < MIN_POINTS:
+        # Too short for a noise estimate: it rose if its end sits above its start.
+        never_fell = n >= SHORT_POINTS and float(np.median(y[-k:])) > init
         return LossReading(n, diverged, (), (), None, int(st[0]) if never_fell else None,
-                           _blowup(st, y, set()))
+                           _blowup(st, y, set(), init))
     w = int(min(51, max(5, n // 20)))
     base = _trailing_median(y, w)
     resid = y - base
@@ -137,25 +142,37 @@ def read_loss(steps: Sequence[int], loss: Sequence[float]) -> LossReading:
     period, on = _lattice(spikes)
     irregular = [s for s in spikes if s not in on]
     regular = [s for s in spikes if s in on]
-    rising = int(st[0]) if never_fell else _rising(st, y, scale)
+    # Never fell: the last 10%'s median above the initial loss by more than its noise (a flat
+    # loss that learns nothing is a pipeline problem, not instability).
+    kk = max(5, k)
+    never_fell = float(np.median(y[-kk:])) - init > 4 * scale / math.sqrt(kk)
+    rising = int(st[0]) if never_fell else _rising(st, y, scale, init)
     return LossReading(n, diverged, tuple(irregular), tuple(regular), period, rising,
-                       _blowup(st, y, on))
+                       _blowup(st, y, on, init))
 
 
-def _blowup(st: np.ndarray, y: np.ndarray, periodic: set[int]) -> bool:
-    """A point in the first 20% above BLOWUP x the first loss (periodic spikes aside)."""
+def _initial(y: np.ndarray) -> float:
+    """The initial loss: the median of the first few points (3 to 10)."""
+    return float(np.median(y[:max(3, min(10, len(y) // 20))]))
+
+
+def _blowup(st: np.ndarray, y: np.ndarray, periodic: set[int], init: float) -> bool:
+    """The first 20% climbs above BLOWUP x the initial loss, for BLOWUP_RUN points in a row
+    (one bad minibatch is not a blow-up; periodic spikes aside)."""
     n = len(y)
-    if n < SHORT_POINTS or y[0] <= 0:
+    if n < SHORT_POINTS or init <= 0:
         return False
     m = max(2, n // 5)
-    early = [float(v) for s, v in zip(st[:m], y[:m], strict=True) if int(s) not in periodic]
-    return bool(early) and max(early) > BLOWUP * float(y[0])
+    ref = max(init, float(y[0]))  # above the first loss and the initial level
+    early = [float(v) for s, v in zip(st[1:m], y[1:m], strict=True) if int(s) not in periodic]
+    run = min(BLOWUP_RUN, max(1, len(early) // 4))
+    high = [v > BLOWUP * ref for v in early]
+    return any(all(high[i:i + run]) for i in range(len(high) - run + 1))
 
 
-def _rising(st: np.ndarray, y: np.ndarray, scale: float) -> int | None:
+def _rising(st: np.ndarray, y: np.ndarray, scale: float, start: float) -> int | None:
     n = len(y)
     k = max(5, n // 10)
-    start = float(np.median(y[:3]))  # the initial loss: a fast first descent is progress too
     level = np.asarray([np.median(y[max(0, i - k + 1):i + 1]) for i in range(k - 1, n, k)])
     if len(level) < 3:
         return None
