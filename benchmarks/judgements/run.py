@@ -138,8 +138,8 @@ def measure(name: str) -> dict[str, Any]:
             if q == "overfitting" and listed != said[q]["analyze"]:
                 contradictions.append(f"checklist 3.3.training_curves and analyze disagree on {q}")
     axis_item = items.get("3.3.axis_plots")
-    if axis_item is not None and (axis_item.status == "not_done") != said["boundary"]["analyze"] \
-            and axis_item.status in ("done", "not_done"):
+    if rnd is not None and axis_item is not None and axis_item.status in ("done", "not_done") \
+            and (axis_item.status == "not_done") != said["boundary"]["analyze"]:
         contradictions.append("checklist 3.3.axis_plots and analyze disagree on boundary")
 
     label: bool | None = None

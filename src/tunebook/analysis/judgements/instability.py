@@ -1,18 +1,18 @@
 """Instability of a training-loss curve: spikes, a rising loss, divergence, read with its noise.
 
-A spike is a point far above the trailing median of the curve (``SPIKE_SCALE`` robust
-deviations of the residual, ``SPIKE_SHARE`` of the level, and a fifth of the progress so far:
-minibatch noise of a small loss is multiplicative). Spikes that recur at a regular period
+A spike is a point far above the trailing median of the curve (``SPIKE_SCALE`` robust deviations
+of the residual, ``SPIKE_SHARE`` of the level, and a fifth of the progress so far: minibatch
+noise of a small loss is multiplicative). Spikes that recur at a regular period
 (``PERIODIC_MIN`` or more, spaced within ``PERIODIC_TOL`` of a common period) are structure, not
 instability: an unshuffled loader or a per-epoch schedule repeats its hardest batches every
-epoch. They are reported as ``period`` and never make a curve unstable; a spike off that
-period still does. A curve rises when its late level sits above its lowest level by a fifth of
-the decrease from the initial loss (the median of its first 3-10 points) and 4 standard errors
-of that level, or when its last 10% sits above the initial loss by 4 standard errors. An
-early blow-up is 3 points in a row in the first 20% above 1.5x the first (and initial) loss
-(periodic spikes aside). Curves under 20 points are read only for divergence, blow-up and
-"ends above its start". A flat loss that never falls is not instability: the baseline check
-reports it as a pipeline problem ("did not fall").
+epoch. They are reported as ``period`` and never make a curve unstable; a spike off that period
+still does. A curve rises when its late level sits above its lowest level by a fifth of the
+decrease from the initial loss (the larger median of its first 3 and first 3-10 points) and 4
+standard errors of that level, or when its last 10% sits above the initial loss by 4 standard
+errors. An early blow-up is 3 points in a row in the first 20% above 1.5x the first (and
+initial) loss (periodic spikes aside). Curves under 20 points are read only for divergence,
+blow-up and "ends above its start". A flat loss that never falls is not instability: the
+baseline check reports it as a pipeline problem ("did not fall").
 """
 
 from __future__ import annotations
@@ -152,8 +152,12 @@ def read_loss(steps: Sequence[int], loss: Sequence[float]) -> LossReading:
 
 
 def _initial(y: np.ndarray) -> float:
-    """The initial loss: the median of the first few points (3 to 10)."""
-    return float(np.median(y[:max(3, min(10, len(y) // 20))]))
+    """The initial loss: the larger of the medians of the first 3 and the first 3-10 points.
+
+    The first 3 catch a loss that falls within a few steps; the longer window steadies a noisy
+    minibatch loss. The larger one errs toward "it fell", never toward false instability.
+    """
+    return max(float(np.median(y[:3])), float(np.median(y[:max(3, min(10, len(y) // 20))])))
 
 
 def _blowup(st: np.ndarray, y: np.ndarray, periodic: set[int], init: float) -> bool:
