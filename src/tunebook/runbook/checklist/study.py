@@ -24,7 +24,8 @@ from tunebook.runbook.evidence import (
 
 AXIS_CODES = ("boundary", "stability_bound", "divergence_scattered", "target_edge")
 CURVE_CODES = ("overfitting", "early_saturation", "still_improving", "instability",
-               "best_step_early", "best_step_late", "no_train_loss")
+               "best_step_early", "best_step_late", "no_train_loss", "periodic_loss",
+               "eval_glitch")
 
 
 def _latest(ev: Evidence) -> RoundRecord | None:
