@@ -20,7 +20,7 @@ from tunebook.cli.output import (
     store_at,
 )
 from tunebook.cli.round_render import trials_table
-from tunebook.core.errors import SpecError
+from tunebook.core.errors import SpecError, WorkFailed
 from tunebook.runbook.export import trials_payload
 
 
@@ -92,8 +92,9 @@ def register(app: typer.Typer) -> None:
         st = store_at(store, pdir)
         verdict = run_baseline(st, spec, pdir, seed=seed, show_progress=not as_json)
         emit(verdict.to_dict(), as_json, _render_baseline)
-        if not verdict.ok:
-            raise typer.Exit(1)
+        if not verdict.ok:  # the work failed: exit 1 with one line (plain and --json)
+            raise WorkFailed("the baseline needs attention: "
+                             + ("; ".join(verdict.problems) or "see the checks above"))
 
 
     @app.command()

@@ -13,6 +13,7 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    check_trials,
     emit,
     fmt,
     project_at,
@@ -105,6 +106,7 @@ def register(app: typer.Typer) -> None:
         if spread is not None:
             payload["seeds"] = spread
         emit(payload, as_json, render_run)
+        check_trials(counts, name)  # exit 1 when a trial failed or some were left unfinished
 
     @round_app.command("rescore")
     def round_rescore(name: str,
