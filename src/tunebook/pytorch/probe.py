@@ -44,6 +44,9 @@ DEFAULT_ENTRY = "make_step"
 def entry_name(project: ProjectSpec, entry: str | None) -> str:
     """``entry`` or ``<pipeline module>:make_step``."""
     if entry is None:
+        if not isinstance(project.pipeline, str):
+            raise SpecError("--step", "'module:function' (a command pipeline has no module to "
+                            "look in)", None, "Pass --step module:make_step.")
         return f"{project.pipeline.partition(':')[0]}:{DEFAULT_ENTRY}"
     if ":" not in entry:
         raise SpecError("--step", "'module:function'", entry)

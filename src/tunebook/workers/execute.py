@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunebook.core.errors import LeaseLost, SpecError, TrialDiverged, TrialPruned, WorkerStopped
+from tunebook.core.errors import (
+    LeaseLost,
+    SpecError,
+    TrialDiverged,
+    TrialFailed,
+    TrialPruned,
+    WorkerStopped,
+)
 from tunebook.core.score import best_step
 from tunebook.core.spec import load_pipeline
 from tunebook.core.trial import TrialRecord
@@ -28,6 +35,7 @@ from tunebook.rounds.lifecycle import fill, progress, specs
 from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.files import ArtifactRoot
+from tunebook.workers.command import check_command, pipeline_function
 from tunebook.workers.run import Run
 
 LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
@@ -67,6 +75,8 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
         status, error = "diverged", f"non-finite value: {exc}"
     except TrialPruned as exc:
         status, error = "pruned", str(exc)
+    except TrialFailed as exc:
+        status, error = "failed", str(exc)
     except LeaseLost:
         run.close()
         return Outcome(trial.id, "lost", False)
@@ -108,7 +118,7 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     store = Store(store_url)
     record = store.round(round_name)
     project, _ = specs(record)
-    train_fn = load_pipeline(project, project_dir)
+    train_fn = pipeline_function(load_pipeline(project, project_dir), project_dir)
     set_threads(threads)  # again: the user's module may have imported torch just now
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     ran = 0
@@ -166,6 +176,7 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
     record = store.round(round_name)
     project, _ = specs(record)
     load_pipeline(project, project_dir)  # a broken entry point fails here, before any worker
+    check_command(store, record, project_dir)
     cores = os.cpu_count() or 1
     threads = threads or max(1, cores // workers)
     return EXECUTORS[executor](store, round_name, str(Path(project_dir).resolve()), workers,
