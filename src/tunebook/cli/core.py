@@ -14,10 +14,12 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    ThreadsOption,
     emit,
     fmt,
     project_at,
     store_at,
+    use_threads,
 )
 from tunebook.cli.round_render import trials_table
 from tunebook.core.errors import SpecError
@@ -84,8 +86,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def baseline(project: str = ProjectOption, store: str = StoreOption,
                  seed: int = typer.Option(None, help="Seed (default: the project's)."),
-                 as_json: bool = JsonOption) -> None:
+                 threads: int = ThreadsOption, as_json: bool = JsonOption) -> None:
         """Train the baseline config and check it beats chance and trains stably."""
+        use_threads(threads)
         from tunebook.experiments.baseline import run_baseline
 
         spec, pdir = project_at(project)

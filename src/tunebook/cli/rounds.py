@@ -13,11 +13,13 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    ThreadsOption,
     emit,
     fmt,
     project_at,
     store_at,
     to_jsonable,
+    use_threads,
 )
 from tunebook.core.errors import SpecError
 from tunebook.runbook.export import trials_payload
@@ -50,8 +52,8 @@ def register(app: typer.Typer) -> None:
     @round_app.command("run")
     def round_run(name: str, workers: int = typer.Option(2, help="Parallel workers."),
                   executor: str = typer.Option("processes", help="inline | processes | ray"),
-                  threads: int = typer.Option(None, help="Torch threads per worker "
-                                              "(default: cores / workers)."),
+                  threads: int = typer.Option(None, help="CPU threads per trial (default: "
+                                              "$OMP_NUM_THREADS, else cores / workers)."),
                   fidelity: bool = typer.Option(False, "--fidelity", help="Short-then-long: "
                                                 "stage 1 trains every config at --fraction of "
                                                 "max_train_steps, the best --keep go on to full "
@@ -165,8 +167,9 @@ def register(app: typer.Typer) -> None:
                                                "as a share of the gap at the start."),
                   metric: str = typer.Option("train/loss", help="The training metric to fit."),
                   project: str = ProjectOption, store: str = StoreOption,
-                  as_json: bool = JsonOption) -> None:
+                  threads: int = ThreadsOption, as_json: bool = JsonOption) -> None:
         """Estimate an initial max_train_steps from a short constant-lr probe."""
+        use_threads(threads)
         from tunebook.cli.round_render import render_steps
         from tunebook.experiments.steps import check_within, run_probe
 

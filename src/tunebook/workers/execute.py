@@ -37,6 +37,7 @@ from tunebook.store import Store
 from tunebook.store.files import ArtifactRoot
 from tunebook.workers.command import check_command, pipeline_function
 from tunebook.workers.run import Run
+from tunebook.workers.threads import per_trial, set_threads
 
 LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
 MAX_ATTEMPTS = int(os.environ.get("TUNEBOOK_MAX_ATTEMPTS", "3"))
@@ -92,21 +93,6 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
     recorded = store.finish(trial.id, token, status, error=error, best_step=best.step,
                             score=best.score, feasible=best.feasible, best_metrics=best.metrics)
     return Outcome(trial.id, status, recorded)
-
-
-def set_threads(threads: int | None) -> None:
-    """Give torch ``threads`` intra-op threads (measured: never oversubscribe the cores).
-
-    The environment variable covers a torch imported later by the user's module; a torch that
-    is already imported is told directly. Importing torch here would cost non-torch projects
-    a second per worker.
-    """
-    if not threads:
-        return
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(threads)
 
 
 def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
@@ -177,8 +163,7 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
     project, _ = specs(record)
     load_pipeline(project, project_dir)  # a broken entry point fails here, before any worker
     check_command(store, record, project_dir)
-    cores = os.cpu_count() or 1
-    threads = threads or max(1, cores // workers)
+    threads = per_trial(workers, threads)
     return EXECUTORS[executor](store, round_name, str(Path(project_dir).resolve()), workers,
                                threads, lease_s, show_progress)
 
