@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +25,6 @@ from tunebook.core.errors import SpecError
 from tunebook.runbook.export import trials_payload
 
 
-def _copy_example(dest: Path, force: bool = False) -> list[str]:
-    from tunebook.demo import EXAMPLE_FILES
-
-    src = resources.files("tunebook") / "examples" / "digits"
-    written = []
-    for name in EXAMPLE_FILES:
-        target = dest / name
-        if target.exists() and not force:
-            raise SpecError(str(target), "a file that does not exist yet", "an existing file",
-                            "Pass --force to overwrite it.")
-        target.write_text((src / name).read_text(encoding="utf-8"), encoding="utf-8")
-        written.append(str(target))
-    return written
-
-
-
-
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(directory: Path = typer.Option(Path("tunebook-demo"), "--dir",
@@ -57,14 +39,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def init(directory: Path = typer.Option(Path("."), "--dir"),
-             force: bool = typer.Option(False, help="Overwrite existing files."),
+             force: bool = typer.Option(False, help="Replace tunebook.yaml and round.yaml "
+                                        "(never your code)."),
              as_json: bool = JsonOption) -> None:
-        """Write a commented tunebook.yaml, an example train.py and a first round.yaml."""
-        directory.mkdir(parents=True, exist_ok=True)
-        written = _copy_example(directory, force)
-        emit({"written": written}, as_json,
-             lambda c, d: c.print("wrote " + ", ".join(d["written"]) +
-                                  "\nnext: python prepare.py && tunebook validate round.yaml"))
+        """Start a project: the digits example in an empty folder; beside your code, only
+        tunebook.yaml (running your script) and round.yaml. Never writes your files."""
+        from tunebook.scaffold import run_init
+
+        plan = run_init(directory, force)
+        emit({"mode": plan.mode, "written": [str(directory / n) for n in plan.write],
+              "replaced": list(plan.existing), "untouched": list(plan.user_files),
+              "script": plan.script}, as_json, _render_init)
 
     @app.command()
     def validate(rounds: list[Path] = typer.Argument(None, help="Round files to check too."),
@@ -156,6 +141,17 @@ def register(app: typer.Typer) -> None:
         n = worker_loop(st.url, round_name, str(pdir), threads=threads)
         emit({"round": round_name, "trials_run": n}, as_json,
              lambda c, d: c.print(f"worker ran {d['trials_run']} trials of {d['round']}"))
+
+
+def _render_init(console: Console, d: dict[str, Any]) -> None:
+    console.print("wrote " + ", ".join(d["written"]))
+    if d["mode"] == "beside-code":
+        console.print(f"your code is untouched ({', '.join(d['untouched'])}); tunebook.yaml runs "
+                      f"[bold]python {d['script']}[/]: edit its EDIT lines, add "
+                      "`from tunebook import report` to the script, then "
+                      "tunebook validate round.yaml")
+    else:
+        console.print("next: python prepare.py && tunebook validate round.yaml")
 
 
 def _render_demo(console: Console, data: dict[str, Any]) -> None:
