@@ -197,6 +197,14 @@ def _render_trial(console: Console, d: dict[str, Any]) -> None:
         console.print(f"  {k}: {val}")
     for a in d["artifacts"]:
         console.print(f"  artifact {a['kind']} step {a['step']}: {a['path']} ({a['sha256'][:12]})")
+    from tunebook.workers.repro import Provenance
+
+    meta = d.get("meta") or {}
+    prov = Provenance.of(meta)
+    if prov is not None:
+        console.print("  [bold]reproduce[/]")
+        for line in prov.lines(meta.get("command")):
+            console.print(f"    {line}", markup=False, highlight=False)
     if d.get("error"):
         console.print(f"  [red]error[/]:\n{d['error']}")
 

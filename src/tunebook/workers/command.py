@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import queue
+import shlex
 import shutil
 import signal
 import subprocess
@@ -70,6 +71,7 @@ class CommandRunner:
         args = self.spec.render(config, special)
         if args[0] in PYTHONS:  # the worker's own interpreter: the project's virtualenv
             args[0] = sys.executable
+        run.record(command=shlex.join(args))  # what reproduces this trial by hand
         resume = _resume_file(run, scratch)
         read_fd, write_fd = os.pipe()
         env.update({

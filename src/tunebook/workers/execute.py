@@ -36,6 +36,7 @@ from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.files import ArtifactRoot
 from tunebook.workers.command import check_command, pipeline_function
+from tunebook.workers.repro import Recorder
 from tunebook.workers.run import Run
 from tunebook.workers.threads import per_trial, set_threads
 
@@ -104,7 +105,8 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     store = Store(store_url)
     record = store.round(round_name)
     project, _ = specs(record)
-    train_fn = pipeline_function(load_pipeline(project, project_dir), project_dir)
+    train_fn = Recorder(pipeline_function(load_pipeline(project, project_dir), project_dir),
+                        project_dir)
     set_threads(threads)  # again: the user's module may have imported torch just now
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     ran = 0
