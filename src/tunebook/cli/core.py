@@ -132,9 +132,14 @@ def register(app: typer.Typer) -> None:
     def worker(round_name: str = typer.Option(..., "--round", help="The round to work on."),
                project: str = ProjectOption, store: str = StoreOption,
                threads: int = typer.Option(None, help="Torch threads for this worker."),
+               gpu: str = typer.Option(None, "--gpu", help="The GPU this worker (and its "
+                                       "trials) may use, e.g. 1 (sets CUDA_VISIBLE_DEVICES)."),
                as_json: bool = JsonOption) -> None:
         """Pull and run trials of a round until it is done (run one per host or GPU)."""
         from tunebook.workers.execute import worker_loop
+        from tunebook.workers.gpus import use_gpu
+
+        use_gpu(gpu)
 
         _, pdir = project_at(project)
         st = store_at(store, pdir)

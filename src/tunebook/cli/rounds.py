@@ -67,6 +67,12 @@ def register(app: typer.Typer) -> None:
                                             "target value with K more seeds."),
                   trial: int = typer.Option(None, "--trial", help="With --seeds: re-run this "
                                             "trial instead of the best ones."),
+                  gpus: str = typer.Option(None, "--gpus", help="GPUs to spread the workers "
+                                           "over, each seeing only its own: all, a count, or "
+                                           "ids 0,1,3."),
+                  gpus_per_trial: float = typer.Option(None, "--gpus-per-trial",
+                                                       help="GPUs per trial (a fraction such "
+                                                       "as 0.5 packs trials) [1]."),
                   project: str = ProjectOption, store: str = StoreOption,
                   as_json: bool = JsonOption) -> None:
         """Run a round's queued trials to the end with N workers."""
@@ -77,11 +83,13 @@ def register(app: typer.Typer) -> None:
         from tunebook.rounds.fidelity import from_flags, report, set_fidelity
         from tunebook.rounds.lifecycle import specs
         from tunebook.workers.execute import run_round
+        from tunebook.workers.gpus import parse_gpus
 
         _, pdir = project_at(project)
         st = store_at(store, pdir)
         rec = st.round(name)
         # Every flag is checked before anything trains.
+        devices = parse_gpus(gpus) if gpus is not None else None
         if seeds is not None:
             check_k(seeds)
         if trial is not None:
@@ -93,12 +101,14 @@ def register(app: typer.Typer) -> None:
             rec = set_fidelity(st, rec, from_flags(specs(rec)[1].fidelity, stages, fraction,
                                                    keep))
         counts = run_round(st, name, pdir, workers=workers, executor=executor, threads=threads,
-                           show_progress=not as_json)
+                           show_progress=not as_json, gpus=devices,
+                           gpus_per_trial=gpus_per_trial)
         spread = None
         if seeds is not None:
             spread = [asdict(s) for s in run_seeds(
                 st, name, pdir, seeds, trial, workers=workers, executor=executor,
-                threads=threads, show_progress=not as_json)]
+                threads=threads, show_progress=not as_json, gpus=devices,
+                gpus_per_trial=gpus_per_trial)]
             counts = st.counts(rec.id)
         payload = trials_payload(st, st.round(name), limit=20)
         payload["counts"] = counts

@@ -36,6 +36,7 @@ from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.files import ArtifactRoot
 from tunebook.workers.command import check_command, pipeline_function
+from tunebook.workers.gpus import assign
 from tunebook.workers.repro import Recorder
 from tunebook.workers.run import Run
 from tunebook.workers.threads import per_trial, set_threads
@@ -144,7 +145,9 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
 
 
 def _process_main(store_url: str, round_name: str, project_dir: str, worker: str,
-                  threads: int, lease_s: float) -> None:
+                  threads: int, lease_s: float, cuda: str | None = None) -> None:
+    if cuda is not None:  # before anything could initialise CUDA in this process
+        os.environ["CUDA_VISIBLE_DEVICES"] = cuda
     # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
     # re-queues the running trial cleanly instead of leaving it to a lease expiry.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -155,8 +158,13 @@ def _process_main(store_url: str, round_name: str, project_dir: str, worker: str
 
 def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers: int = 2,
               executor: str = "processes", threads: int | None = None, lease_s: float = LEASE_S,
-              show_progress: bool = True) -> dict[str, int]:
-    """Run a round to its end with ``workers`` workers and return its status counts."""
+              show_progress: bool = True, gpus: list[str] | None = None,
+              gpus_per_trial: float | None = None) -> dict[str, int]:
+    """Run a round to its end with ``workers`` workers and return its status counts.
+
+    ``gpus``: device ids to spread the workers over (``tunebook.workers.gpus``), each worker
+    seeing only its own; the Ray executor asks Ray for ``gpus_per_trial`` GPUs per worker.
+    """
     if executor not in EXECUTORS:
         raise SpecError("executor", f"one of {sorted(EXECUTORS)}", executor)
     if workers < 1:
@@ -166,13 +174,26 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
     load_pipeline(project, project_dir)  # a broken entry point fails here, before any worker
     check_command(store, record, project_dir)
     threads = per_trial(workers, threads)
+    placement: dict[str, Any] = {}
+    if executor == "ray":
+        placement["num_gpus"] = gpus_per_trial if gpus_per_trial is not None else (
+            1.0 if gpus else 0.0)
+    elif gpus:
+        placement["cuda"] = assign(gpus, 1 if executor == "inline" else workers,
+                                   1.0 if gpus_per_trial is None else gpus_per_trial)
+    elif gpus_per_trial is not None:
+        raise SpecError("gpus_per_trial", "--gpus too (the devices to share out)",
+                        gpus_per_trial)
     return EXECUTORS[executor](store, round_name, str(Path(project_dir).resolve()), workers,
-                               threads, lease_s, show_progress)
+                               threads, lease_s, show_progress, **placement)
 
 
 def _inline(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-            lease_s: float, show_progress: bool) -> dict[str, int]:
+            lease_s: float, show_progress: bool, cuda: list[str] | None = None
+            ) -> dict[str, int]:
     record = store.round(round_name)
+    if cuda:  # effective only while nothing in this process has initialised CUDA yet
+        os.environ["CUDA_VISIBLE_DEVICES"] = cuda[0]
     with _bar(store, record, show_progress) as tick:
         worker_loop(store.url, round_name, project_dir, worker=f"inline:{os.getpid()}",
                     threads=threads, lease_s=lease_s, on_outcome=lambda _o: tick())
@@ -180,12 +201,14 @@ def _inline(store: Store, round_name: str, project_dir: str, workers: int, threa
 
 
 def _processes(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-               lease_s: float, show_progress: bool) -> dict[str, int]:
+               lease_s: float, show_progress: bool, cuda: list[str] | None = None
+               ) -> dict[str, int]:
     record = store.round(round_name)
     ctx = mp.get_context("spawn")  # fork would copy torch's thread pools and locks
     procs = [ctx.Process(target=_process_main, name=f"tunebook-worker-{i}",
                          args=(store.url, round_name, project_dir,
-                               f"{socket.gethostname()}:{os.getpid()}:w{i}", threads, lease_s))
+                               f"{socket.gethostname()}:{os.getpid()}:w{i}", threads, lease_s,
+                               cuda[i] if cuda else None))
              for i in range(workers)]
     for p in procs:
         p.start()
@@ -245,10 +268,11 @@ class _bar:
 
 
 def _ray(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-         lease_s: float, show_progress: bool) -> dict[str, int]:
+         lease_s: float, show_progress: bool, num_gpus: float = 0.0) -> dict[str, int]:
     from tunebook.workers.ray_executor import run_with_ray
 
-    return run_with_ray(store, round_name, project_dir, workers, threads, lease_s, show_progress)
+    return run_with_ray(store, round_name, project_dir, workers, threads, lease_s, show_progress,
+                        num_gpus=num_gpus)
 
 
 EXECUTORS: dict[str, Callable[..., dict[str, int]]] = {
