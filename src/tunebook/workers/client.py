@@ -90,6 +90,11 @@ def save_checkpoint(step: int, state: dict[str, Any], meta: dict[str, Any] | Non
     save_file("checkpoint", path, step, meta)
 
 
+def drop_checkpoint(step: int) -> None:
+    """Forget the checkpoint saved at ``step`` (a best-N callback's fallen-out one)."""
+    _send({"op": "drop", "kind": "checkpoint", "step": step})
+
+
 def load_checkpoint() -> tuple[int, dict[str, Any]] | None:
     """The checkpoint to resume from (its checksum verified by the worker), or None."""
     path = os.environ.get("TUNEBOOK_RESUME")

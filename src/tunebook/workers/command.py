@@ -169,6 +169,11 @@ class _Session:
                                 meta=m["meta"] or None)
             if self.scratch in path.parents:
                 path.unlink(missing_ok=True)
+        elif op == "drop":
+            for a in self.run.store.artifacts(self.run.trial_id, m["kind"]):
+                if a.step == m["step"]:
+                    self.run.store.remove_artifact(a.id)
+                    self.run.artifacts.resolve(a.path).unlink(missing_ok=True)
         elif op == "predictions":
             self.run.save_predictions(m["ids"], m["labels"], m["predictions"], m["confidence"],
                                       step=m["step"], split=m["split"], **m["columns"])
