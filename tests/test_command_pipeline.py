@@ -196,3 +196,19 @@ def test_bad_command_specs_are_refused_before_any_worker(tmp_path: Path,
     with pytest.raises(SpecError, match="missing.sh"):
         run_round(store, name2, folder2, executor="inline", show_progress=False)
     assert store.counts(store.round(name).id) == {"queued": 4}
+
+
+def test_validate_checks_placeholders_against_the_round(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from tunebook.cli import app
+    from tunebook.cli.output import run_app
+
+    folder = _project(tmp_path / "p", "python train.py --lr {lr} --wd {weight_decay}")
+    (folder / "round.yaml").write_text(yaml.safe_dump(round_dict()))
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(sys, "argv", ["tunebook", "validate", "round.yaml"])
+    assert run_app(app) == 2
+    assert "{weight_decay}" in capsys.readouterr().err

@@ -64,6 +64,11 @@ def register(app: typer.Typer) -> None:
         for r in rounds or []:
             rs = load_round(r)
             make_searcher(rs.algorithm, rs.space, rs.seed)
+            if not isinstance(spec.pipeline, str):  # a command: every {name} has a value
+                keys = set(spec.baseline.config) | set(rs.params)
+                if rs.max_train_steps is not None:
+                    keys.add("max_train_steps")
+                spec.pipeline.check_keys(keys, f"{project}: pipeline.command")
             checked.append(str(r))
         emit({"ok": True, "checked": checked}, as_json,
              lambda c, d: c.print("[green]ok[/]: " + ", ".join(d["checked"])))
@@ -143,7 +148,9 @@ def register(app: typer.Typer) -> None:
 
         _, pdir = project_at(project)
         st = store_at(store, pdir)
-        n = worker_loop(st.url, round_name, str(pdir), threads=threads)
+        from tunebook.workers.threads import per_trial
+
+        n = worker_loop(st.url, round_name, str(pdir), threads=per_trial(1, threads))
         emit({"round": round_name, "trials_run": n}, as_json,
              lambda c, d: c.print(f"worker ran {d['trials_run']} trials of {d['round']}"))
 
