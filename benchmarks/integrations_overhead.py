@@ -110,15 +110,49 @@ def hf_run(steps: int, run: Run | None, out: Path) -> tuple[float, float]:
     return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
 
 
+def hook_cost(folder: Path, n: int = 20000) -> dict[str, float]:
+    """CPU microseconds of one hook call (mapping names + run.log into the buffer): the part
+    of the overhead that does not depend on the machine's load. Batched writes happen on the
+    Run's writer thread (store benchmark)."""
+    from tunebook.integrations.hf import TunebookCallback
+    from tunebook.integrations.lightning import TunebookLogger
+
+    class State:
+        is_world_process_zero, global_step = True, 0
+
+    run = make_run(folder, 999)
+    cb, state = TunebookCallback(run), State()
+    logs = {"loss": 0.69, "grad_norm": 0.4, "learning_rate": 1e-5, "epoch": 0.5}
+    c0 = time.process_time()
+    for i in range(n):
+        state.global_step = i
+        cb.on_log(None, state, None, logs)
+    hf = (time.process_time() - c0) / n * 1e6
+    logger, metrics = TunebookLogger(run), {"train_loss": torch.tensor(0.5), "epoch": 0.0}
+    c0 = time.process_time()
+    for i in range(n):
+        logger.log_metrics(metrics, i)
+    lightning = (time.process_time() - c0) / n * 1e6
+    run.close()
+    return {"Lightning TunebookLogger.log_metrics": lightning, "HF TunebookCallback.on_log": hf}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--hooks-only", action="store_true", help="only the per-call hook cost")
     args = ap.parse_args()
+    if args.hooks_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, us in hook_cost(Path(tmp)).items():
+                print(f"| {name} | {us:.1f} us per call |")
+        return
     pairs, steps = (2, 100) if args.quick else (5, 300)
     torch.set_num_threads(1)
     res: dict[str, list[tuple[float, float]]] = {k: [] for k in ("L", "L+tb", "HF", "HF+tb")}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        costs = hook_cost(folder)
         for i in range(pairs):
             run = make_run(folder, 2 * i)
             res["L"].append(lightning_run(steps, None))
@@ -138,6 +172,9 @@ def main() -> None:
                        ("transformers Trainer.train", "HF", "HF+tb")):
         print(f"| {name} | {cpu[a]:.3f} | {cpu[b]:.3f} | {100 * (cpu[b] / cpu[a] - 1):+.1f}% | "
               f"{wall[a]:.3f} | {wall[b]:.3f} | {100 * (wall[b] / wall[a] - 1):+.1f}% |")
+    print("\n| hook | CPU per call | share of a step of the loop above |\n|---|---:|---:|")
+    for (name, us), base in zip(costs.items(), (cpu["L"], cpu["HF"]), strict=True):
+        print(f"| {name} | {us:.1f} us | {100 * us / 1000 / base:.2f}% |")
 
 
 if __name__ == "__main__":
