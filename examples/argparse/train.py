@@ -1,4 +1,4 @@
-"""A plain argparse PyTorch script: an MLP on scikit-learn's digits (8x8 images, 10 classes).
+r"""A plain argparse PyTorch script: an MLP on scikit-learn's digits (8x8 images, 10 classes).
 
 It runs by hand (python train.py --lr 0.01) exactly as before tunebook; the lines marked
 # [tunebook] are the whole integration (count them: grep -c '# \[tunebook\]$' train.py).

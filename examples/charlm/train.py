@@ -37,7 +37,7 @@ class CharLM(torch.nn.Module):
         self.pos = torch.nn.Parameter(torch.zeros(context, width))
         layer = torch.nn.TransformerEncoderLayer(width, heads, 4 * width, dropout,
                                                  batch_first=True, norm_first=True)
-        self.blocks = torch.nn.TransformerEncoder(layer, layers)
+        self.blocks = torch.nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.head = torch.nn.Linear(width, 128)
         self.register_buffer("mask", torch.nn.Transformer.generate_square_subsequent_mask(context))
 

@@ -1,4 +1,4 @@
-"""A Hugging Face Trainer script: which standard-library package does a 64-character snippet
+r"""A Hugging Face Trainer script: which standard-library package does a 64-character snippet
 of Python source come from (json, email, asyncio, unittest)? A 2-layer BERT, randomly
 initialised from a BertConfig (no download), on characters.
 

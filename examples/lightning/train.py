@@ -1,4 +1,4 @@
-"""A Lightning script: a small CNN on scikit-learn's digits, with Lightning's own loop.
+r"""A Lightning script: a small CNN on scikit-learn's digits, with Lightning's own loop.
 
 It runs by hand as before; the lines marked # [tunebook] are the whole integration
 (grep -c '# \[tunebook\]$' train.py).
