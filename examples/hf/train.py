@@ -7,6 +7,7 @@ It runs by hand as before; the lines marked # [tunebook] are the whole integrati
 """
 import argparse
 import os
+import pathlib
 import random
 
 import numpy as np
@@ -25,7 +26,7 @@ def snippets(seed: int, per_class: int) -> tuple[list[str], list[int]]:
     texts, labels = [], []
     for label, pkg in enumerate(PACKAGES):
         files = sorted(f for f in os.listdir(os.path.join(root, pkg)) if f.endswith(".py"))
-        text = "".join(open(os.path.join(root, pkg, f), encoding="utf-8").read() for f in files)
+        text = "".join(pathlib.Path(root, pkg, f).read_text(encoding="utf-8") for f in files)
         for _ in range(per_class):
             i = rng.randrange(len(text) - LENGTH)
             texts.append(text[i:i + LENGTH])
