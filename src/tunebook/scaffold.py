@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tunebook.core.errors import SpecError
 from tunebook.demo import EXAMPLE_FILES
+from tunebook.runbook.checklist.setup import PLACEHOLDER_GOAL, PLACEHOLDER_SUCCESS
 
 OWN_FILES = ("tunebook.yaml", "round.yaml")
 SCRIPT_NAMES = ("train.py", "main.py", "run.py", "fit.py")
@@ -25,8 +26,8 @@ PROJECT_TEMPLATE = """\
 name: {name}
 task:
   type: classification  # EDIT: classification | regression | detection | sequence | other
-  goal: "EDIT: the business goal, in a sentence"
-  success: "dev accuracy >= 0.9"
+  goal: "{goal}"
+  success: "{success}"
 metrics:  # EDIT: what your script reports (dev_accuracy -> dev/accuracy)
   - {{name: accuracy, split: dev, goal: max}}
   - {{name: loss, split: train, goal: min}}
@@ -102,8 +103,11 @@ def run_init(folder: Path, force: bool = False) -> InitPlan:
             continue
         if plan.mode == "example":
             text = _example_text(name)
+            if name == "tunebook.yaml":
+                text = _template_goal(text)
         elif name == "tunebook.yaml":
-            text = PROJECT_TEMPLATE.format(name=_project_name(folder), script=plan.script)
+            text = PROJECT_TEMPLATE.format(name=_project_name(folder), script=plan.script,
+                                           goal=PLACEHOLDER_GOAL, success=PLACEHOLDER_SUCCESS)
         else:
             text = ROUND_TEMPLATE
         (folder / name).write_text(text, encoding="utf-8")
@@ -113,3 +117,17 @@ def run_init(folder: Path, force: bool = False) -> InitPlan:
 def _project_name(folder: Path) -> str:
     name = "".join(c if c.isalnum() or c in "-_" else "-" for c in folder.resolve().name)
     return name.strip("-") or "project"
+
+
+def _template_goal(text: str) -> str:
+    """The example's goal and success lines become placeholders: an init'ed project's goal is
+    the user's to state, and the checklist does not tick a placeholder."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        head = line.split(":", 1)[0]
+        if head == "  goal":
+            line = f'  goal: "{PLACEHOLDER_GOAL}"\n'
+        elif head == "  success":
+            line = f'  success: "{PLACEHOLDER_SUCCESS}"\n'
+        out.append(line)
+    return "".join(out)
