@@ -141,16 +141,29 @@ def register(app: typer.Typer) -> None:
         emit(data, as_json, _render_trial)
 
     @app.command()
-    def export(name: str, format: str = typer.Option("csv", "--format", help="csv | json"),
+    def export(name: str,
+               where: str = typer.Argument(None, help="With --to: the storage URL, tracking "
+                                           "URI or folder to write to."),
+               format: str = typer.Option("csv", "--format", help="csv | json"),
                out: Path = typer.Option(None, help="File to write (default: stdout)."),
-               project: str = ProjectOption, store: str = StoreOption) -> None:
-        """Dump a round's trials (config, status, best step, score, best metrics)."""
+               to: str = typer.Option(None, "--to", help="optuna | mlflow | tensorboard"),
+               study: str = typer.Option(None, "--study", help="The Optuna study or MLflow "
+                                         "experiment name (default: the round's name)."),
+               project: str = ProjectOption, store: str = StoreOption,
+               as_json: bool = JsonOption) -> None:
+        """Dump a round's trials (CSV/JSON), or export it to Optuna, MLflow or TensorBoard."""
         from tunebook.runbook.export import export_round
 
         if format not in ("csv", "json"):
             raise SpecError("--format", "csv or json", format)
         _, pdir = project_at(project)
         st = store_at(store, pdir)
+        if to is not None:
+            from tunebook.cli.interop import render_export
+            from tunebook.interop.export import export_to
+
+            emit(export_to(st, name, to, where, study), as_json, render_export)
+            return
         text = export_round(st, st.round(name), format)
         if out:
             from tunebook.store.files import atomic_write

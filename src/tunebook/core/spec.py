@@ -233,6 +233,13 @@ class RoundSpec(_Frozen):
     max_train_steps: int | None = Field(None, gt=0)
     fidelity: Fidelity | None = None
     early_stop: EarlyStop | None = None
+    warm_start: list[str] = Field(
+        default_factory=list,
+        description="earlier rounds whose trials on compatible configs inform the model "
+                    "(bayesian, explore_exploit); they never count against the budget")
+    enqueue: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="hand-picked configs run first ({param: value}; within the budget)")
 
     @model_validator(mode="after")
     def _roles(self) -> RoundSpec:
@@ -247,6 +254,14 @@ class RoundSpec(_Frozen):
                     if v not in targets[key]:
                         raise SpecError(f"params.{name}.when.{key}",
                                         f"values among {key}'s values {targets[key]}", v)
+        if self.warm_start and self.algorithm not in ("bayesian", "explore_exploit"):
+            raise SpecError("warm_start", "a round searched by a model (algorithm: bayesian or "
+                            "explore_exploit)", self.algorithm,
+                            "Earlier trials inform a model; a quasi-random search ignores them.")
+        if self.name in self.warm_start:
+            raise SpecError("warm_start", "earlier rounds, not this one", self.name)
+        for i, entry in enumerate(self.enqueue):
+            self.space.check_config(entry, f"enqueue[{i}]")
         if self.algorithm == "bayesian":
             space = self.space
             empty = [g for g in space.target_groups() if space.for_group(g).dim == 0]
