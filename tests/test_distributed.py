@@ -6,6 +6,8 @@ import pytest
 
 pytest.importorskip("torch")
 
+from conftest import bare_round
+
 from tunebook.core.errors import SpecError  # noqa: E402
 from tunebook.pytorch.distributed import (  # noqa: E402
     SilentRun,
@@ -21,7 +23,7 @@ from tunebook.workers.run import Run  # noqa: E402
 
 def _run(tmp_path: Path) -> tuple[Store, Run]:
     store = Store(tmp_path / "s.db")
-    rid = store.create_round("r", "q", {}, {}).id
+    rid = bare_round(store, "r").id
     store.add_trials(rid, [{"config": {"max_train_steps": 10}, "seed": 5}])
     got = store.claim(rid, "w", 30)
     assert got is not None

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import round_dict
+from conftest import bare_round, round_dict
 
 from tunebook.core.spec import load_project, parse_round
 from tunebook.rounds.lifecycle import create_round, progress
@@ -110,7 +110,7 @@ def test_32_workers_starting_together_on_sqlite_never_hit_database_is_locked(
     go.set()
     time.sleep(0.2)
     store = Store(url)
-    rid = store.create_round("crowd", "q", {}, {}).id
+    rid = bare_round(store, "crowd").id
     store.add_trials(rid, [{"config": {"i": i}, "seed": i} for i in range(96)])
     results = [out.get(timeout=240) for _ in procs]
     for p in procs:

@@ -6,13 +6,14 @@ import math
 import time
 
 import pytest
+from conftest import bare_round
 
 from tunebook.core.errors import NotFoundError, SpecError, StoreError
 from tunebook.store import Store, normalize_url, redact
 
 
 def _round(store: Store, name: str = "r1") -> int:
-    return store.create_round(name, "q?", {"name": name}, {"name": "p"}).id
+    return bare_round(store, name).id
 
 
 def test_rounds_are_unique_and_found_by_name(store: Store) -> None:

@@ -208,8 +208,7 @@ def promote(store: Store, project: ProjectSpec, project_dir: str | Path, round_n
     spec = RoundSpec(name=name, budget=k, seed=project.seed,
                      question=f"Does trial {candidate.id} of {round_name} beat the baseline "
                               f"over {k} seeds?")
-    record = store.create_round(name, spec.question, spec.model_dump(mode="json"),
-                                project.model_dump(mode="json"), kind="promotion")
+    record = store.create_round(spec, project, kind="promotion")
     seed_list = [project.seed * 1000 + 1 + i for i in range(k)]
     store.add_trials(record.id, plan_seeds(candidate.config, base_config, seed_list,
                                            candidate.id, base.get("trial_id")), kind="seed")

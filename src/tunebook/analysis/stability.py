@@ -293,8 +293,7 @@ def stability(store: Store, project: ProjectSpec, project_dir: str | Path, round
     spec = RoundSpec(name=name, budget=1, seed=project.seed,
                      question=f"Is trial {chosen.id} stable at {lr_factor:g}x its lr, and "
                               "which warmup helps?")
-    record = store.create_round(name, spec.question, spec.model_dump(mode="json"),
-                                project.model_dump(mode="json"), kind="stability")
+    record = store.create_round(spec, project, kind="stability")
     store.add_trials(record.id, items, kind="probe")
     run_round(store, name, project_dir, workers=workers, executor=executor,
               show_progress=show_progress)

@@ -17,7 +17,6 @@ from typing import Any
 
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import TrialRecord
-from tunebook.rounds.lifecycle import specs
 from tunebook.store import Store
 from tunebook.workers.execute import artifact_root, run_round
 
@@ -159,4 +158,4 @@ def current_baseline(store: Store) -> dict[str, Any] | None:
 
 
 __all__ = ["BaselineVerdict", "Chance", "chance_level", "check", "run_baseline",
-           "current_baseline", "read_predictions", "specs"]
+           "current_baseline", "read_predictions"]

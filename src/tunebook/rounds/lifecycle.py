@@ -5,31 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tunebook.core.spec import ProjectSpec, RoundSpec, parse_project, parse_round
-from tunebook.core.trial import FINISHED, RoundRecord, TrialRecord
+from tunebook.core.spec import ProjectSpec, RoundSpec
+from tunebook.core.trial import FINISHED, RoundKind, RoundRecord, TrialRecord
 from tunebook.rounds.fidelity import check as check_fidelity
-from tunebook.rounds.fidelity import expected_extra, first_stage, is_partial
+from tunebook.rounds.fidelity import expected_extra, first_stage
 from tunebook.search import make_searcher, upfront
 from tunebook.store import Store, group_key
 
 
 def create_round(store: Store, project: ProjectSpec, spec: RoundSpec,
-                 kind: str = "search") -> RoundRecord:
+                 kind: RoundKind = "search") -> RoundRecord:
     """Record the round with its resolved specs and queue what the searcher can say up front."""
     goal = project.scorer().goal
     for group in spec.space.target_groups():  # unknown algorithm or unsearchable space -> now
         make_searcher(spec.algorithm, spec.space.for_group(group), spec.seed, goal=goal,
                       budget=spec.budget)
     check_fidelity(project, spec)  # a fidelity round needs a max_train_steps to shorten
-    record = store.create_round(spec.name, spec.question, spec.model_dump(mode="json"),
-                                project.model_dump(mode="json"), kind=kind)
+    record = store.create_round(spec, project, kind=kind)
     fill(store, record)
     return record
-
-
-def specs(record: RoundRecord) -> tuple[ProjectSpec, RoundSpec]:
-    return (parse_project(record.project, f"round {record.name} project"),
-            parse_round(record.spec, f"round {record.name}"))
 
 
 def base_config(project: ProjectSpec, spec: RoundSpec) -> dict[str, Any]:
@@ -47,7 +41,7 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
     more while their suggestions do not depend on results yet (an explore-exploit start), so
     parallel workers never wait and each suggestion sees every trial already handed out.
     """
-    project, spec = specs(record)
+    project, spec = record.project, record.spec
     space = spec.space
     goal = project.scorer().goal
     existing = store.trials(record.id, kind="search")
@@ -109,7 +103,7 @@ def progress(store: Store, record: RoundRecord) -> Progress:
     counts = store.counts(record.id)
     if record.kind == "search":
         # Later stages of a short-then-long round are counted before they are queued.
-        total = max(parse_round(record.spec).total_trials + expected_extra(store, record),
+        total = max(record.spec.total_trials + expected_extra(store, record),
                     sum(counts.values()))
     else:
         total = sum(counts.values())
@@ -122,11 +116,10 @@ def best_trials(store: Store, record: RoundRecord) -> dict[str, TrialRecord]:
     Trials of a shorter stage of a short-then-long round are not candidates: their score
     comes from fewer steps than the full-length trials they would be compared with.
     """
-    project, _ = specs(record)
-    goal = project.scorer().goal
+    goal = record.project.scorer().goal
     best: dict[str, TrialRecord] = {}
     for t in store.trials(record.id, status="completed"):
-        if not t.feasible or t.score is None or is_partial(t):
+        if not t.feasible or t.score is None or t.is_partial:
             continue
         key = group_key(t.group)
         cur = best.get(key)
@@ -137,11 +130,10 @@ def best_trials(store: Store, record: RoundRecord) -> dict[str, TrialRecord]:
 
 def ranked(store: Store, record: RoundRecord) -> list[TrialRecord]:
     """All trials, best first: feasible completed by score, then the rest by status."""
-    project, _ = specs(record)
-    sign = -1.0 if project.scorer().goal == "max" else 1.0
+    sign = -1.0 if record.project.scorer().goal == "max" else 1.0
     def key(t: TrialRecord) -> tuple[int, float, int]:
         ok = t.status == "completed" and t.score is not None
         # A shorter stage's trial ranks after every full-length one (its score is not comparable).
-        return (0 if ok and t.feasible and not is_partial(t) else 1 if ok else 2,
+        return (0 if ok and t.feasible and not t.is_partial else 1 if ok else 2,
                 sign * (t.score if t.score is not None else 0.0), t.id)
     return sorted(store.trials(record.id), key=key)

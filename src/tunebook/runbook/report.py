@@ -182,8 +182,8 @@ def _round_summary(ev: Evidence, r: RoundRecord) -> dict[str, Any]:
 def _round_block(ev: Evidence, r: RoundRecord, tmp: Path, status: dict[str, str]
                  ) -> dict[str, Any]:
     analysis = ev.analysis(r)
-    params = r.spec.get("params") or {}
-    columns = [k for k, p in params.items() if p.get("role") in ("target", "nuisance")]
+    params = r.spec.params
+    columns = [k for k, p in params.items() if p.role in ("target", "nuisance")]
     from tunebook.rounds.lifecycle import ranked
 
     rows = []
@@ -210,8 +210,8 @@ def _round_block(ev: Evidence, r: RoundRecord, tmp: Path, status: dict[str, str]
     status["trials"] = "ok"
     return {"name": r.name, "kind": r.kind, "question": r.question,
             "answer": _answer(ev, r, analysis), "columns": columns, "rows": rows,
-            "roles": {k: p.get("role") for k, p in params.items()},
-            "algorithm": r.spec.get("algorithm"), "budget": r.spec.get("budget"),
+            "roles": {k: p.role for k, p in params.items()},
+            "algorithm": r.spec.algorithm, "budget": r.spec.budget,
             "plots": plots, "findings": findings, "missing": missing}
 
 

@@ -24,7 +24,8 @@ from sqlalchemy.engine import Engine, RowMapping, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tunebook.core.errors import NotFoundError, SpecError, StoreError
-from tunebook.core.trial import RoundRecord, TrialRecord
+from tunebook.core.spec import ProjectSpec, RoundSpec
+from tunebook.core.trial import RoundKind, RoundRecord, TrialRecord
 from tunebook.store.connection import is_network_fs, normalize_url, redact, sqlite_setup, transient
 from tunebook.store.rows import json_safe, pk, round_record, trial_record
 from tunebook.store.schema import SCHEMA_VERSION, info, meta, rounds, trials
@@ -113,15 +114,18 @@ class StoreBase:
     # -- rounds -------------------------------------------------------------------------------
 
     @transient
-    def create_round(self, name: str, question: str, spec: dict[str, Any],
-                     project: dict[str, Any], kind: str = "search") -> RoundRecord:
+    def create_round(self, spec: RoundSpec, project: ProjectSpec,
+                     kind: RoundKind = "search") -> RoundRecord:
+        """Record a round with its resolved specs (read back parsed, as ``RoundRecord``)."""
+        name = spec.name
         with self.engine.begin() as conn:
             if conn.execute(select(rounds.c.id).where(rounds.c.name == name)).first():
                 raise SpecError("round.name", "a name not used in this store", name,
                                 "Pick another name, or run the existing round.")
             rid = pk(conn.execute(rounds.insert().values(
-                name=name, question=question, kind=kind, spec=json_safe(spec),
-                project=json_safe(project),
+                name=name, question=spec.question, kind=kind,
+                spec=json_safe(spec.model_dump(mode="json")),
+                project=json_safe(project.model_dump(mode="json")),
                 created_at=time.time())))
         return self.round(rid)
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import and_, func, select, update
 
-from tunebook.core.trial import TrialRecord, check_transition
+from tunebook.core.spec import RoundSpec
+from tunebook.core.trial import TrialKind, TrialRecord, check_transition
 from tunebook.store.base import StoreBase
 from tunebook.store.connection import transient
 from tunebook.store.rows import clean, finite, group_key, json_safe, pk, trial_record, with_history
@@ -25,7 +26,7 @@ class TrialQueue(StoreBase):
 
     @transient
     def add_trials(self, round_id: int, items: Sequence[dict[str, Any]],
-                   max_per_group: int | None = None, kind: str = "search",
+                   max_per_group: int | None = None, kind: TrialKind = "search",
                    per_parent: bool = False) -> list[int]:
         """Queue trials; with ``max_per_group`` no target group's ``kind`` trials exceed it.
 
@@ -157,7 +158,7 @@ class TrialQueue(StoreBase):
                 best_metrics=clean(best_metrics)))
 
     @transient
-    def rewrite_queued(self, round_id: int, spec: dict[str, Any],
+    def rewrite_queued(self, round_id: int, spec: RoundSpec,
                        configs: dict[int, tuple[dict[str, Any], dict[str, Any]]]) -> bool:
         """Replace a round's spec and its trials' ``(config, meta)`` in one transaction.
 
@@ -177,7 +178,7 @@ class TrialQueue(StoreBase):
                 if busy:
                     raise _Busy
                 conn.execute(update(rounds).where(rounds.c.id == round_id).values(
-                    spec=json_safe(spec)))
+                    spec=json_safe(spec.model_dump(mode="json"))))
                 for tid, (config, meta_) in configs.items():
                     res = conn.execute(update(trials).where(and_(
                         trials.c.id == tid, trials.c.round_id == round_id,

@@ -73,16 +73,16 @@ def _nuisance(ev: Evidence, skip: set[str]) -> tuple[dict[str, Any], list[Propos
     """lr (and weight decay) as nuisance: the last round's ranges, else around the baseline."""
     cfg = _config(ev)
     last = ev.latest_search_round
-    prev = dict((last.spec.get("params") if last else None) or {})
+    prev = dict(last.spec.params) if last else {}
     params: dict[str, Any] = {}
     why: list[str] = []
     for key, default in (("lr", None), ("weight_decay", (1e-6, 1e-2))):
         if key in skip or key not in cfg:
             continue
-        p = prev.get(key) or {}
-        if p.get("role") == "nuisance" and "low" in p:
-            params[key] = {"role": "nuisance", "type": "float", "low": p["low"],
-                           "high": p["high"], "scale": p.get("scale", "log")}
+        p = prev.get(key)
+        if p is not None and p.role == "nuisance" and p.low is not None:
+            params[key] = {"role": "nuisance", "type": "float", "low": p.low,
+                           "high": p.high, "scale": p.scale}
             why.append(f"{key} over round {last.name if last else ''}'s range")
         elif default is None and isinstance(cfg[key], int | float) and cfg[key] > 0:
             v = float(cfg[key])
@@ -180,11 +180,12 @@ def _boundary_plan(ev: Evidence, last: RoundRecord, a: Any) -> _Plan | None:
              if b.proposed_low is not None or b.proposed_high is not None]
     if not props:
         return None
-    params = {k: dict(v) for k, v in (last.spec.get("params") or {}).items()}
+    params = {k: v.model_dump(mode="json", exclude_none=True)
+              for k, v in last.spec.params.items()}
     why = []
     for b in props:
         p = params.get(b.param)
-        if p is None or "low" not in p:
+        if p is None or p.get("low") is None:
             continue
         p["low"] = b.proposed_low if b.proposed_low is not None else p["low"]
         p["high"] = b.proposed_high if b.proposed_high is not None else p["high"]
@@ -195,8 +196,7 @@ def _boundary_plan(ev: Evidence, last: RoundRecord, a: Any) -> _Plan | None:
     return _Plan(f"{last.name}-wider", last.question, params,
                  [propose("ranges", why, "expand-boundary", "; ".join(why),
                           f"tunebook analyze {last.name}")],
-                 str(last.spec.get("algorithm", "quasi_random")),
-                 int(last.spec.get("budget", DEFAULT_BUDGET)))
+                 last.spec.algorithm, last.spec.budget)
 
 
 def _gap_plan(ev: Evidence, d: Any) -> tuple[Bottleneck, _Plan | None]:

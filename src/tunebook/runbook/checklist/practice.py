@@ -19,7 +19,7 @@ from tunebook.store import redact
 
 
 def _fidelity_rounds(ev: Evidence) -> list[str]:
-    return [r.name for r in ev.search_rounds if r.spec.get("fidelity")]
+    return [r.name for r in ev.search_rounds if r.spec.fidelity]
 
 
 @item("5.1.regime", "Decide the regime: compute-bound or not compute-bound.", judgment=True)

@@ -318,11 +318,11 @@ def _batch_choice(ev: Evidence) -> Verdict:
 def _retune(ev: Evidence) -> Verdict:
     varied = []
     for r in ev.search_rounds:
-        params = r.spec.get("params", {})
+        params = r.spec.params
         p = params.get("batch_size")
-        if p and p.get("role") in ("target", "nuisance"):
-            lr = params.get("lr") or {}
-            varied.append((r.name, lr.get("role") == "nuisance"))
+        if p is not None and p.role in ("target", "nuisance"):
+            lr = params.get("lr")
+            varied.append((r.name, lr is not None and lr.role == "nuisance"))
     if not varied:
         return not_applicable("batch_size has not been changed by any round")
     bad = [n for n, ok in varied if not ok]

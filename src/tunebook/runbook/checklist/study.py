@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunebook.core.space import Param
 from tunebook.core.trial import RoundRecord
+from tunebook.experiments.plan import min_trials
 from tunebook.runbook.checklist.items import (
     Verdict,
     done,
@@ -19,7 +21,6 @@ from tunebook.runbook.evidence import (
     Evidence,
     Missing,
     confirmed_suspects,
-    find,
     label_alarm,
 )
 
@@ -32,15 +33,22 @@ def _latest(ev: Evidence) -> RoundRecord | None:
     return ev.latest_search_round
 
 
-def _params(r: RoundRecord) -> dict[str, dict[str, Any]]:
-    return dict(r.spec.get("params") or {})
+def _params(r: RoundRecord) -> dict[str, Param]:
+    return dict(r.spec.params)
 
 
 def _roles(r: RoundRecord) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {"target": [], "nuisance": [], "fixed": []}
     for name, p in _params(r).items():
-        out.setdefault(str(p.get("role", "fixed")), []).append(name)
+        out[p.role].append(name)
     return out
+
+
+def _range(name: str, p: Param) -> str:
+    """A nuisance hyperparameter's search space as one phrase (a range, or its choices)."""
+    if p.kind == "choice":
+        return f"{name} in {p.choices}"
+    return f"{name} [{p.low:g}, {p.high:g}] {p.scale}"
 
 
 def findings_of(reading: Any, codes: tuple[str, ...] | None = None) -> list[Any]:
@@ -97,16 +105,10 @@ def _spaces(ev: Evidence) -> Verdict:
     r = _latest(ev)
     if r is None:
         return _no_round()
-    tuned = {n: p for n, p in _params(r).items() if p.get("role") == "nuisance"}
+    tuned = {n: p for n, p in _params(r).items() if p.role == "nuisance"}
     if not tuned:
         return not_applicable(f"round {r.name} tunes no nuisance hyperparameter")
-    parts = []
-    for n, p in tuned.items():
-        if "low" in p:
-            parts.append(f"{n} [{p['low']:g}, {p['high']:g}] {p.get('scale', 'linear')}")
-        else:
-            parts.append(f"{n} in {p.get('values')}")
-    return done(f"round {r.name}: " + "; ".join(parts))
+    return done(f"round {r.name}: " + "; ".join(_range(n, p) for n, p in tuned.items()))
 
 
 @item("3.2.algorithm", "Choose the search algorithm (exploration: quasi-random; "
@@ -115,7 +117,7 @@ def _algorithm(ev: Evidence) -> Verdict:
     r = _latest(ev)
     if r is None:
         return _no_round()
-    algo = str(r.spec.get("algorithm", "quasi_random"))
+    algo = r.spec.algorithm
     use = {"quasi_random": "exploration", "random": "exploration", "bayesian": "exploitation",
            "explore_exploit": "exploration, then exploitation"}.get(algo, "custom searcher")
     return done(f"round {r.name}: {algo} ({use})")
@@ -127,16 +129,13 @@ def _budget(ev: Evidence) -> Verdict:
     r = _latest(ev)
     if r is None:
         return _no_round()
-    budget = int(r.spec.get("budget", 0))
+    budget = r.spec.budget
     nuisance = len(_roles(r)["nuisance"])
     if budget < 2:
         return todo(f"give round {r.name} at least 2 trials per target value",
                     f"budget {budget}")
     text = f"round {r.name}: {budget} trials per target value"
-    min_trials = find("tunebook.experiments.plan", "min_trials")
-    if min_trials is None:
-        return done(text)
-    need = int(min_trials(nuisance))
+    need = min_trials(nuisance)
     if budget >= need:
         return done(f"{text} (>= {need}, tunebook round plan's rule for {nuisance} nuisance "
                     "hyperparameters)")
