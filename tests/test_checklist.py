@@ -165,3 +165,22 @@ def test_splits_drawn_from_deployment_rows_answer_1_2(tmp_path: Path, store: Sto
     assert item.status == "done" and "origin is in ['production']" in item.evidence[0]
     assert _items(_cl(folder, store))["1.2.splits"].evidence == [
         "splits recorded (decision 1): train 7, dev 2"]
+
+
+def test_a_choice_nuisance_in_the_latest_round_is_shown_not_a_crash(
+        proj: Path, store: Store) -> None:
+    # Regression: 3.2.spaces formatted every nuisance as a range, so a `choice` one (whose
+    # `low` is None) raised TypeError in `tunebook checklist`, `report` and the MCP tools.
+    from tunebook.runbook.report import write_report
+
+    with_baseline(proj, store)
+    with_round(proj, store, name="opt", budget=2, params={
+        "width": {"role": "target", "values": [8, 16]},
+        "optimizer": {"role": "nuisance", "type": "choice", "choices": ["adamw", "sgd"]},
+        "lr": {"role": "nuisance", "type": "float", "low": 1e-3, "high": 1e-1, "scale": "log"}})
+    item = _items(_cl(proj, store))["3.2.spaces"]
+    assert item.status == "done"
+    shown = " ".join(item.evidence)
+    assert "optimizer in ['adamw', 'sgd']" in shown and "lr [0.001, 0.1] log" in shown
+    project = load_project(proj / "tunebook.yaml")
+    assert Path(write_report(project, proj, store).path).exists()
