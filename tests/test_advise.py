@@ -218,3 +218,28 @@ def test_confirmed_label_errors_come_first_until_a_person_answers(
     _fake(monkeypatch, error_analysis=errors)
     record_note(store, "4.2.dev_test_labels", "reviewed: the labels are right")
     assert _advise(proj, store).bottleneck.kind == "variance"
+
+
+@pytest.mark.parametrize("algorithm", ["quasi_random", "explore_exploit", "random"])
+def test_every_previewed_config_is_one_the_round_queues(proj: Path, store: Store,
+                                                        algorithm: str) -> None:
+    # Regression: the preview built configs with its own copy of the round's rule and had
+    # drifted: it put a conditional hyperparameter (momentum under sgd) into every group.
+    from tunebook.core.spec import parse_round
+    from tunebook.runbook.advise.roundfile import build_round
+
+    project = load_project(proj / "tunebook.yaml")
+    params = {"optimizer": {"role": "target", "values": ["adamw", "sgd"]},
+              "lr": {"role": "nuisance", "type": "float", "low": 1e-3, "high": 1e-1,
+                     "scale": "log"},
+              "momentum": {"role": "nuisance", "type": "float", "low": 0.8, "high": 0.99,
+                           "when": {"optimizer": "sgd"}},
+              "batch_size": {"role": "fixed", "value": 16}}
+    proposal = build_round(project, "opt", "Which optimizer?", params, 4, algorithm, 3, [],
+                           max_train_steps=30)
+    assert proposal.preview
+    record = create_round(store, project, parse_round(yaml.safe_load(proposal.yaml)))
+    queued = [{"group": t.group, "config": t.config} for t in store.trials(record.id)]
+    for shown in proposal.preview:
+        assert shown in queued
+        assert ("momentum" in shown["config"]) == (shown["group"]["optimizer"] == "sgd")

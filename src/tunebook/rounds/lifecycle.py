@@ -9,7 +9,7 @@ from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import FINISHED, RoundKind, RoundRecord, TrialRecord
 from tunebook.rounds.fidelity import check as check_fidelity
 from tunebook.rounds.fidelity import expected_extra, first_stage
-from tunebook.search import make_searcher, upfront
+from tunebook.search import Searcher, make_searcher, upfront
 from tunebook.store import Store, group_key
 
 
@@ -33,6 +33,34 @@ def base_config(project: ProjectSpec, spec: RoundSpec) -> dict[str, Any]:
     return config
 
 
+def group_searcher(project: ProjectSpec, spec: RoundSpec, group: dict[str, Any]) -> Searcher:
+    """The searcher of one target group: over the nuisance hyperparameters that exist there."""
+    return make_searcher(spec.algorithm, spec.space.for_group(group), spec.seed,
+                         goal=project.scorer().goal, budget=spec.budget)
+
+
+def group_items(project: ProjectSpec, spec: RoundSpec, group: dict[str, Any],
+                points: list[dict[str, Any]], start: int) -> list[dict[str, Any]]:
+    """The trials to queue for searcher ``points`` of ``group`` (the round's one config rule).
+
+    ``start`` is the number of the group's trials already queued (it sets the seeds). ``advise``
+    previews a round through this function too, so a preview is what the round will queue.
+    """
+    gspace = spec.space.for_group(group)  # conditional hyperparameters exist per target value
+    items = []
+    for k, nuisance in enumerate(points):
+        config = base_config(project, spec)
+        config.update(gspace.fixed)
+        config.update(group)
+        # Only the group's nuisance names: a searcher can never make a fixed value vary.
+        config.update({k2: v for k2, v in nuisance.items() if k2 in gspace.nuisance})
+        # Same seed for the same point index in every group: a paired comparison.
+        # A short-then-long round queues its configs as stage 1 (shortened, see fidelity).
+        items.append(first_stage(spec, {"group": group, "config": config,
+                                        "seed": spec.seed * 100_003 + start + k}))
+    return items
+
+
 def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int]:
     """Queue the round's next trials, never beyond its budget per target group.
 
@@ -43,7 +71,6 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
     """
     project, spec = record.project, record.spec
     space = spec.space
-    goal = project.scorer().goal
     existing = store.trials(record.id, kind="search")
     items: list[dict[str, Any]] = []
     added: list[int] = []
@@ -52,9 +79,7 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
         left = spec.budget - len(mine)
         if left <= 0:
             continue
-        gspace = space.for_group(group)  # conditional hyperparameters exist per target value
-        searcher = make_searcher(spec.algorithm, gspace, spec.seed, goal=goal,
-                                 budget=spec.budget)
+        searcher = group_searcher(project, spec, group)
         searcher.update(mine)
         n = left
         if searcher.adaptive:
@@ -62,24 +87,14 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
             n = min(left, max((want or 1) - queued, upfront(searcher)))
             if n <= 0:
                 continue
-        group_items = []
-        for k, nuisance in enumerate(searcher.suggest(n)):
-            config = base_config(project, spec)
-            config.update(gspace.fixed)
-            config.update(group)
-            # Only the group's nuisance names: a searcher can never make a fixed value vary.
-            config.update({k2: v for k2, v in nuisance.items() if k2 in gspace.nuisance})
-            # Same seed for the same point index in every group: a paired comparison.
-            # A short-then-long round queues its configs as stage 1 (shortened, see fidelity).
-            group_items.append(first_stage(spec, {"group": group, "config": config,
-                                                  "seed": spec.seed * 100_003 + len(mine) + k}))
+        queued = group_items(project, spec, group, searcher.suggest(n), len(mine))
         if searcher.adaptive:
             # Suggestions rest on the group's trials as read above; if another worker queued
             # one meanwhile the count has moved and the store refuses these (no duplicates).
-            added += store.add_trials(record.id, group_items,
-                                      max_per_group=len(mine) + len(group_items))
+            added += store.add_trials(record.id, queued,
+                                      max_per_group=len(mine) + len(queued))
         else:
-            items += group_items
+            items += queued
     if items:
         added += store.add_trials(record.id, items, max_per_group=spec.budget)
     return added
