@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tunebook.core.clipping import CLIP_KEY
 from tunebook.runbook.checklist.items import (
     ITEMS,
     Verdict,
@@ -72,12 +73,13 @@ def _mitigation(ev: Evidence) -> Verdict:
     if not d.payload.get("probe_unstable"):
         return not_applicable(f"the lr probe stayed stable (decision {d.id})")
     cfg = (ev.baseline or {}).get("config") or {}
-    used = [k for k in ("warmup_steps", "clip", "clip_norm") if cfg.get(k)]
+    used = [k for k in ("warmup_steps", CLIP_KEY) if cfg.get(k)]
     if used:
         return done("baseline config mitigates: " + ", ".join(f"{k}={cfg[k]}" for k in used),
                     f"stability decision {d.id}")
     warm, clip = d.payload.get("recommended_warmup"), d.payload.get("clip_threshold")
-    return todo(f"add warmup_steps={warm} and/or clip={clip} to the config, then promote it",
+    return todo(f"add warmup_steps={warm} and/or {CLIP_KEY}={clip} to the config, then "
+                "promote it",
                 "the lr probe was unstable and the baseline has no warmup or clipping",
                 f"stability decision {d.id}")
 
