@@ -19,7 +19,7 @@ from tunebook.core.errors import SpecError
 from tunebook.pytorch.fields import choice, number
 
 if TYPE_CHECKING:
-    from tunebook.workers.run import Run
+    from tunebook.core.handle import RunHandle
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ _NOT_HPARAMS = frozenset({"foreach", "fused", "capturable", "differentiable"})
 
 
 def make_optimizer(params: Iterable[Any], config: Mapping[str, Any],
-                   run: Run | None = None) -> torch.optim.Optimizer:
+                   run: RunHandle | None = None) -> torch.optim.Optimizer:
     """The optimizer the config names, with its hyperparameters recorded on ``run``.
 
     Valid names: sgd (momentum 0.9), nesterov, adam, adamw, nadam, adafactor. ``lr`` is

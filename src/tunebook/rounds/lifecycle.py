@@ -87,14 +87,14 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
             n = min(left, max((want or 1) - queued, upfront(searcher)))
             if n <= 0:
                 continue
-        queued = group_items(project, spec, group, searcher.suggest(n), len(mine))
+        batch = group_items(project, spec, group, searcher.suggest(n), len(mine))
         if searcher.adaptive:
             # Suggestions rest on the group's trials as read above; if another worker queued
             # one meanwhile the count has moved and the store refuses these (no duplicates).
-            added += store.add_trials(record.id, queued,
-                                      max_per_group=len(mine) + len(queued))
+            added += store.add_trials(record.id, batch,
+                                      max_per_group=len(mine) + len(batch))
         else:
-            items += queued
+            items += batch
     if items:
         added += store.add_trials(record.id, items, max_per_group=spec.budget)
     return added
