@@ -17,9 +17,9 @@ from tunebook.cli.output import (
     fmt,
     project_at,
     store_at,
-    to_jsonable,
 )
 from tunebook.core.errors import SpecError
+from tunebook.core.jsonable import to_jsonable
 from tunebook.runbook.export import trials_payload
 
 round_app = typer.Typer(help="Create, run and inspect rounds (one question each).",

@@ -7,6 +7,7 @@ import io
 import json
 from typing import Any
 
+from tunebook.core.jsonable import to_jsonable
 from tunebook.core.trial import RoundRecord, TrialRecord
 from tunebook.rounds.lifecycle import ranked
 from tunebook.store import Store
@@ -29,7 +30,7 @@ def round_rows(store: Store, record: RoundRecord) -> list[dict[str, Any]]:
 def export_round(store: Store, record: RoundRecord, fmt: str = "csv") -> str:
     rows = round_rows(store, record)
     if fmt == "json":
-        return json.dumps({"round": record.to_dict(), "trials": rows}, indent=2, default=str) + "\n"
+        return json.dumps(to_jsonable({"round": record.to_dict(), "trials": rows}), indent=2) + "\n"
     fields: list[str] = []
     for r in rows:
         fields.extend(k for k in r if k not in fields)

@@ -24,13 +24,14 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
+from tunebook.core.jsonable import to_jsonable
 from tunebook.core.trial import ArtifactRecord, DecisionRecord
 from tunebook.store.connection import executemany, normalize_url, redact, transient
 from tunebook.store.queue import TrialQueue
-from tunebook.store.rows import group_key, json_safe, pk
+from tunebook.store.rows import group_key, pk
 from tunebook.store.schema import artifacts, curves, decisions
 
-__all__ = ["Store", "group_key", "json_safe", "normalize_url", "open_store", "redact"]
+__all__ = ["Store", "group_key", "normalize_url", "open_store", "redact"]
 
 
 class Store(TrialQueue):
@@ -106,7 +107,7 @@ class Store(TrialQueue):
         with self.engine.begin() as conn:
             res = conn.execute(artifacts.insert().values(
                 trial_id=trial_id, kind=kind, step=step, path=path, sha256=sha256, size=size,
-                meta=json_safe(meta or {}), created_at=time.time()))
+                meta=to_jsonable(meta or {}), created_at=time.time()))
         return pk(res)
 
     @transient
@@ -128,7 +129,7 @@ class Store(TrialQueue):
         with self.engine.begin() as conn:
             res = conn.execute(decisions.insert().values(
                 kind=kind, round_id=round_id, summary=summary,
-                payload=json_safe(payload), created_at=time.time()))
+                payload=to_jsonable(payload), created_at=time.time()))
         return pk(res)
 
     @transient

@@ -24,10 +24,11 @@ from sqlalchemy.engine import Engine, RowMapping, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tunebook.core.errors import NotFoundError, SpecError, StoreError
+from tunebook.core.jsonable import to_jsonable
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import RoundKind, RoundRecord, TrialRecord
 from tunebook.store.connection import is_network_fs, normalize_url, redact, sqlite_setup, transient
-from tunebook.store.rows import json_safe, pk, round_record, trial_record
+from tunebook.store.rows import pk, round_record, trial_record
 from tunebook.store.schema import SCHEMA_VERSION, info, meta, rounds, trials
 
 
@@ -124,8 +125,8 @@ class StoreBase:
                                 "Pick another name, or run the existing round.")
             rid = pk(conn.execute(rounds.insert().values(
                 name=name, question=spec.question, kind=kind,
-                spec=json_safe(spec.model_dump(mode="json")),
-                project=json_safe(project.model_dump(mode="json")),
+                spec=to_jsonable(spec.model_dump(mode="json")),
+                project=to_jsonable(project.model_dump(mode="json")),
                 created_at=time.time())))
         return self.round(rid)
 

@@ -1,4 +1,5 @@
-"""Between Python and the tables: JSON-safe values, group keys and row-to-record mapping."""
+"""Between Python and the tables: group keys and row-to-record mapping (JSON values through
+:func:`tunebook.core.jsonable.to_jsonable`)."""
 
 from __future__ import annotations
 
@@ -15,20 +16,6 @@ from tunebook.core.trial import ROUND_KINDS, TRIAL_KINDS, RoundRecord, TrialKind
 def group_key(group: dict[str, Any]) -> str:
     """A canonical string for a target group (dict key order does not matter)."""
     return json.dumps(group, sort_keys=True, default=str)
-
-
-def json_safe(obj: Any) -> Any:
-    """Plain JSON: non-finite floats become None (PostgreSQL's JSON has no Infinity/NaN)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    if obj is None or isinstance(obj, str | int | bool):
-        return obj
-    item = getattr(obj, "item", None)  # numpy scalars
-    return json_safe(item()) if callable(item) else str(obj)
 
 
 def finite(x: float | None) -> float | None:

@@ -18,8 +18,8 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from tunebook.cli.output import to_jsonable
 from tunebook.core.errors import SpecError
+from tunebook.core.jsonable import to_jsonable
 from tunebook.core.spec import ProjectSpec, load_project
 from tunebook.runbook.evidence import Evidence, NotAvailable, find
 from tunebook.store import Store, open_store, redact
