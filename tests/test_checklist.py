@@ -8,7 +8,6 @@ from runbook_support import make_project, with_baseline, with_round
 
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import load_project
-from tunebook.runbook import evidence
 from tunebook.runbook.checklist import check_item, checklist, item_ids, record_note
 from tunebook.runbook.checklist.items import ITEMS, SECTIONS, STATUSES
 from tunebook.store import Store
@@ -134,16 +133,20 @@ def test_decisions_of_other_areas_are_the_evidence(proj: Path, store: Store) -> 
     assert items["0.data_cleaning"].status == "done"
 
 
-def test_sections_of_areas_not_landed_say_which_command_to_run(
-        proj: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    with_baseline(proj, store)
-    with_round(proj, store)
-    monkeypatch.setattr(evidence, "find", lambda module, name: None)
+def test_readings_that_cannot_be_made_yet_name_the_command_that_makes_them(
+        proj: Path, store: Store) -> None:
+    from runbook_support import ROUND
+
+    from tunebook.core.spec import parse_round
+    from tunebook.rounds.lifecycle import create_round
+
+    create_round(store, load_project(proj / "tunebook.yaml"), parse_round(ROUND))  # not run
     items = _items(_cl(proj, store))
-    for key in ("3.3.axis_plots", "3.3.diagnosis", "3.3.error_analysis"):
-        assert items[key].status == "not_done"
-        assert items[key].detail.startswith("not available yet: run tunebook"), key
-    assert items["3.3.diagnosis"].next == "tunebook diagnose --trial 1"
+    assert items["3.3.axis_plots"].status == "not_done"
+    assert items["3.3.axis_plots"].next == "tunebook round run width"
+    assert "no completed trial" in items["3.3.axis_plots"].detail
+    for key in ("3.3.diagnosis", "3.3.error_analysis"):
+        assert items[key].status == "not_done" and items[key].next == "tunebook baseline", key
 
 
 def test_items_with_several_targets_are_flagged(proj: Path, store: Store) -> None:

@@ -2,8 +2,8 @@
 
 Everything is inside the file: plots as base64 PNG, the CSS, and a small inline script that
 sorts tables and records any script error into the page (``#js-errors``), so the page needs no
-network and a headless browser can prove it loaded cleanly. Sections an area cannot fill yet
-say "not available yet: run <command>" instead.
+network and a headless browser can prove it loaded cleanly. A section that cannot be filled yet
+(no completed trial, no predictions) names the command that makes what it needs.
 
 >>> write_report(project, ".", store)                       # doctest: +SKIP
 ReportResult(path='.tunebook/reports/project.html', kind='project', ...)
@@ -19,10 +19,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from tunebook.analysis.findings import Finding
+from tunebook.analysis.overview import RoundAnalysis
 from tunebook.core.errors import NotFoundError
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import RoundRecord, TrialRecord
-from tunebook.runbook.evidence import Evidence, Missing, find
+from tunebook.plots import draw_round
+from tunebook.plots.diagnose import draw_ladder
+from tunebook.plots.errors import draw_categories
+from tunebook.runbook.evidence import Evidence, Missing
 from tunebook.store import Store, redact
 from tunebook.store.files import atomic_write
 
@@ -151,9 +156,9 @@ def _baseline(ev: Evidence) -> dict[str, Any] | None:
             "promoted": bool(b.get("promoted")), "verdict": ev.baseline_verdict}
 
 
-def _answer(ev: Evidence, record: RoundRecord, analysis: Any) -> str:
+def _answer(ev: Evidence, record: RoundRecord, analysis: RoundAnalysis | Missing) -> str:
     if not isinstance(analysis, Missing):
-        return str(analysis.answer)
+        return analysis.answer
     from tunebook.rounds.lifecycle import best_trials
 
     best = best_trials(ev.store, record)
@@ -199,13 +204,9 @@ def _round_block(ev: Evidence, r: RoundRecord, tmp: Path, status: dict[str, str]
         missing = analysis.message
         status["plots"] = missing
     else:
-        draw = find("tunebook.plots", "draw_round")
-        if draw is None:
-            status["plots"] = "not available yet: the plots have not landed"
-        else:
-            for name, path in draw(analysis, tmp / r.name).items():
-                plots.append({"name": name, "src": _png(path)})
-            status["plots"] = "ok"
+        for name, path in draw_round(analysis, tmp / r.name).items():
+            plots.append({"name": name, "src": _png(path)})
+        status["plots"] = "ok"
         findings = [_finding(f) for f in analysis.findings]
     status["trials"] = "ok"
     return {"name": r.name, "kind": r.kind, "question": r.question,
@@ -215,7 +216,7 @@ def _round_block(ev: Evidence, r: RoundRecord, tmp: Path, status: dict[str, str]
             "plots": plots, "findings": findings, "missing": missing}
 
 
-def _finding(f: Any) -> dict[str, Any]:
+def _finding(f: Finding) -> dict[str, Any]:
     return {"code": f.code, "severity": f.severity, "message": f.message, "action": f.action}
 
 
@@ -225,10 +226,7 @@ def _diagnosis(ev: Evidence, trial: TrialRecord | None, tmp: Path, status: dict[
     if isinstance(d, Missing):
         status["diagnosis"] = d.message
         return {"missing": d.message}
-    plot = None
-    draw = find("tunebook.plots.diagnose", "draw_ladder")
-    if draw is not None:
-        plot = _png(draw(d, tmp / "ladder.png"))
+    plot = _png(draw_ladder(d, tmp / "ladder.png"))
     status["diagnosis"] = "ok"
     return {"missing": None, "trial": d.trial_id, "metric": d.metric, "rule": d.rule,
             "target": d.target, "errors": d.errors, "gaps": d.gaps, "largest": d.largest,
@@ -241,10 +239,7 @@ def _errors(ev: Evidence, trial: TrialRecord | None, tmp: Path, status: dict[str
     if isinstance(e, Missing):
         status["errors"] = e.message
         return {"missing": e.message}
-    plot = None
-    draw = find("tunebook.plots.errors", "draw_categories")
-    if draw is not None and e.categories:
-        plot = _png(draw(e, tmp / "errors.png"))
+    plot = _png(draw_categories(e, tmp / "errors.png")) if e.categories else None
     status["errors"] = "ok"
     return {"missing": None, "trial": e.trial_id, "n_examples": e.n_examples,
             "n_errors": e.n_errors, "dev_error": e.dev_error, "sample_size": e.sample_size,

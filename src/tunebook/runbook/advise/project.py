@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunebook.analysis.diagnose import Diagnosis
+from tunebook.analysis.overview import RoundAnalysis
 from tunebook.core.trial import FINISHED, RoundRecord
+from tunebook.experiments.plan import min_trials
 from tunebook.runbook.advise.baseline import adam_params
 from tunebook.runbook.advise.roundfile import RoundProposal, build_round, unique_name, write_round
 from tunebook.runbook.advise.rules import RULES, Proposal, propose
-from tunebook.runbook.evidence import Evidence, Missing, confirmed_suspects, find, label_alarm
+from tunebook.runbook.evidence import Evidence, Missing, confirmed_suspects, label_alarm
 
 CAPACITY_KEYS = ("width", "depth", "layers", "n_layers", "num_layers", "n_layer", "hidden",
                  "hidden_size", "channels", "d_model", "n_embd", "units")
@@ -97,12 +100,10 @@ def _nuisance(ev: Evidence, skip: set[str]) -> tuple[dict[str, Any], list[Propos
 
 
 def _budget(ev: Evidence, nuisance: int, targets: int, opt: str) -> tuple[int, list[Proposal]]:
-    min_trials = find("tunebook.experiments.plan", "min_trials")
-    budget = max(DEFAULT_BUDGET, int(min_trials(nuisance))) if min_trials else DEFAULT_BUDGET
-    how = "tunebook round plan's rule" if min_trials else \
-        f"the default {DEFAULT_BUDGET}; tunebook round plan is not available yet"
+    budget = max(DEFAULT_BUDGET, min_trials(nuisance))
     out = [propose("budget", budget, "trials-per-target",
-                   f"{budget} per target value for {nuisance} nuisance hyperparameters ({how})")]
+                   f"{budget} per target value for {nuisance} nuisance hyperparameters "
+                   "(tunebook round plan's rule)")]
     if opt.lower() in ("adam", "adamw", "nadam"):
         tuned = adam_params(budget * targets)
         out.append(propose("adam_tuning", tuned, "adam-by-budget",
@@ -175,8 +176,8 @@ def _warmup_plan(ev: Evidence) -> _Plan:
                           "config['warmup_steps'] (the PyTorch kit's schedule does)"), *why])
 
 
-def _boundary_plan(ev: Evidence, last: RoundRecord, a: Any) -> _Plan | None:
-    props = [b for b in getattr(getattr(a, "axes", None), "boundaries", [])
+def _boundary_plan(ev: Evidence, last: RoundRecord, a: RoundAnalysis) -> _Plan | None:
+    props = [b for b in a.axes.boundaries
              if b.proposed_low is not None or b.proposed_high is not None]
     if not props:
         return None
@@ -199,11 +200,11 @@ def _boundary_plan(ev: Evidence, last: RoundRecord, a: Any) -> _Plan | None:
                  last.spec.algorithm, last.spec.budget)
 
 
-def _gap_plan(ev: Evidence, d: Any) -> tuple[Bottleneck, _Plan | None]:
+def _gap_plan(ev: Evidence, d: Diagnosis) -> tuple[Bottleneck, _Plan | None]:
     cfg = _config(ev)
     gaps = ", ".join(f"{k} {v:.3g}" for k, v in d.gaps.items() if v is not None)
     ev_line = f"tunebook diagnose (trial {d.trial_id}): {gaps}"
-    action = next((f.action for f in d.findings if getattr(f, "action", "")), "")
+    action = next((f.action for f in d.findings if f.action), "")
     if d.largest == "avoidable_bias":
         bn = _bn("bias", "largest-gap", "train error is far above the target error", ev_line,
                  actions=[action] if action else [])
@@ -280,7 +281,8 @@ def diagnose_project(ev: Evidence) -> tuple[Bottleneck, _Plan | None]:
                            ), plan
     e = ev.error_analysis(ev.baseline_trial)
     alarm = label_alarm(e)
-    if alarm is not None and "4.2.dev_test_labels" not in ev.notes:  # a person answered it
+    if (alarm is not None and not isinstance(e, Missing)
+            and "4.2.dev_test_labels" not in ev.notes):  # a person answered it
         return _bn("data", "labels-first", alarm.message,
                    f"tunebook errors (trial {e.trial_id}): {len(confirmed_suspects(e))} likely "
                    f"label errors among {e.n_examples} dev examples",

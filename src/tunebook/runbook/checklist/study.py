@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from tunebook.analysis.diagnose import Diagnosis
+from tunebook.analysis.findings import Finding
+from tunebook.analysis.overview import RoundAnalysis
 from tunebook.core.space import Param
 from tunebook.core.trial import RoundRecord
 from tunebook.experiments.plan import min_trials
@@ -51,9 +52,8 @@ def _range(name: str, p: Param) -> str:
     return f"{name} [{p.low:g}, {p.high:g}] {p.scale}"
 
 
-def findings_of(reading: Any, codes: tuple[str, ...] | None = None) -> list[Any]:
-    found = list(getattr(reading, "findings", []) or [])
-    return [f for f in found if codes is None or getattr(f, "code", "") in codes]
+def findings_of(reading: RoundAnalysis, codes: tuple[str, ...] | None = None) -> list[Finding]:
+    return [f for f in reading.findings if codes is None or f.code in codes]
 
 
 def _no_round() -> Verdict:
@@ -164,17 +164,18 @@ def _recorded(ev: Evidence) -> Verdict:
                 + ", ".join(metrics[:6]))
 
 
-def _analysis(ev: Evidence) -> tuple[RoundRecord | None, Any]:
+def _analysis(ev: Evidence) -> tuple[RoundRecord, RoundAnalysis | Missing] | None:
     r = _latest(ev)
-    return r, (None if r is None else ev.analysis(r))
+    return None if r is None else (r, ev.analysis(r))
 
 
 @item("3.3.axis_plots", "Hyperparameter axis plots: best points at the boundary (expand the "
       "range)? many divergent points?")
 def _axes(ev: Evidence) -> Verdict:
-    r, a = _analysis(ev)
-    if r is None:
+    read = _analysis(ev)
+    if read is None:
         return _no_round()
+    r, a = read
     if isinstance(a, Missing):
         return todo(a.command, a.message)
     found = findings_of(a, AXIS_CODES)
@@ -189,9 +190,10 @@ def _axes(ev: Evidence) -> Verdict:
 @item("3.3.training_curves", "Training curves of the top trials: overfitting, early "
       "saturation, instabilities?")
 def _curves(ev: Evidence) -> Verdict:
-    r, a = _analysis(ev)
-    if r is None:
+    read = _analysis(ev)
+    if read is None:
         return _no_round()
+    r, a = read
     if isinstance(a, Missing):
         return todo(a.command, a.message)
     found = findings_of(a, CURVE_CODES)
@@ -200,7 +202,7 @@ def _curves(ev: Evidence) -> Verdict:
                 detail="" if found else "no overfitting, saturation or instability found")
 
 
-def _diagnosis(ev: Evidence) -> Any:
+def _diagnosis(ev: Evidence) -> Diagnosis | Missing:
     return ev.diagnosis(ev.baseline_trial)
 
 
@@ -275,7 +277,7 @@ def _act(ev: Evidence) -> Verdict:
         return todo(d.command, d.message)
     if d.largest is None:
         return not_applicable(f"no gap stands out on trial {d.trial_id}")
-    action = next((f.action for f in d.findings if getattr(f, "action", "")), "")
+    action = next((f.action for f in d.findings if f.action), "")
     later = [r for r in ev.search_rounds
              if ev.baseline_trial is not None and r.created_at > _created(ev)]
     if later:
