@@ -10,7 +10,18 @@ import sys
 
 import typer
 
-from tunebook.cli import analysis, core, data, decide, kit, rounds, runbook, search, team
+from tunebook.cli import (
+    analysis,
+    core,
+    data,
+    decide,
+    kit,
+    rounds,
+    runbook,
+    search,
+    serve,
+    team,
+)
 
 app = typer.Typer(
     name="tunebook",
@@ -21,7 +32,7 @@ app = typer.Typer(
 )
 
 # The areas of the CLI, each a module with ``register(app)``, in the order of ``--help``.
-for _area in (core, rounds, kit, data, analysis, decide, search, team, runbook):
+for _area in (core, rounds, kit, data, analysis, decide, search, team, runbook, serve):
     _area.register(app)
 
 

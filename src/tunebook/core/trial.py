@@ -125,6 +125,14 @@ class TrialRecord:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def _repr_html_(self) -> str:  # a notebook shows the trial as a small table
+        from tunebook.core.html import fields_html
+
+        return fields_html(f"trial {self.id} ({self.status})", {
+            "round": self.round, "number": self.number, "config": self.config,
+            "seed": self.seed, "score": self.score, "best step": self.best_step,
+            "feasible": self.feasible, "attempts": self.attempts, "error": self.error})
+
 
 @dataclass(frozen=True)
 class RoundRecord:
@@ -143,6 +151,14 @@ class RoundRecord:
                 "spec": self.spec.model_dump(mode="json"),
                 "project": self.project.model_dump(mode="json"), "kind": self.kind,
                 "created_at": self.created_at}
+
+    def _repr_html_(self) -> str:
+        from tunebook.core.html import fields_html
+
+        return fields_html(f"round {self.name} ({self.kind})", {
+            "question": self.question, "algorithm": self.spec.algorithm,
+            "budget": self.spec.budget,
+            "params": {k: p.role for k, p in self.spec.params.items()}})
 
 
 @dataclass(frozen=True)
