@@ -135,7 +135,8 @@ def test_an_unfinished_round_is_finished_first(proj: Path, store: Store) -> None
 def test_divergence_gates_everything_with_a_warmup_round(proj: Path, store: Store,
                                                         tmp_path: Path) -> None:
     with_baseline(proj, store)
-    store.add_decision("stability", "probe diverged", {"probe_unstable": True})
+    store.add_decision("stability", "probe diverged", {"probe_unstable": True,
+                                                       "trial_id": 1, "round": "stability-r"})
     a = _advise(proj, store, write=tmp_path / "next.yaml")
     assert a.bottleneck.kind == "stability" and a.bottleneck.rule == "stability-gate"
     assert a.round.params["warmup_steps"] == {"role": "target", "values": [0, 1, 2, 4]}

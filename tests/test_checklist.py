@@ -117,12 +117,14 @@ def test_a_bad_note_is_refused_with_the_nearest_item(store: Store) -> None:
 
 
 def test_decisions_of_other_areas_are_the_evidence(proj: Path, store: Store) -> None:
-    store.add_decision("batch_size", "scan", {"scan": {"feasible": [8, 16, 32, 64],
+    store.add_decision("batch_size", "scan", {"entry": "train:probe",
+                                              "scan": {"feasible": [8, 16, 32, 64],
                                                        "knee": 64, "points": [1, 2, 3, 4]}})
     store.add_decision("stability", "probe diverged", {"probe_unstable": True,
                                                        "recommended_warmup": 4,
-                                                       "clip_threshold": 1.5})
-    store.add_decision("data_report", "data report: 0 problems", {"problems": []})
+                                                       "clip_threshold": 1.5,
+                                                       "trial_id": 1, "round": "stability-r"})
+    store.add_decision("data_report", "data report: 0 problems", {"problems": [], "report": {}})
     items = _items(_cl(proj, store))
     assert items["2.3.feasible_range"].evidence == [
         "batch-size scan (decision 1): feasible up to [8, 16, 32, 64]"]
@@ -163,7 +165,9 @@ def test_splits_drawn_from_deployment_rows_answer_1_2(tmp_path: Path, store: Sto
     folder = make_project(tmp_path / "d", data={"file": "rows.csv", "source": "origin",
                                                 "deployment": ["production"]})
     assert _items(_cl(folder, store))["1.2.deployment"].status == "not_done"
-    store.add_decision("splits", "splits created", {"counts": {"train": 7, "dev": 2}})
+    store.add_decision("splits", "splits created", {
+        "path": "splits/m.json", "sha256": "0" * 64, "input": {}, "columns": {}, "config": {},
+        "counts": {"train": 7, "dev": 2}})
     item = _items(_cl(folder, store))["1.2.deployment"]
     assert item.status == "done" and "origin is in ['production']" in item.evidence[0]
     assert _items(_cl(folder, store))["1.2.splits"].evidence == [

@@ -97,7 +97,7 @@ def test_stability_run_on_the_tiny_project(tmp_path: Path) -> None:
     rec = store.round(report.round or "")
     assert rec.kind == "stability"
     assert {t.kind for t in store.trials(rec.id)} == {"probe"}
-    assert store.decisions(kind="stability")[-1].payload["recommended_warmup"] == 100
+    assert store.decisions(kind="stability")[-1].payload.recommended_warmup == 100
 
 
 def test_identical_warmup_runs_are_reported_as_ignored() -> None:

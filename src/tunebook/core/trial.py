@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
+from tunebook.core.decisions import Payload
 from tunebook.core.spec import ProjectSpec, RoundSpec
+
+P = TypeVar("P", bound=Payload)
 
 Status = Literal["queued", "running", "completed", "failed", "diverged", "pruned"]
 STATUSES: tuple[Status, ...] = ("queued", "running", "completed", "failed", "diverged", "pruned")
@@ -174,10 +177,12 @@ class ArtifactRecord:
 
 
 @dataclass(frozen=True)
-class DecisionRecord:
+class DecisionRecord(Generic[P]):
+    """A recorded decision; ``payload`` is the typed model of its kind (core.decisions)."""
+
     id: int
     kind: str
     round_id: int | None
     summary: str
-    payload: dict[str, Any]
+    payload: P
     created_at: float

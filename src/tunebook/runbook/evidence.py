@@ -20,10 +20,11 @@ from tunebook.analysis.diagnose import Diagnosis, diagnose_trial
 from tunebook.analysis.errors import ErrorAnalysis, Suspect, errors_of_trial
 from tunebook.analysis.findings import Finding
 from tunebook.analysis.overview import RoundAnalysis, analyze_round
+from tunebook.core.decisions import BaselinePayload, NotePayload, Payload
 from tunebook.core.errors import TunebookError
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import DecisionRecord, RoundRecord, TrialRecord
-from tunebook.experiments.baseline import current_baseline
+from tunebook.experiments.baseline import CurrentBaseline, current_baseline
 from tunebook.rounds.lifecycle import ranked
 from tunebook.store import Store
 
@@ -47,6 +48,7 @@ class Missing:
 
 
 R = TypeVar("R")
+P = TypeVar("P", bound=Payload)
 
 
 class Evidence:
@@ -80,14 +82,15 @@ class Evidence:
         return [t for r in self.rounds for t in self.trials(r)]
 
     @functools.cached_property
-    def decisions(self) -> list[DecisionRecord]:
+    def decisions(self) -> list[DecisionRecord[Payload]]:
         return self.store.decisions()
 
-    def decisions_of(self, kind: str) -> list[DecisionRecord]:
-        return [d for d in self.decisions if d.kind == kind]
+    def decisions_of(self, model: type[P]) -> list[DecisionRecord[P]]:
+        """The decisions of ``model``'s kind, oldest first, each with its payload typed."""
+        return [d for d in self.decisions if isinstance(d.payload, model)]  # type: ignore[misc]
 
-    def latest(self, kind: str) -> DecisionRecord | None:
-        found = self.decisions_of(kind)
+    def latest(self, model: type[P]) -> DecisionRecord[P] | None:
+        found = self.decisions_of(model)
         return found[-1] if found else None
 
     @functools.cached_property
@@ -104,14 +107,14 @@ class Evidence:
         return self.search_rounds[-1] if self.search_rounds else None
 
     @functools.cached_property
-    def baseline(self) -> dict[str, Any] | None:
-        """The current baseline's payload (config, trial id), from the decisions."""
+    def baseline(self) -> CurrentBaseline | None:
+        """The current baseline (config, trial id), from the decisions."""
         return current_baseline(self.store)
 
     @functools.cached_property
     def baseline_verdict(self) -> dict[str, Any] | None:
-        d = self.latest("baseline")
-        return None if d is None else d.payload.get("verdict")
+        d = self.latest(BaselinePayload)
+        return None if d is None else d.payload.verdict
 
     def trial(self, trial_id: int | None) -> TrialRecord | None:
         if trial_id is None:
@@ -123,7 +126,7 @@ class Evidence:
 
     @functools.cached_property
     def baseline_trial(self) -> TrialRecord | None:
-        return self.trial((self.baseline or {}).get("trial_id"))
+        return None if self.baseline is None else self.trial(self.baseline.trial_id)
 
     def best_trial(self, record: RoundRecord) -> TrialRecord | None:
         for t in ranked(self.store, record):
@@ -135,10 +138,8 @@ class Evidence:
     def notes(self) -> dict[str, tuple[str, str]]:
         """item id -> (text, where): the spec's ``notes`` first, then ``tunebook note``s."""
         out = {k: (v, "tunebook.yaml notes") for k, v in self.project.notes.items()}
-        for d in self.decisions_of(NOTE_KIND):
-            item = str(d.payload.get("item", ""))
-            if item:
-                out[item] = (str(d.payload.get("text", "")), f"note (decision {d.id})")
+        for d in self.decisions_of(NotePayload):
+            out[d.payload.item] = (d.payload.text, f"note (decision {d.id})")
         return out
 
     # -- readings of other areas --------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any
 
 from tunebook.analysis.findings import Finding
 from tunebook.analysis.overview import RoundAnalysis
+from tunebook.core.decisions import PromotionPayload
 from tunebook.core.errors import NotFoundError
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import RoundRecord, TrialRecord
@@ -152,8 +153,8 @@ def _baseline(ev: Evidence) -> dict[str, Any] | None:
     b = ev.baseline
     if b is None:
         return None
-    return {"trial": b.get("trial_id"), "config": b.get("config") or {},
-            "promoted": bool(b.get("promoted")), "verdict": ev.baseline_verdict}
+    return {"trial": b.trial_id, "config": b.config, "promoted": b.promoted,
+            "verdict": ev.baseline_verdict}
 
 
 def _answer(ev: Evidence, record: RoundRecord, analysis: RoundAnalysis | Missing) -> str:
@@ -252,15 +253,15 @@ def _errors(ev: Evidence, trial: TrialRecord | None, tmp: Path, status: dict[str
 
 def _promotions(ev: Evidence, record: RoundRecord | None) -> list[dict[str, Any]]:
     rows = []
-    for d in ev.decisions_of("promotion"):
+    for d in ev.decisions_of(PromotionPayload):
         p = d.payload
-        if record is not None and record.name not in (p.get("round"), p.get("promotion_round")):
+        if record is not None and record.name not in (p.round, p.promotion_round):
             continue
-        test = p.get("test") or {}
-        rows.append({"id": d.id, "at": _when(d.created_at), "round": p.get("round"),
-                     "trial": p.get("trial_id"), "verdict": p.get("verdict"),
-                     "promoted": bool(p.get("promoted")), "gain": test.get("gain"),
-                     "p_value": test.get("p_value"), "changed": p.get("changed") or {},
+        test = p.test or {}
+        rows.append({"id": d.id, "at": _when(d.created_at), "round": p.round,
+                     "trial": p.trial_id, "verdict": p.verdict,
+                     "promoted": p.promoted, "gain": test.get("gain"),
+                     "p_value": test.get("p_value"), "changed": p.changed,
                      "summary": d.summary})
     return rows
 

@@ -80,9 +80,8 @@ def status(s: Session) -> dict[str, Any]:
         "project": p.name, "task": p.task.type, "goal": p.task.goal, "success": p.task.success,
         "score": p.score if isinstance(p.score, str) else p.score.formula,
         "store": redact(s.store.url), "rounds": rounds,
-        "baseline": None if b is None else {"trial_id": b.get("trial_id"),
-                                            "config": b.get("config"),
-                                            "promoted": bool(b.get("promoted"))},
+        "baseline": None if b is None else {"trial_id": b.trial_id, "config": b.config,
+                                            "promoted": b.promoted},
         "checklist": cl.counts, "next_steps": cl.next_steps})
 
 

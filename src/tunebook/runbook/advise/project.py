@@ -16,6 +16,7 @@ from typing import Any
 
 from tunebook.analysis.diagnose import Diagnosis
 from tunebook.analysis.overview import RoundAnalysis
+from tunebook.core.decisions import BaselinePayload, PromotionPayload, StabilityPayload
 from tunebook.core.trial import FINISHED, RoundRecord
 from tunebook.experiments.plan import min_trials
 from tunebook.runbook.advise.baseline import adam_params
@@ -69,7 +70,8 @@ def _bn(kind: str, rule: str, why: str, *evidence: str, actions: list[str] | Non
 
 
 def _config(ev: Evidence) -> dict[str, Any]:
-    return dict((ev.baseline or {}).get("config") or ev.project.baseline.config)
+    return dict(ev.baseline.config if ev.baseline and ev.baseline.config
+                else ev.project.baseline.config)
 
 
 def _nuisance(ev: Evidence, skip: set[str]) -> tuple[dict[str, Any], list[Proposal]]:
@@ -123,13 +125,13 @@ def _capacity(cfg: dict[str, Any]) -> tuple[str, int] | None:
 
 def _check_state(ev: Evidence) -> Bottleneck | None:
     """Baseline, unfinished round and stability: the gates before any question."""
-    if ev.latest("baseline") is None:
+    if ev.latest(BaselinePayload) is None:
         return _bn("no_baseline", "baseline-first", "no baseline has been trained",
                    "no baseline decision in the store",
                    actions=["tunebook advise --task task.yaml (if the config is not chosen)",
                             "tunebook baseline"])
     v = ev.baseline_verdict or {}
-    if v.get("problems") and not (ev.baseline or {}).get("promoted"):
+    if v.get("problems") and not (ev.baseline and ev.baseline.promoted):
         kind = "stability" if not v.get("stable", True) else "pipeline"
         return _bn(kind, "baseline-first", "the baseline check failed",
                    *map(str, v["problems"]), actions=[
@@ -153,9 +155,9 @@ def _stability(ev: Evidence, last: RoundRecord | None) -> Bottleneck | None:
         div = [t for t in done if t.status == "diverged"]
         if done and len(div) / len(done) >= DIVERGED_SHARE:
             evidence.append(f"round {last.name}: {len(div)} of {len(done)} trials diverged")
-    d = ev.latest("stability")
+    d = ev.latest(StabilityPayload)
     cfg = _config(ev)
-    if d is not None and d.payload.get("probe_unstable") and not cfg.get("warmup_steps"):
+    if d is not None and d.payload.probe_unstable and not cfg.get("warmup_steps"):
         evidence.append(f"stability decision {d.id}: the lr probe was unstable")
     if not evidence:
         return None
@@ -299,8 +301,8 @@ def diagnose_project(ev: Evidence) -> tuple[Bottleneck, _Plan | None]:
 
 def _baseline_update(ev: Evidence) -> Proposal | None:
     last = ev.latest_search_round
-    if last is None or any(d.payload.get("round") == last.name
-                           for d in ev.decisions_of("promotion")):
+    if last is None or any(d.payload.round == last.name
+                           for d in ev.decisions_of(PromotionPayload)):
         return None
     best = ev.best_trial(last)
     if best is None or best.config == _config(ev):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tunebook.analysis.diagnose import Diagnosis
 from tunebook.analysis.findings import Finding
 from tunebook.analysis.overview import RoundAnalysis
+from tunebook.core.decisions import DataReportPayload, PromotionPayload
 from tunebook.core.space import Param
 from tunebook.core.trial import RoundRecord
 from tunebook.experiments.plan import min_trials
@@ -237,11 +238,10 @@ def _errors(ev: Evidence) -> Verdict:
 
 @item("3.4.seeds", "Re-train the best new config and the old baseline with several seeds.")
 def _seeds(ev: Evidence) -> Verdict:
-    promos = ev.decisions_of("promotion")
+    promos = ev.decisions_of(PromotionPayload)
     if promos:
         d = promos[-1]
-        ids = d.payload.get("seed_trials") or {}
-        n = {arm: len(v) for arm, v in ids.items()} if isinstance(ids, dict) else {}
+        n = {arm: len(v) for arm, v in d.payload.seed_trials.items()}
         return done(f"promotion check (decision {d.id}): seeds per arm {n or '?'}")
     seeded = [t for t in ev.all_trials if t.kind == "seed"]
     if seeded:
@@ -254,9 +254,9 @@ def _seeds(ev: Evidence) -> Verdict:
 @item("3.4.decision", "Promote the new config only if the gain beats seed variance; else keep "
       "the baseline and record it as interesting.")
 def _decision(ev: Evidence) -> Verdict:
-    promos = ev.decisions_of("promotion")
+    promos = ev.decisions_of(PromotionPayload)
     r = _latest(ev)
-    judged = {d.payload.get("round") for d in promos}
+    judged = {d.payload.round for d in promos}
     if r is not None and r.name not in judged and ev.best_trial(r) is not None:
         return todo(f"tunebook promote {r.name}",
                     f"round {r.name} has results but no promotion decision",
@@ -318,9 +318,9 @@ def _label_rules(ev: Evidence) -> Verdict:
     noted = from_note(ev, "4.2.label_rules")
     if noted:
         return noted
-    d = ev.latest("data_report")
+    d = ev.latest(DataReportPayload)
     if d is not None:
-        issues = (d.payload.get("report") or {}).get("label_issues")
+        issues = d.payload.report.get("label_issues")
         if not issues:
             return not_applicable(f"the data report (decision {d.id}) flags no label issues")
         return todo(note_hint("4.2.label_rules", "revised the rule for ... and relabelled"),
