@@ -12,6 +12,7 @@ from tunebook.core.decisions import (
     SplitsPayload,
     StepsPayload,
 )
+from tunebook.core.trial import DecisionRecord
 from tunebook.runbook.checklist.items import (
     Verdict,
     done,
@@ -287,7 +288,7 @@ def _logged(ev: Evidence) -> Verdict:
     return done(f"trial {t.id} stores its full config: " + ", ".join(keys or sorted(t.config)))
 
 
-def _batch_scan(ev: Evidence) -> Any:
+def _batch_scan(ev: Evidence) -> DecisionRecord[BatchSizePayload] | None:
     return ev.latest(BatchSizePayload)
 
 
