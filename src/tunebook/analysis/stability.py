@@ -35,6 +35,7 @@ from tunebook.core.clipping import ClipProposal, clip_threshold, propose_clip_th
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import TrialRecord
+from tunebook.core.usage import train_usage
 from tunebook.store import Store
 
 LOSS = "train/loss"
@@ -136,9 +137,13 @@ class StabilityReport:
 
 def assess(reference: CurveCheck, probe: CurveCheck | None, warmup: Sequence[CurveCheck],
            grad_norms: Sequence[float], *, goal: str = "max", lr_factor: float = 2.0,
-           current_clip: float | None = None) -> tuple[int | None, ClipProposal | None,
-                                                       list[Finding]]:
-    """The recommended warmup, the clipping proposal and the findings (pure)."""
+           current_clip: float | None = None, warmup_read: bool | None = None,
+           ) -> tuple[int | None, ClipProposal | None, list[Finding]]:
+    """The recommended warmup, the clipping proposal and the findings (pure).
+
+    ``warmup_read=False``: the chosen trial recorded the config keys its ``train()`` read and
+    ``warmup_steps`` was not among them, so no warmup scan ran and none is recommended.
+    """
     findings: list[Finding] = []
     ev_ref = {"trial": reference.trial_id, "signals": reference.signals()}
     if reference.unstable:
@@ -172,7 +177,17 @@ def assess(reference: CurveCheck, probe: CurveCheck | None, warmup: Sequence[Cur
         sign = 1.0 if goal == "max" else -1.0
         best = max(ok, key=lambda w: (sign * (w.score or 0.0), -w.warmup_steps))
         recommended = best.warmup_steps
-    if len(warmup) >= 2 and len({(w.status, w.score, w.loss_last) for w in warmup}) == 1:
+    ignored = warmup_read is False or (
+        len(warmup) >= 2 and len({(w.status, w.score, w.loss_last) for w in warmup}) == 1)
+    if warmup_read is False:
+        findings.append(Finding(
+            "stability.warmup_ignored", "warning",
+            f"train() never reads warmup_steps (trial {reference.trial_id} recorded the config "
+            "keys it read), so a warmup scan would change nothing and none was run.",
+            "Add a schedule with warmup to train() first (tk.make_schedule(config, run) "
+            "reads warmup_steps), then run the protocol again; meanwhile the next mitigations "
+            "are gradient clipping and a lower peak lr.", {"trial": reference.trial_id}))
+    elif ignored:
         findings.append(Finding(
             "stability.warmup_ignored", "warning",
             f"Every warmup in {sorted(w.warmup_steps for w in warmup)} gave the same run: the "
@@ -180,7 +195,7 @@ def assess(reference: CurveCheck, probe: CurveCheck | None, warmup: Sequence[Cur
             "Read config['warmup_steps'] in train(config, run) and ramp the lr linearly over "
             "that many steps, then run the protocol again.",
             {"warmups": sorted(w.warmup_steps for w in warmup)}))
-    if warmup:
+    if warmup and not ignored:
         table = {str(w.warmup_steps): {"status": w.status, "score": w.score,
                                        "signals": w.signals()} for w in warmup}
         if recommended is None:
@@ -234,11 +249,12 @@ def plan_probes(config: Mapping[str, Any], *, lr_factor: float = 2.0, probe_step
                              "seed": seed, "group": {"probe": "lr"}, "kind": "probe",
                              "parent_id": parent_id}
     full = probe_steps >= steps
-    if full:  # the probe is as long as training: it doubles as the scan's warmup-0 run
+    if full and warmups:  # as long as training: the probe doubles as the warmup-0 run
         probe["config"]["warmup_steps"] = 0
         probe["group"]["warmup_steps"] = 0
     items = [probe]
-    for w in sorted({0, *(int(w) for w in warmups)}):
+    scan = sorted({0, *(int(w) for w in warmups)}) if warmups else []  # none: no scan at all
+    for w in scan:
         if w < 0 or w > MAX_WARMUP_SHARE * steps or (full and w == 0):
             continue  # the playbook caps warmup at 10% of training
         items.append({"config": {**config, "lr": high, "warmup_steps": w, "max_train_steps": steps},
@@ -287,6 +303,15 @@ def stability(store: Store, project: ProjectSpec, project_dir: str | Path, round
         raise SpecError(f"trial {chosen.id}", "a finished trial (completed or diverged)",
                         chosen.status, f"Run it first: tunebook round run {chosen.round}.")
     lr, steps = _lr_and_steps(chosen.config)
+    usage = train_usage(chosen)
+    if usage.ignores("lr"):
+        raise SpecError(f"trial {chosen.id} config.lr", "a learning rate that train() reads",
+                        "a key train() never read",
+                        "The probes scale config['lr']; read it in train(config, run) (e.g. "
+                        "tk.make_optimizer) and run the trial again.")
+    warmup_read = False if usage.ignores("warmup_steps") else None
+    if warmup_read is False:
+        warmups = ()  # never run what the script ignores
     items = plan_probes(chosen.config, lr_factor=lr_factor, probe_steps=probe_steps,
                         warmups=warmups, seed=chosen.seed, parent_id=chosen.id)
     name = fresh_round_name(store, f"stability-{round_name}")
@@ -312,13 +337,15 @@ def stability(store: Store, project: ProjectSpec, project_dir: str | Path, round
     norms = [v[GRAD_NORM] for _, v in sorted(curve.items()) if GRAD_NORM in v]
     recommended, clip, findings = assess(
         ref, probe, warm, norms, goal=project.scorer().goal, lr_factor=lr_factor,
-        current_clip=clip_threshold(chosen.config))
+        current_clip=clip_threshold(chosen.config), warmup_read=warmup_read)
     report = StabilityReport(chosen.id, name, lr, lr_factor, probe_steps, steps, ref, probe,
                              warm, recommended, clip, MITIGATION_ORDER, findings)
     store.add_decision("stability", f"stability of trial {chosen.id}: "
                        + "; ".join(f.message for f in findings[:2]),
                        {"trial_id": chosen.id, "round": name,
                         "recommended_warmup": recommended,
+                        "warmup_ignored": any(f.code == "stability.warmup_ignored"
+                                              for f in findings),
                         "clip_threshold": clip.threshold if clip else None,
                         "probe_unstable": probe.unstable if probe else None},
                        round_id=record.id)

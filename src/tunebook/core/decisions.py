@@ -112,6 +112,7 @@ class StabilityPayload(Payload):
     trial_id: int
     round: str
     recommended_warmup: int | None = None
+    warmup_ignored: bool = False      # train() never read warmup_steps: a warmup changed nothing
     clip_threshold: float | None = None
     probe_unstable: bool | None = None
 

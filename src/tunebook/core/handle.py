@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from tunebook.core.score import Scorer
+from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import ArtifactRecord
 
 # What happens to an artifact's file when its record is removed: deleted, kept (another record
@@ -36,8 +36,8 @@ class RunHandle(Protocol):
     @property
     def max_train_steps(self) -> int | None: ...
 
-    def scorer(self) -> Scorer | None:
-        """The project's scorer for this trial (None outside a tunebook project)."""
+    def project(self) -> ProjectSpec | None:
+        """The project this trial belongs to (None outside a tunebook project)."""
         ...
 
     def should_eval(self, step: int) -> bool: ...

@@ -51,14 +51,18 @@ class Checkpoints:
         best_step = ckpts.load_best(model)           # retrospective selection
     """
 
-    def __init__(self, run: RunHandle, keep_best: int = 2, goal: Goal | None = None) -> None:
+    def __init__(self, run: RunHandle, keep_best: int | None = None,
+                 goal: Goal | None = None) -> None:
+        project = run.project()
+        if keep_best is None:  # the project's setting (checkpoints.keep_best), else 2
+            keep_best = project.checkpoints.keep_best if project is not None else 2
         if isinstance(keep_best, bool) or not isinstance(keep_best, int) or keep_best < 0:
             raise SpecError("keep_best", "an integer >= 0", keep_best)
         if goal not in (None, "max", "min"):
             raise SpecError("goal", "'max' or 'min'", goal)
         self.run = run
         self.keep_best = keep_best
-        self.scorer = run.scorer()
+        self.scorer = project.scorer() if project is not None else None
         self.goal: Goal | None = goal or (self.scorer.goal if self.scorer else None)
 
     # -- what the loop calls ----------------------------------------------------------------
@@ -158,6 +162,8 @@ class Checkpoints:
         kept = self.kept()
         if not kept:
             return
+        # The latest is kept while training whatever the setting: a retried attempt resumes
+        # from it. keep_latest=False drops it when the trial finishes (tunebook.workers.retention).
         keep = {max(kept, key=lambda k: (k.step, k.artifact_id)).artifact_id}
         scored = sorted((k for k in kept if k.score is not None), key=self._rank)
         keep |= {k.artifact_id for k in scored[:self.keep_best]}

@@ -22,7 +22,7 @@ from typing import Any
 
 from tunebook.core.errors import SpecError
 from tunebook.core.handle import FileAction, RunHandle
-from tunebook.core.score import Scorer
+from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import ArtifactRecord
 
 
@@ -62,7 +62,10 @@ class SilentRun:
 
     @property
     def config(self) -> dict[str, Any]:
-        return dict(self._run.config)
+        return self._run.config  # type: ignore[no-any-return]  # the same tracked config
+
+    def watch(self, optimizer: Any, *, record_hparams: bool = True) -> None:
+        return None
 
     @property
     def seed(self) -> int:
@@ -76,8 +79,8 @@ class SilentRun:
     def max_train_steps(self) -> int | None:
         return self._run.max_train_steps
 
-    def scorer(self) -> Scorer | None:
-        return self._run.scorer()
+    def project(self) -> ProjectSpec | None:
+        return self._run.project()
 
     def should_eval(self, step: int) -> bool:
         return self._run.should_eval(step)

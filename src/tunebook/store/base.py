@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tunebook.core.errors import NotFoundError, SpecError, StoreError
 from tunebook.core.jsonable import to_jsonable
+from tunebook.core.redact import redact_text
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import RoundKind, RoundRecord, TrialRecord
 from tunebook.store.connection import is_network_fs, normalize_url, redact, sqlite_setup, transient
@@ -71,7 +72,7 @@ class StoreBase:
             pass  # another process created the schema at the same moment
         except OperationalError as exc:
             raise StoreError(f"store {redact(self.url)} is unreachable: "
-                             f"{str(exc.orig).strip().splitlines()[0]}") from None
+                             f"{redact_text(str(exc.orig).strip().splitlines()[0])}") from None
 
     def _statements(self) -> dict[str, Any]:
         """The hot path's statements, built once: SQLAlchemy memoizes each one's cache key, so

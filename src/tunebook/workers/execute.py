@@ -19,8 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunebook.core.errors import LeaseLost, SpecError, TrialDiverged, TrialPruned, WorkerStopped
-from tunebook.core.score import best_step
+from tunebook.core.errors import (
+    Interrupted,
+    LeaseLost,
+    SpecError,
+    TrialDiverged,
+    TrialPruned,
+    WorkerStopped,
+    WorkFailed,
+)
+from tunebook.core.score import best_step, formula_name, metric_key
 from tunebook.core.spec import load_pipeline
 from tunebook.core.trial import TrialRecord
 from tunebook.rounds.fidelity import advance
@@ -28,6 +36,14 @@ from tunebook.rounds.lifecycle import fill, progress
 from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.files import ArtifactRoot
+from tunebook.workers.lifeline import (
+    Lifeline,
+    ParentSignals,
+    die_with_parent,
+    grace_s,
+    stop_processes,
+)
+from tunebook.workers.retention import retain
 from tunebook.workers.run import Run
 
 LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
@@ -59,10 +75,11 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
     store.drop_points_after(trial.id, max(ckpt_steps, default=-1))
     run = Run(store, trial, token, eval_every=project.eval_every,
               artifact_root=artifact_root(project_dir), lease_s=lease_s, stop=stop,
-              pruner=make_pruner(store, record, trial, scorer))
+              pruner=make_pruner(store, record, trial, scorer),
+              declared=frozenset(project.metric_keys))
     status, error = "completed", None
     try:
-        train_fn(trial.config, run)
+        train_fn(run.tracked, run)
     except TrialDiverged as exc:
         status, error = "diverged", f"non-finite value: {exc}"
     except TrialPruned as exc:
@@ -78,10 +95,33 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
         status, error = "failed", traceback.format_exc(limit=20)
     finally:
         run.close()
-    best = best_step(store.curve(trial.id), scorer)
+    curve = store.curve(trial.id)
+    best = best_step(curve, scorer)
+    if status == "completed" and best.score is None:
+        status, error = "failed", missing_score(curve, scorer.needs, run.undeclared)
     recorded = store.finish(trial.id, token, status, error=error, best_step=best.step,
                             score=best.score, feasible=best.feasible, best_metrics=best.metrics)
+    if recorded:  # the project's retention: the N best checkpoints and the latest
+        policy = project.checkpoints
+        retain(store, run.artifacts, trial.id, scorer, policy.keep_best, policy.keep_latest)
     return Outcome(trial.id, status, recorded)
+
+
+def missing_score(curve: dict[int, dict[str, float]], needs: tuple[str, ...],
+                  undeclared: dict[str, str | None]) -> str:
+    """Why a trial that returned normally has no score: one line naming the fix."""
+    logged = sorted({k for point in curve.values() for k in point})
+    if not logged:
+        return ("train() returned without logging any metric: call run.log(step, ...) with "
+                f"the score's metrics ({', '.join(formula_name(n) for n in needs)})")
+    never = [n for n in needs if not any(n in point for point in curve.values())]
+    if never:
+        hints = [f"{name} (did you mean {near}?)" for name, near in undeclared.items()
+                 if near is not None and metric_key(near) in never]
+        return (f"the score needs {', '.join(formula_name(n) for n in never)}, never logged; "
+                f"logged: {', '.join(hints or logged[:8])}")
+    return ("no step logged every metric the score needs "
+            f"({', '.join(formula_name(n) for n in needs)}) together: log them at the same step")
 
 
 def set_threads(threads: int | None) -> None:
@@ -102,8 +142,14 @@ def set_threads(threads: int | None) -> None:
 def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
                 lease_s: float = LEASE_S, poll_s: float = 0.2, threads: int | None = None,
                 max_trials: int | None = None, max_attempts: int = MAX_ATTEMPTS,
-                on_outcome: Callable[[Outcome], None] | None = None) -> int:
-    """Claim and run trials of ``round_name`` until the round is finished. Returns trials run."""
+                on_outcome: Callable[[Outcome], None] | None = None,
+                lifeline: Lifeline | None = None) -> int:
+    """Claim and run trials of ``round_name`` until the round is finished. Returns trials run.
+
+    SIGTERM (and Ctrl-C in a foreground worker) stops it: the running trial goes back to the
+    queue at its next ``run.log``, or within the grace of ``tunebook.workers.lifeline`` if it
+    never gets there, and :class:`Interrupted` is raised (exit 130 / 143).
+    """
     set_threads(threads)
     store = Store(store_url)
     record = store.round(round_name)
@@ -113,46 +159,56 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     ran = 0
 
-    # SIGTERM only raises a flag; the trial stops at its next run.log() and goes back to the
-    # queue, and no store write is ever interrupted half-way.
-    stop = threading.Event()
+    # A signal only raises a flag; the trial stops at its next run.log() and goes back to the
+    # queue, and no store write is ever interrupted half-way. The watchdog bounds the wait.
+    life = lifeline or Lifeline()
+    stop = life.stop
+    life.watch(store.requeue)
     try:
-        old = signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
-    except ValueError:  # not the main thread: no signal handling there
-        old = None
-    try:
-        while (max_trials is None or ran < max_trials) and not stop.is_set():
-            store.reap(record.id, max_attempts=max_attempts)
-            if record.kind == "search":
-                fill(store, record)
-                advance(store, record)  # queue a short-then-long round's next stage when due
-            claimed = store.claim(record.id, worker, lease_s)
-            if claimed is None:
-                if progress(store, record).done:
-                    break
-                stop.wait(poll_s)  # others still running: a lease may expire and re-queue
-                continue
-            trial, token = claimed
-            outcome = run_trial(store, trial, token, train_fn, project_dir, lease_s=lease_s,
-                                stop=stop)
-            ran += 1
-            if on_outcome is not None:
-                on_outcome(outcome)
+        with life.signals():
+            while (max_trials is None or ran < max_trials) and not stop.is_set():
+                store.reap(record.id, max_attempts=max_attempts)
+                if record.kind == "search":
+                    fill(store, record)
+                    advance(store, record)  # queue a short-then-long round's next stage when due
+                claimed = store.claim(record.id, worker, lease_s)
+                if claimed is None:
+                    if progress(store, record).done:
+                        break
+                    stop.wait(poll_s)  # others still running: a lease may expire and re-queue
+                    continue
+                trial, token = claimed
+                life.hold(trial.id, token)
+                try:
+                    outcome = run_trial(store, trial, token, train_fn, project_dir,
+                                        lease_s=lease_s, stop=stop)
+                finally:
+                    life.release()
+                ran += 1
+                if on_outcome is not None:
+                    on_outcome(outcome)
     finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
         store.close()
+    if life.signum is not None:
+        raise Interrupted(life.signum, f"worker {worker} stopped by "
+                          f"{signal.Signals(life.signum).name} after {ran} trials; its running "
+                          "trial went back to the queue")
     return ran
 
 
 def _process_main(store_url: str, round_name: str, project_dir: str, worker: str,
-                  threads: int, lease_s: float) -> None:
+                  threads: int, lease_s: float, parent_pid: int, grace: float) -> None:
     # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
     # re-queues the running trial cleanly instead of leaving it to a lease expiry.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    life = Lifeline(parent_pid=parent_pid, grace=grace)
+    die_with_parent(parent_pid)  # a killed parent leaves no orphan training unattended
     sys.stdout = sys.stderr  # train()'s prints never mix into a parent's --json document
-    worker_loop(store_url, round_name, project_dir, worker=worker, threads=threads,
-                lease_s=lease_s)
+    try:
+        worker_loop(store_url, round_name, project_dir, worker=worker, threads=threads,
+                    lease_s=lease_s, lifeline=life)
+    except Interrupted as exc:
+        sys.exit(exc.exit_code)
 
 
 def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers: int = 2,
@@ -166,6 +222,7 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
     record = store.round(round_name)
     project = record.project
     load_pipeline(project, project_dir)  # a broken entry point fails here, before any worker
+    grace_s()  # a bad $TUNEBOOK_GRACE_S fails here, before any worker starts
     cores = os.cpu_count() or 1
     threads = threads or max(1, cores // workers)
     return EXECUTORS[executor](store, round_name, str(Path(project_dir).resolve()), workers,
@@ -184,27 +241,47 @@ def _inline(store: Store, round_name: str, project_dir: str, workers: int, threa
 def _processes(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
                lease_s: float, show_progress: bool) -> dict[str, int]:
     record = store.round(round_name)
+    grace = grace_s()
     ctx = mp.get_context("spawn")  # fork would copy torch's thread pools and locks
+    names = [f"{socket.gethostname()}:{os.getpid()}:w{i}" for i in range(workers)]
     procs = [ctx.Process(target=_process_main, name=f"tunebook-worker-{i}",
-                         args=(store.url, round_name, project_dir,
-                               f"{socket.gethostname()}:{os.getpid()}:w{i}", threads, lease_s))
+                         args=(store.url, round_name, project_dir, names[i], threads, lease_s,
+                               os.getpid(), grace))
              for i in range(workers)]
-    for p in procs:
-        p.start()
-    try:
-        with _bar(store, record, show_progress) as tick:
-            while any(p.is_alive() for p in procs):
+    with ParentSignals() as sig:
+        for p in procs:
+            p.start()
+        try:
+            with _bar(store, record, show_progress) as tick:
+                while any(p.is_alive() for p in procs) and sig.received is None:
+                    tick()
+                    for _ in range(6):  # 0.3 s, but answer a signal within 0.05 s
+                        if sig.received is not None:
+                            break
+                        time.sleep(0.05)
                 tick()
-                time.sleep(0.3)
-            tick()
-    except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()  # workers re-queue their trials on SIGTERM
-        for p in procs:
-            p.join(10)
-        raise
+        finally:
+            if sig.received is not None or any(p.is_alive() for p in procs):
+                # Forward the stop; workers re-queue their trials. A second Ctrl-C skips the
+                # wait for stuck trials.
+                stop_processes(procs, grace, hurry=lambda: sig.count > 1)
+        if sig.received is not None:
+            back = store.requeue_workers(record.id, names, "re-queued: round run was stopped")
+            raise Interrupted(sig.received, f"round run {round_name} stopped by "
+                              f"{signal.Signals(sig.received).name}; running trials went back "
+                              f"to the queue{f' ({len(back)} by the parent)' if back else ''}. "
+                              f"Resume with: tunebook round run {round_name}")
     for p in procs:
         p.join()
+    died = [f"{p.name} (exit code {p.exitcode})" for p in procs if p.exitcode != 0]
+    if died:
+        back = store.requeue_workers(record.id, names, "re-queued: its worker process died")
+        pr = progress(store, record)
+        if not pr.done:
+            raise WorkFailed(f"worker processes died: {', '.join(died)}; round {round_name} is "
+                             f"not finished ({pr.finished}/{pr.total} trials"
+                             f"{f', {len(back)} re-queued' if back else ''}). "
+                             f"Resume with: tunebook round run {round_name}")
     return store.counts(record.id)
 
 

@@ -79,15 +79,26 @@ def _mitigation(ev: Evidence) -> Verdict:
     if not d.payload.probe_unstable:
         return not_applicable(f"the lr probe stayed stable (decision {d.id})")
     cfg = ev.baseline.config if ev.baseline else {}
-    used = [k for k in ("warmup_steps", CLIP_KEY) if cfg.get(k)]
+    # A key train() never reads mitigates nothing, whatever its value.
+    used = [k for k in ("warmup_steps", CLIP_KEY) if cfg.get(k) and not ev.ignored(k)]
     if used:
         return done("baseline config mitigates: " + ", ".join(f"{k}={cfg[k]}" for k in used),
                     f"stability decision {d.id}")
     warm, clip = d.payload.recommended_warmup, d.payload.clip_threshold
-    return todo(f"add warmup_steps={warm} and/or {CLIP_KEY}={clip} to the config, then "
-                "promote it",
-                "the lr probe was unstable and the baseline has no warmup or clipping",
-                f"stability decision {d.id}")
+    steps: list[str] = []
+    if ev.ignored("warmup_steps") or d.payload.warmup_ignored:
+        steps.append("add a schedule with warmup to train() first (tk.make_schedule reads "
+                     "warmup_steps), then tunebook stability again")
+    elif warm is not None:
+        steps.append(f"add warmup_steps={warm} to the config")
+    if clip is not None:
+        steps.append(f"add {CLIP_KEY}={clip:.4g} to the config" + (
+            " (and read it in train(): tk.clip_gradients)" if ev.ignored(CLIP_KEY) else ""))
+    if not steps:
+        steps.append("no warmup kept training stable: lower the peak lr")
+    return todo("; ".join(steps) + ", then promote it",
+                "the lr probe was unstable and the baseline has no warmup or clipping that "
+                "train() applies", f"stability decision {d.id}")
 
 
 # --- 6. Engineering & reproducibility -----------------------------------------------------------
@@ -178,7 +189,7 @@ def _seed(ev: Evidence) -> Verdict:
         return todo("tunebook baseline", "no trial recorded")
     split = [t for t in ts if "init_seed" in t.meta and (
         "data_seed" in t.meta or "shuffle_seeds" in t.meta)]
-    return done(f"every trial stores its seed ({len(ts)} completed)",
+    return done(f"trials {ts[0].id}-{ts[-1].id} store their seeds ({len(ts)} completed)",
                 f"{len(split)} trials record separate init/data seeds" if split else "",
                 detail="" if split else "derive the shuffle seed from run.seed (e.g. seed + 1) "
                 "and record it, as the PyTorch kit does")
