@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tunebook.core.decisions import PromotionPayload
 from tunebook.core.errors import SpecError
-from tunebook.core.spec import ProjectSpec, parse_project
+from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import FINISHED
 from tunebook.experiments.baseline import current_baseline
 from tunebook.store import Store
@@ -75,7 +75,7 @@ def collect(store: Store, project: ProjectSpec, project_dir: str | Path, *,
             skipped.append(r.name)
             continue
         done.append(r.name)
-        scorer = parse_project(r.project, f"round {r.name} project").scorer()
+        scorer = r.project.scorer()
         for t in trials:
             if t.id in protected:
                 continue
