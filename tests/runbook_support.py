@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import write_project
+
 from tunebook.core.spec import load_project, parse_round
 from tunebook.experiments.baseline import run_baseline
 from tunebook.rounds.lifecycle import create_round

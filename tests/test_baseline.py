@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import PROJECT, write_project
+
 from tunebook.core.spec import load_project
 from tunebook.experiments.baseline import chance_level, current_baseline, run_baseline
 from tunebook.store import Store

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import PROJECT, write_project
+
 from tunebook.analysis.errors import errors_of_trial
 from tunebook.cli import app
 from tunebook.cli.output import run_app

@@ -7,6 +7,7 @@ import pytest
 pytest.importorskip("torch")
 
 from conftest import bare_round
+
 from tunebook.core.errors import SpecError  # noqa: E402
 from tunebook.pytorch.distributed import (  # noqa: E402
     SilentRun,

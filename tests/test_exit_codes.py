@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import typer
 import yaml
-
 from conftest import PROJECT, round_dict, write_project
+
 from tunebook.cli import app
 from tunebook.cli.output import run_app
 

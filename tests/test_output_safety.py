@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import round_dict, write_project
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import round_dict, write_project
 from tunebook.cli import app
 from tunebook.cli.output import for_humans, run_app
 from tunebook.store.files import ArtifactRoot, atomic_write

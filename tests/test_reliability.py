@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import bare_round, round_dict
+
 from tunebook.core.spec import load_project, parse_round
 from tunebook.rounds.lifecycle import create_round, progress
 from tunebook.store import Store

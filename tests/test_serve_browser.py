@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import write_project
+
 from tunebook.core.spec import load_project, parse_round
 from tunebook.rounds.lifecycle import create_round
 from tunebook.store import open_store

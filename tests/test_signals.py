@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import PROJECT, round_dict, write_project
+
 from tunebook.core.spec import load_project, parse_round
 from tunebook.rounds.lifecycle import create_round
 from tunebook.store import Store

@@ -6,8 +6,8 @@ import math
 import time
 
 import pytest
-
 from conftest import bare_round
+
 from tunebook.core.errors import NotFoundError, SpecError, StoreError
 from tunebook.store import Store, normalize_url, redact
 
