@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebook.analysis.findings import Finding
+from tunebook.core.decisions import BaselinePayload, Payload, PromotionPayload
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import ArtifactRecord, DecisionRecord, RoundRecord, TrialRecord
 from tunebook.rounds.lifecycle import ranked
@@ -180,17 +181,19 @@ def _best_of(trials: list[TrialRecord], record: RoundRecord) -> TrialRecord | No
     return max(trials, key=lambda t: sign * (t.score if t.score is not None else -math.inf))
 
 
-def baseline_history(decisions: list[DecisionRecord]) -> list[BaselineEvent]:
+def baseline_history(decisions: list[DecisionRecord[Payload]]) -> list[BaselineEvent]:
     """Every baseline check and promotion decision, oldest first, with its reason."""
     out = []
     for d in decisions:
-        if d.kind not in ("baseline", "promotion"):
+        p = d.payload
+        if isinstance(p, PromotionPayload):
+            promoted: bool | None = p.promoted
+            reason = p.verdict or d.summary
+        elif isinstance(p, BaselinePayload):
+            promoted, reason = None, str(p.verdict or d.summary)
+        else:
             continue
-        p = d.payload or {}
-        promoted = p.get("promoted") if d.kind == "promotion" else None
-        reason = str(p.get("verdict") or p.get("reason") or d.summary)
-        out.append(BaselineEvent(d.id, d.kind, d.summary, d.created_at,
-                                 None if promoted is None else bool(promoted), reason))
+        out.append(BaselineEvent(d.id, d.kind, d.summary, d.created_at, promoted, reason))
     return out
 
 
