@@ -15,6 +15,7 @@ from tunebook.cli import (
     core,
     data,
     decide,
+    interop,
     kit,
     rounds,
     runbook,
@@ -32,7 +33,7 @@ app = typer.Typer(
 )
 
 # The areas of the CLI, each a module with ``register(app)``, in the order of ``--help``.
-for _area in (core, rounds, kit, data, analysis, decide, search, team, runbook, serve):
+for _area in (core, rounds, kit, data, analysis, decide, search, team, runbook, serve, interop):
     _area.register(app)
 
 

@@ -24,6 +24,7 @@ from tunebook.core.errors import (
     LeaseLost,
     SpecError,
     TrialDiverged,
+    TrialFailed,
     TrialPruned,
     WorkerStopped,
     WorkFailed,
@@ -36,6 +37,8 @@ from tunebook.rounds.lifecycle import fill, progress
 from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.files import ArtifactRoot
+from tunebook.workers.command import check_command, pipeline_function
+from tunebook.workers.gpus import assign
 from tunebook.workers.lifeline import (
     Lifeline,
     ParentSignals,
@@ -43,8 +46,10 @@ from tunebook.workers.lifeline import (
     grace_s,
     stop_processes,
 )
+from tunebook.workers.repro import Recorder
 from tunebook.workers.retention import retain
 from tunebook.workers.run import Run
+from tunebook.workers.threads import per_trial, set_threads
 
 LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
 MAX_ATTEMPTS = int(os.environ.get("TUNEBOOK_MAX_ATTEMPTS", "3"))
@@ -84,6 +89,8 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
         status, error = "diverged", f"non-finite value: {exc}"
     except TrialPruned as exc:
         status, error = "pruned", str(exc)
+    except TrialFailed as exc:
+        status, error = "failed", str(exc)
     except LeaseLost:
         run.close()
         return Outcome(trial.id, "lost", False)
@@ -124,21 +131,6 @@ def missing_score(curve: dict[int, dict[str, float]], needs: tuple[str, ...],
             f"({', '.join(formula_name(n) for n in needs)}) together: log them at the same step")
 
 
-def set_threads(threads: int | None) -> None:
-    """Give torch ``threads`` intra-op threads (measured: never oversubscribe the cores).
-
-    The environment variable covers a torch imported later by the user's module; a torch that
-    is already imported is told directly. Importing torch here would cost non-torch projects
-    a second per worker.
-    """
-    if not threads:
-        return
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(threads)
-
-
 def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
                 lease_s: float = LEASE_S, poll_s: float = 0.2, threads: int | None = None,
                 max_trials: int | None = None, max_attempts: int = MAX_ATTEMPTS,
@@ -154,7 +146,8 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     store = Store(store_url)
     record = store.round(round_name)
     project = record.project
-    train_fn = load_pipeline(project, project_dir)
+    train_fn = Recorder(pipeline_function(load_pipeline(project, project_dir), project_dir),
+                        project_dir)
     set_threads(threads)  # again: the user's module may have imported torch just now
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     ran = 0
@@ -197,7 +190,10 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
 
 
 def _process_main(store_url: str, round_name: str, project_dir: str, worker: str,
-                  threads: int, lease_s: float, parent_pid: int, grace: float) -> None:
+                  threads: int, lease_s: float, parent_pid: int, grace: float,
+                  cuda: str | None = None) -> None:
+    if cuda is not None:  # before anything could initialise CUDA in this process
+        os.environ["CUDA_VISIBLE_DEVICES"] = cuda
     # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
     # re-queues the running trial cleanly instead of leaving it to a lease expiry.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -213,8 +209,13 @@ def _process_main(store_url: str, round_name: str, project_dir: str, worker: str
 
 def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers: int = 2,
               executor: str = "processes", threads: int | None = None, lease_s: float = LEASE_S,
-              show_progress: bool = True) -> dict[str, int]:
-    """Run a round to its end with ``workers`` workers and return its status counts."""
+              show_progress: bool = True, gpus: list[str] | None = None,
+              gpus_per_trial: float | None = None) -> dict[str, int]:
+    """Run a round to its end with ``workers`` workers and return its status counts.
+
+    ``gpus``: device ids to spread the workers over (``tunebook.workers.gpus``), each worker
+    seeing only its own; the Ray executor asks Ray for ``gpus_per_trial`` GPUs per worker.
+    """
     if executor not in EXECUTORS:
         raise SpecError("executor", f"one of {sorted(EXECUTORS)}", executor)
     if workers < 1:
@@ -223,15 +224,28 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
     project = record.project
     load_pipeline(project, project_dir)  # a broken entry point fails here, before any worker
     grace_s()  # a bad $TUNEBOOK_GRACE_S fails here, before any worker starts
-    cores = os.cpu_count() or 1
-    threads = threads or max(1, cores // workers)
+    check_command(store, record, project_dir)
+    threads = per_trial(workers, threads)
+    placement: dict[str, Any] = {}
+    if executor == "ray":
+        placement["num_gpus"] = gpus_per_trial if gpus_per_trial is not None else (
+            1.0 if gpus else 0.0)
+    elif gpus:
+        placement["cuda"] = assign(gpus, 1 if executor == "inline" else workers,
+                                   1.0 if gpus_per_trial is None else gpus_per_trial)
+    elif gpus_per_trial is not None:
+        raise SpecError("gpus_per_trial", "--gpus too (the devices to share out)",
+                        gpus_per_trial)
     return EXECUTORS[executor](store, round_name, str(Path(project_dir).resolve()), workers,
-                               threads, lease_s, show_progress)
+                               threads, lease_s, show_progress, **placement)
 
 
 def _inline(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-            lease_s: float, show_progress: bool) -> dict[str, int]:
+            lease_s: float, show_progress: bool, cuda: list[str] | None = None
+            ) -> dict[str, int]:
     record = store.round(round_name)
+    if cuda:  # effective only while nothing in this process has initialised CUDA yet
+        os.environ["CUDA_VISIBLE_DEVICES"] = cuda[0]
     with _bar(store, record, show_progress) as tick:
         worker_loop(store.url, round_name, project_dir, worker=f"inline:{os.getpid()}",
                     threads=threads, lease_s=lease_s, on_outcome=lambda _o: tick())
@@ -239,14 +253,15 @@ def _inline(store: Store, round_name: str, project_dir: str, workers: int, threa
 
 
 def _processes(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-               lease_s: float, show_progress: bool) -> dict[str, int]:
+               lease_s: float, show_progress: bool, cuda: list[str] | None = None
+               ) -> dict[str, int]:
     record = store.round(round_name)
     grace = grace_s()
     ctx = mp.get_context("spawn")  # fork would copy torch's thread pools and locks
     names = [f"{socket.gethostname()}:{os.getpid()}:w{i}" for i in range(workers)]
     procs = [ctx.Process(target=_process_main, name=f"tunebook-worker-{i}",
                          args=(store.url, round_name, project_dir, names[i], threads, lease_s,
-                               os.getpid(), grace))
+                               os.getpid(), grace, cuda[i] if cuda else None))
              for i in range(workers)]
     with ParentSignals() as sig:
         for p in procs:
@@ -324,10 +339,11 @@ class _bar:
 
 
 def _ray(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-         lease_s: float, show_progress: bool) -> dict[str, int]:
+         lease_s: float, show_progress: bool, num_gpus: float = 0.0) -> dict[str, int]:
     from tunebook.workers.ray_executor import run_with_ray
 
-    return run_with_ray(store, round_name, project_dir, workers, threads, lease_s, show_progress)
+    return run_with_ray(store, round_name, project_dir, workers, threads, lease_s, show_progress,
+                        num_gpus=num_gpus)
 
 
 EXECUTORS: dict[str, Callable[..., dict[str, int]]] = {
