@@ -164,10 +164,19 @@ class RescorePayload(Payload):
     stored_scores: str
 
 
+class ImportPayload(Payload):
+    """Trials imported from another tool (``tunebook import``): where from, and the source's own
+    description of itself, kept as the source gave it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: ClassVar[str] = "import"
+    source: str
+
+
 DECISIONS: dict[str, type[Payload]] = {m.kind: m for m in (
     NotePayload, BaselinePayload, PromotionPayload, SplitsPayload, DataReportPayload,
     MismatchPayload, StabilityPayload, StepsPayload, BatchSizePayload, InputProfilePayload,
-    RescorePayload)}
+    RescorePayload, ImportPayload)}
 
 
 def parse_payload(kind: str, payload: Payload | Mapping[str, Any]) -> Payload:
