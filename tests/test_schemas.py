@@ -87,7 +87,7 @@ AREA_COMMANDS = [
                                                                     "width"]),
     ("error_sample", ("tunebook.analysis.errors", "errors_of_trial"), ["errors", "width",
                                                                        "--sample", "20"]),
-    ("promote", ("tunebook.analysis.promotion", "promote"), ["promote", "width", "--seeds", "2",
+    ("promote", ("tunebook.experiments.promotion", "promote"), ["promote", "width", "--seeds", "2",
                                                              "--workers", "1", "--executor",
                                                              "inline"]),
 ]

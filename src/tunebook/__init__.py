@@ -27,9 +27,12 @@ _NAMES = {
     "run_round": "tunebook.workers.execute",
     "worker_loop": "tunebook.workers.execute",
     "analyze_round": "tunebook.analysis.overview",
+    "Project": "tunebook.project",
+    "open_project": "tunebook.project",
 }
 
 __all__ = [
+    "Project",
     "ProjectSpec",
     "RoundSpec",
     "Run",
@@ -42,6 +45,7 @@ __all__ = [
     "create_round",
     "load_project",
     "load_round",
+    "open_project",
     "open_store",
     "run_round",
     "worker_loop",
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
     from tunebook.core.errors import SpecError, TrialDiverged, TunebookError
     from tunebook.core.spec import ProjectSpec, RoundSpec, load_project, load_round
     from tunebook.core.trial import TrialRecord
+    from tunebook.project import Project, open_project
     from tunebook.rounds.lifecycle import create_round
     from tunebook.store import Store, open_store
     from tunebook.workers.execute import run_round, worker_loop

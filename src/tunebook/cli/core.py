@@ -16,12 +16,10 @@ from tunebook.cli.output import (
     StoreOption,
     emit,
     fmt,
-    project_at,
-    store_at,
+    project_handle,
 )
 from tunebook.cli.round_render import trials_table
 from tunebook.core.errors import SpecError
-from tunebook.runbook.export import trials_payload
 
 
 def _copy_example(dest: Path, force: bool = False) -> list[str]:
@@ -68,16 +66,8 @@ def register(app: typer.Typer) -> None:
     def validate(rounds: list[Path] = typer.Argument(None, help="Round files to check too."),
                  project: str = ProjectOption, as_json: bool = JsonOption) -> None:
         """Check the project (and round files): keys, types, metrics, formula, pipeline."""
-        from tunebook.core.spec import load_pipeline, load_round
-        from tunebook.search import make_searcher
-
-        spec, pdir = project_at(project)
-        load_pipeline(spec, pdir)
-        checked = [project]
-        for r in rounds or []:
-            rs = load_round(r)
-            make_searcher(rs.algorithm, rs.space, rs.seed)
-            checked.append(str(r))
+        project_handle(project, None).validate(rounds or [])
+        checked = [project, *(str(r) for r in rounds or [])]
         emit({"ok": True, "checked": checked}, as_json,
              lambda c, d: c.print("[green]ok[/]: " + ", ".join(d["checked"])))
 
@@ -86,11 +76,7 @@ def register(app: typer.Typer) -> None:
                  seed: int = typer.Option(None, help="Seed (default: the project's)."),
                  as_json: bool = JsonOption) -> None:
         """Train the baseline config and check it beats chance and trains stably."""
-        from tunebook.experiments.baseline import run_baseline
-
-        spec, pdir = project_at(project)
-        st = store_at(store, pdir)
-        verdict = run_baseline(st, spec, pdir, seed=seed, show_progress=not as_json)
+        verdict = project_handle(project, store).baseline(seed=seed, show_progress=not as_json)
         emit(verdict.to_dict(), as_json, _render_baseline)
         if not verdict.ok:
             raise typer.Exit(1)
@@ -102,18 +88,15 @@ def register(app: typer.Typer) -> None:
                project: str = ProjectOption, store: str = StoreOption,
                as_json: bool = JsonOption) -> None:
         """The trials of a round, best first: config, status, best step, score."""
-        _, pdir = project_at(project)
-        st = store_at(store, pdir)
-        emit(trials_payload(st, st.round(name), limit=limit, status=status), as_json,
-             trials_table)
+        emit(project_handle(project, store).round(name).table(limit=limit, status=status),
+             as_json, trials_table)
 
     @app.command()
     def trial(trial_id: int, curve: bool = typer.Option(False, help="Include the full curve."),
               project: str = ProjectOption, store: str = StoreOption,
               as_json: bool = JsonOption) -> None:
         """One trial: config, status, best step and metrics there, artifacts, error."""
-        _, pdir = project_at(project)
-        st = store_at(store, pdir)
+        st = project_handle(project, store).store
         t = st.trial(trial_id)
         data: dict[str, Any] = t.to_dict()
         data["artifacts"] = [a.__dict__ for a in st.artifacts(trial_id)]
@@ -126,13 +109,9 @@ def register(app: typer.Typer) -> None:
                out: Path = typer.Option(None, help="File to write (default: stdout)."),
                project: str = ProjectOption, store: str = StoreOption) -> None:
         """Dump a round's trials (config, status, best step, score, best metrics)."""
-        from tunebook.runbook.export import export_round
-
         if format not in ("csv", "json"):
             raise SpecError("--format", "csv or json", format)
-        _, pdir = project_at(project)
-        st = store_at(store, pdir)
-        text = export_round(st, st.round(name), format)
+        text = project_handle(project, store).round(name).export(format)
         if out:
             from tunebook.store.files import atomic_write
 
@@ -146,11 +125,7 @@ def register(app: typer.Typer) -> None:
                threads: int = typer.Option(None, help="Torch threads for this worker."),
                as_json: bool = JsonOption) -> None:
         """Pull and run trials of a round until it is done (run one per host or GPU)."""
-        from tunebook.workers.execute import worker_loop
-
-        _, pdir = project_at(project)
-        st = store_at(store, pdir)
-        n = worker_loop(st.url, round_name, str(pdir), threads=threads)
+        n = project_handle(project, store).work(round_name, threads=threads)
         emit({"round": round_name, "trials_run": n}, as_json,
              lambda c, d: c.print(f"worker ran {d['trials_run']} trials of {d['round']}"))
 

@@ -7,18 +7,20 @@ line (``{"error": ...}`` with ``--json``), never a traceback.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from tunebook.core.errors import TunebookError
+from tunebook.core.jsonable import to_jsonable
+
+if TYPE_CHECKING:
+    from tunebook.project import Project
 
 console = Console()
 err_console = Console(stderr=True)
@@ -30,39 +32,11 @@ StoreOption = typer.Option(None, "--store", envvar="TUNEBOOK_STORE",
 ProjectOption = typer.Option("tunebook.yaml", "--project", "-p", help="The project file.")
 
 
-def project_at(path: str) -> tuple[Any, Path]:
-    """The project spec from ``--project`` and the folder it lives in."""
-    from tunebook.core.spec import load_project
+def project_handle(path: str, store: str | None) -> Project:
+    """The library's handle on ``--project`` and ``--store``: what every command calls."""
+    from tunebook.project import open_project
 
-    p = Path(path)
-    return load_project(p), p.resolve().parent
-
-
-def store_at(url: str | None, project_dir: Path) -> Any:
-    """The store from ``--store`` / ``$TUNEBOOK_STORE``, else the project's own."""
-    from tunebook.store import open_store
-
-    return open_store(url, project_dir)
-
-
-def to_jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return to_jsonable(dataclasses.asdict(obj))
-    if hasattr(obj, "model_dump"):
-        return to_jsonable(obj.model_dump(mode="json"))
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
-        return to_jsonable(obj.item())
-    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays
-        return to_jsonable(obj.tolist())
-    if obj is None or isinstance(obj, str | int | bool):
-        return obj
-    return str(obj)
+    return open_project(path, store)
 
 
 # Where the one JSON document goes. With --json, run_app points sys.stdout at stderr while the

@@ -27,6 +27,7 @@ from typing import Any
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import Fidelity, ProjectSpec, RoundSpec, parse_round
 from tunebook.core.trial import FINISHED, RoundRecord, TrialRecord
+from tunebook.rounds.config import base_config, specs
 from tunebook.store import Store, group_key
 
 # Config keys whose values are lengths in steps: scaled with the stage, restored at full length.
@@ -137,8 +138,6 @@ def check(project: ProjectSpec, spec: RoundSpec) -> None:
     fid = spec.fidelity
     if fid is None or fid.stages == 1:
         return
-    from tunebook.rounds.lifecycle import base_config
-
     space = spec.space
     if "max_train_steps" in space.nuisance:
         return  # every trial draws its own length; each is scaled
@@ -222,8 +221,6 @@ def _groups(spec: RoundSpec, trials: Sequence[TrialRecord]) -> dict[str, list[Tr
 def _round_stages(store: Store, record: RoundRecord,
                  trials: Sequence[TrialRecord] | None = None
                  ) -> tuple[ProjectSpec, RoundSpec, dict[str, list[Stage]]]:
-    from tunebook.rounds.lifecycle import specs
-
     project, spec = specs(record)
     ts = store.trials(record.id) if trials is None else trials
     goal = project.scorer().goal
@@ -295,8 +292,6 @@ def set_fidelity(store: Store, record: RoundRecord, fid: Fidelity) -> RoundRecor
 
     >>> set_fidelity(store, store.round("lr"), Fidelity(fraction=0.1))  # doctest: +SKIP
     """
-    from tunebook.rounds.lifecycle import specs
-
     project, spec = specs(record)
     if spec.fidelity == fid:
         return record

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tunebook.core.spec import ProjectSpec, RoundSpec, parse_project, parse_round
+from tunebook.core.spec import ProjectSpec, RoundSpec, parse_round
 from tunebook.core.trial import FINISHED, RoundRecord, TrialRecord
+from tunebook.rounds.config import base_config, specs
 from tunebook.rounds.fidelity import check as check_fidelity
 from tunebook.rounds.fidelity import expected_extra, first_stage, is_partial
 from tunebook.search import make_searcher, upfront
@@ -25,18 +26,6 @@ def create_round(store: Store, project: ProjectSpec, spec: RoundSpec,
                                 project.model_dump(mode="json"), kind=kind)
     fill(store, record)
     return record
-
-
-def specs(record: RoundRecord) -> tuple[ProjectSpec, RoundSpec]:
-    return (parse_project(record.project, f"round {record.name} project"),
-            parse_round(record.spec, f"round {record.name}"))
-
-
-def base_config(project: ProjectSpec, spec: RoundSpec) -> dict[str, Any]:
-    config = dict(project.baseline.config)
-    if spec.max_train_steps is not None:
-        config["max_train_steps"] = spec.max_train_steps
-    return config
 
 
 def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int]:
@@ -145,3 +134,7 @@ def ranked(store: Store, record: RoundRecord) -> list[TrialRecord]:
         return (0 if ok and t.feasible and not is_partial(t) else 1 if ok else 2,
                 sign * (t.score if t.score is not None else 0.0), t.id)
     return sorted(store.trials(record.id), key=key)
+
+
+__all__ = ["Progress", "base_config", "best_trials", "create_round", "fill", "progress",
+           "ranked", "specs"]

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunebook.analysis.baseline import current_baseline
 from tunebook.core.errors import TunebookError
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import DecisionRecord, RoundRecord, TrialRecord
-from tunebook.experiments.baseline import current_baseline
 from tunebook.store import Store
 
 NOTE_KIND = "note"

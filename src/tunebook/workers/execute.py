@@ -6,13 +6,11 @@ inline (debugging), in local processes, or on any host as ``tunebook worker``.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import signal
 import socket
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from tunebook.rounds.lifecycle import fill, progress, specs
 from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.files import ArtifactRoot
+from tunebook.workers.executors import executor_named
 from tunebook.workers.run import Run
 
 LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
@@ -145,7 +144,7 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     return ran
 
 
-def _process_main(store_url: str, round_name: str, project_dir: str, worker: str,
+def process_main(store_url: str, round_name: str, project_dir: str, worker: str,
                   threads: int, lease_s: float) -> None:
     # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
     # re-queues the running trial cleanly instead of leaving it to a lease expiry.
@@ -159,8 +158,7 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
               executor: str = "processes", threads: int | None = None, lease_s: float = LEASE_S,
               show_progress: bool = True) -> dict[str, int]:
     """Run a round to its end with ``workers`` workers and return its status counts."""
-    if executor not in EXECUTORS:
-        raise SpecError("executor", f"one of {sorted(EXECUTORS)}", executor)
+    run_with = executor_named(executor)  # an unknown name fails here, listing the known ones
     if workers < 1:
         raise SpecError("workers", "an int >= 1", workers)
     record = store.round(round_name)
@@ -168,93 +166,7 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
     load_pipeline(project, project_dir)  # a broken entry point fails here, before any worker
     cores = os.cpu_count() or 1
     threads = threads or max(1, cores // workers)
-    return EXECUTORS[executor](store, round_name, str(Path(project_dir).resolve()), workers,
-                               threads, lease_s, show_progress)
+    return run_with(store, round_name, str(Path(project_dir).resolve()), workers, threads,
+                    lease_s, show_progress)
 
 
-def _inline(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-            lease_s: float, show_progress: bool) -> dict[str, int]:
-    record = store.round(round_name)
-    with _bar(store, record, show_progress) as tick:
-        worker_loop(store.url, round_name, project_dir, worker=f"inline:{os.getpid()}",
-                    threads=threads, lease_s=lease_s, on_outcome=lambda _o: tick())
-    return store.counts(record.id)
-
-
-def _processes(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-               lease_s: float, show_progress: bool) -> dict[str, int]:
-    record = store.round(round_name)
-    ctx = mp.get_context("spawn")  # fork would copy torch's thread pools and locks
-    procs = [ctx.Process(target=_process_main, name=f"tunebook-worker-{i}",
-                         args=(store.url, round_name, project_dir,
-                               f"{socket.gethostname()}:{os.getpid()}:w{i}", threads, lease_s))
-             for i in range(workers)]
-    for p in procs:
-        p.start()
-    try:
-        with _bar(store, record, show_progress) as tick:
-            while any(p.is_alive() for p in procs):
-                tick()
-                time.sleep(0.3)
-            tick()
-    except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()  # workers re-queue their trials on SIGTERM
-        for p in procs:
-            p.join(10)
-        raise
-    for p in procs:
-        p.join()
-    return store.counts(record.id)
-
-
-class _bar:
-    """A Rich progress bar over a round's finished trials (a no-op when disabled)."""
-
-    def __init__(self, store: Store, record: Any, enabled: bool) -> None:
-        self.store, self.record, self.enabled = store, record, enabled
-        self._progress: Any = None
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                  MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
-                                  TimeElapsedColumn(), transient=False)
-        self._progress.start()
-        p = progress(self.store, self.record)
-        task = self._progress.add_task(f"round {self.record.name}", total=p.total,
-                                       completed=p.finished, detail="")
-
-        def tick() -> None:
-            pr = progress(self.store, self.record)
-            detail = " ".join(f"{s}={n}" for s, n in sorted(pr.counts.items()))
-            self._progress.update(task, total=pr.total, completed=pr.finished, detail=detail)
-
-        return tick
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-
-def _ray(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-         lease_s: float, show_progress: bool) -> dict[str, int]:
-    from tunebook.workers.ray_executor import run_with_ray
-
-    return run_with_ray(store, round_name, project_dir, workers, threads, lease_s, show_progress)
-
-
-EXECUTORS: dict[str, Callable[..., dict[str, int]]] = {
-    "inline": _inline,
-    "processes": _processes,
-    "ray": _ray,
-}

@@ -13,6 +13,8 @@ from typing import Any
 
 from tunebook.core.errors import MissingExtraError
 from tunebook.store import Store
+from tunebook.workers.execute import worker_loop
+from tunebook.workers.progress_bar import ProgressBar
 
 
 def _ray() -> Any:
@@ -25,8 +27,6 @@ def _ray() -> Any:
 
 def run_with_ray(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
                  lease_s: float, show_progress: bool, address: str | None = None) -> dict[str, int]:
-    from tunebook.workers.execute import _bar, worker_loop
-
     ray = _ray()
     started_here = not ray.is_initialized()
     if started_here:
@@ -46,7 +46,7 @@ def run_with_ray(store: Store, round_name: str, project_dir: str, workers: int, 
     try:
         refs = [_task.remote(store.url, round_name, project_dir, f"ray:{i}:{os.getpid()}")
                 for i in range(workers)]
-        with _bar(store, record, show_progress) as tick:
+        with ProgressBar(store, record, show_progress) as tick:
             pending = list(refs)
             while pending:
                 _, pending = ray.wait(pending, timeout=0.5)
