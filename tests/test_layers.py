@@ -10,6 +10,7 @@ but they never run, so they do not count as cycles.
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +120,7 @@ def _layer(module: str) -> tuple[int, str] | None:
     raise AssertionError(f"{module}: package {top!r} is in no layer; add it to LAYERS")
 
 
+@functools.cache
 def _edges() -> list[Edge]:
     modules = _all_modules()
     return [edge for name, path in sorted(modules.items())
@@ -222,3 +224,40 @@ def test_a_planted_cycle_is_found(tmp_path: Path) -> None:
         "tunebook.rounds.b", path_b, modules
     )
     assert cycles(edges) == [["tunebook.rounds.a", "tunebook.rounds.b"]]
+
+
+# What only the library may do: record in the store, create or run rounds, write decisions.
+STORE_WRITES = ("add_decision", "add_trials", "create_round", "run_round", "worker_loop",
+                "record_note", "record_report", "set_fidelity", "finish", "requeue")
+
+
+def cli_store_writes(path: Path) -> list[str]:
+    """Calls in a CLI module that write to the store (they belong in tunebook.project)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            fn = node.func
+            name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
+            if name in STORE_WRITES:
+                found.append(f"{path.name}:{node.lineno} calls {name}()")
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            top = node.module.split(".")[1:2]
+            # Argument checks (check_args, check_within) run before anything opens: allowed.
+            checks_only = all(a.name.startswith("check") for a in node.names)
+            if top and top[0] in ("store", "rounds", "workers", "experiments") and not checks_only:
+                found.append(f"{path.name}:{node.lineno} imports {node.module}")
+    return found
+
+
+def test_the_cli_holds_no_store_writes_and_no_orchestration() -> None:
+    found = [hit for path in sorted((SRC / "cli").glob("*.py")) for hit in cli_store_writes(path)
+             if "tunebook.store.files" not in hit]  # atomic_write of a file the user named
+    assert not found, "the CLI should call tunebook.project instead:\n" + "\n".join(found)
+
+
+def test_the_cli_check_catches_a_store_write(tmp_path: Path) -> None:
+    path = tmp_path / "bad.py"
+    path.write_text("from tunebook.workers.execute import run_round\n"
+                    "def f(st):\n    st.add_decision('x', 'y', {})\n")
+    assert len(cli_store_writes(path)) == 2

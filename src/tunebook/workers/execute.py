@@ -1,4 +1,4 @@
-"""Executors and the worker loop: claim a trial, run the user's function, record the outcome.
+"""The worker loop: claim a trial, run the user's function, record the outcome; ``run_round``.
 
 A worker needs only the store URL, the round name and the project folder, so the same loop runs
 inline (debugging), in local processes, or on any host as ``tunebook worker``.
