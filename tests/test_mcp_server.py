@@ -117,7 +117,7 @@ Success: dev accuracy >= 0.97.
 AREAS = [("tunebook.analysis.overview", "analyze_round"),
          ("tunebook.analysis.diagnose", "diagnose_trial"),
          ("tunebook.analysis.errors", "errors_of_trial"),
-         ("tunebook.analysis.promotion", "promote")]
+         ("tunebook.experiments.promotion", "promote")]
 
 
 @pytest.mark.slow
