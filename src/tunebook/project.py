@@ -234,7 +234,11 @@ class Project:
     @property
     def spec(self) -> ProjectSpec:
         """The project spec, read again when the file changed (edits in a notebook apply)."""
-        return _read_spec(self.file, self.file.stat().st_mtime_ns)
+        try:
+            mtime = self.file.stat().st_mtime_ns
+        except FileNotFoundError:
+            return load_project(self.file)  # the clean error that names the missing file
+        return _read_spec(self.file, mtime)
 
     @functools.cached_property
     def store(self) -> Store:
