@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("data", "pytorch"),
     ("runbook",),
     ("project", "demo"),
-    ("tools",),
+    ("tools", "serve"),
     ("cli", "__main__"),
 ]
 SHARED_LAYERS = {("core", "errors"), ("project", "demo"), ("cli", "__main__")}

@@ -37,6 +37,21 @@ class RoundAnalysis:
     findings: list[Finding]
     answer: str                  # the round's answer to its question, in a sentence or two
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the answer, the counts and the findings (plots: tunebook.plots)."""
+        import html
+
+        from tunebook.core.html import table_html
+
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
+        return (f"<b>round {html.escape(self.round)}</b>: {html.escape(self.question)}"
+                f"<p>{html.escape(self.answer)}</p><p>{html.escape(counts)}; best trial "
+                f"{self.best_trial} ({html.escape(self.value_name)} "
+                f"{'–' if self.best_value is None else f'{self.best_value:.4g}'})</p>"
+                + table_html(["code", "severity", "message", "action"],
+                             [[f.code, f.severity, f.message, f.action]
+                              for f in self.findings]))
+
 
 def analyze_round(store: Store, round_name: str, *, top: int = 5, metric: str | None = None,
                   target: str | None = None, buckets: int = 5,

@@ -178,5 +178,20 @@ class StoreBase:
                 trials.c.round_id == round_id).group_by(trials.c.status)).all()
         return {str(s): int(n) for s, n in rows}
 
+    @transient
+    def mark(self, round_id: int) -> str:
+        """A fingerprint of a round's trial states, from one aggregate query.
+
+        It changes whenever a trial is queued, claimed, finished or re-queued, so a reader that
+        polls (the dashboard) can skip re-reading every trial while nothing happened.
+        """
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(
+                trials.c.status, func.count(), func.max(trials.c.started_at),
+                func.max(trials.c.finished_at), func.sum(trials.c.attempts)).where(
+                trials.c.round_id == round_id).group_by(trials.c.status).order_by(
+                trials.c.status)).all()
+        return ";".join(f"{s}:{n}:{a}:{b}:{k}" for s, n, a, b, k in rows)
+
     def close(self) -> None:
         self.engine.dispose()
