@@ -19,7 +19,7 @@ from tunebook.cli.output import (
     project_handle,
 )
 from tunebook.cli.round_render import trials_table
-from tunebook.core.errors import SpecError
+from tunebook.core.errors import SpecError, WorkFailed
 
 
 def _copy_example(dest: Path, force: bool = False) -> list[str]:
@@ -78,8 +78,9 @@ def register(app: typer.Typer) -> None:
         """Train the baseline config and check it beats chance and trains stably."""
         verdict = project_handle(project, store).baseline(seed=seed, show_progress=not as_json)
         emit(verdict.to_dict(), as_json, _render_baseline)
-        if not verdict.ok:
-            raise typer.Exit(1)
+        if not verdict.ok:  # the work failed: exit 1 with one line (plain and --json)
+            raise WorkFailed("the baseline needs attention: "
+                             + ("; ".join(verdict.problems) or "see the checks above"))
 
 
     @app.command()

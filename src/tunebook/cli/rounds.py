@@ -13,6 +13,7 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    check_trials,
     emit,
     fmt,
     project_handle,
@@ -75,6 +76,7 @@ def register(app: typer.Typer) -> None:
         if done.seeds is not None:
             payload["seeds"] = [asdict(s) for s in done.seeds]
         emit(payload, as_json, render_run)
+        check_trials(done.counts, name)  # exit 1 when a trial failed or some were left unfinished
 
     @round_app.command("rescore")
     def round_rescore(name: str,

@@ -6,7 +6,13 @@ from typing import Any
 
 
 class TunebookError(Exception):
-    """Base of every error tunebook raises on purpose."""
+    """Base of every error tunebook raises on purpose.
+
+    ``exit_code`` is what the CLI exits with: 2 for a usage or spec error (the default), 1 when
+    the work itself failed, 128 + N after signal N.
+    """
+
+    exit_code = 2
 
 
 class SpecError(TunebookError, ValueError):
@@ -24,6 +30,21 @@ class SpecError(TunebookError, ValueError):
         if hint:
             text += f" {hint}"
         super().__init__(text)
+
+
+class WorkFailed(TunebookError):
+    """The command ran but its work failed: a trial or check failed, or workers died (exit 1)."""
+
+    exit_code = 1
+
+
+class Interrupted(TunebookError):
+    """Stopped by a signal (Ctrl-C, SIGTERM) after running trials went back to the queue."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+        super().__init__(message)
 
 
 class StoreError(TunebookError):

@@ -305,7 +305,8 @@ def _translate(exc: ValidationError, model: type[BaseModel], source: str) -> Spe
                          _near(str(loc[-1]), valid) + " Unknown keys are errors.")
     if err["type"] == "missing":
         return SpecError(where, "this required key", "nothing")
-    return SpecError(where, err["msg"].lower(), err.get("input"))
+    msg = str(err["msg"])  # lower-case the first letter only: patterns keep their case
+    return SpecError(where, msg[:1].lower() + msg[1:], err.get("input"))
 
 
 def parse_project(data: Any, source: str = "tunebook.yaml") -> ProjectSpec:

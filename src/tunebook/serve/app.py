@@ -80,6 +80,13 @@ class Dashboard:
         marks = [f"{r.id}={self.store.mark(r.id)}" for r in self.store.rounds()]
         return fingerprint(f"{marks}|{len(self.store.decisions())}")
 
+    def table_json(self, name: str) -> tuple[RoundTable, str]:
+        """The table and its JSON text, encoded once per change (10,000 rows are megabytes)."""
+        table = self.table(name)
+        text = self.cache.get("table_json", table.round, table.version,
+                              lambda: json.dumps(jsonable(table)))
+        return table, text
+
     def table(self, name: str) -> RoundTable:
         """The round's table, re-read only when a trial changed state since the last read."""
         record = self.store.round(name)
@@ -206,44 +213,47 @@ def create_app(project_file: Path, store_url: str | None, access: Access) -> Any
     def data(obj: Any, status: int = 200) -> JSONResponse:
         return JSONResponse(jsonable(obj), status_code=status, headers=_SECURITY_HEADERS)
 
-    async def home(request: Request) -> Response:
+    # Endpoints are plain functions: Starlette runs them in its thread pool, so a slow first
+    # analysis never stalls the other requests (an async endpoint would block the event loop).
+    def home(request: Request) -> Response:
         return page("project.html.j2", d=dash.project_data())
 
-    async def round_page(request: Request) -> Response:
-        return page("round.html.j2", table=dash.table(request.path_params["name"]))
+    def round_page(request: Request) -> Response:
+        table, text = dash.table_json(request.path_params["name"])
+        return page("round.html.j2", table=table, table_json=text.replace("<", "\\u003c"))
 
-    async def trial_view(request: Request) -> Response:
+    def trial_view(request: Request) -> Response:
         return page("trial.html.j2", p=trial_page(dash.store, dash.project_dir,
                                                   request.path_params["tid"]))
 
-    async def api_project(request: Request) -> Response:
+    def api_project(request: Request) -> Response:
         return data(dash.project_data())
 
-    async def api_round(request: Request) -> Response:
-        table = dash.table(request.path_params["name"])
+    def api_round(request: Request) -> Response:
+        table, text = dash.table_json(request.path_params["name"])
         if request.query_params.get("version") == table.version:
             return data({"unchanged": True, "version": table.version})
-        return data(table)
+        return Response(text, media_type="application/json", headers=_SECURITY_HEADERS)
 
-    async def api_live(request: Request) -> Response:
+    def api_live(request: Request) -> Response:
         record = dash.store.round(request.path_params["name"])
         metric = request.query_params.get("metric") or _score_metric(dash.project)
         return data({"metric": metric, "series": live_curves(dash.store, record, metric)})
 
-    async def api_analysis(request: Request) -> Response:
+    def api_analysis(request: Request) -> Response:
         table = dash.table(request.path_params["name"])
         return data({"version": table.version,
                      **jsonable(dash.round_analysis(table.round, table.version))})
 
-    async def api_trial(request: Request) -> Response:
+    def api_trial(request: Request) -> Response:
         return data(trial_page(dash.store, dash.project_dir, request.path_params["tid"]))
 
-    async def plot(request: Request) -> Response:
+    def plot(request: Request) -> Response:
         table = dash.table(request.path_params["name"])
         png = dash.plot_png(table.round, request.path_params["plot"], table.version)
         return Response(png, media_type="image/png", headers=_SECURITY_HEADERS)
 
-    async def artifact(request: Request) -> Response:
+    def artifact(request: Request) -> Response:
         path, sha = dash.artifact_file(request.path_params["aid"])
         return FileResponse(path, filename=path.name, headers={"X-Sha256": sha,
                                                                **_SECURITY_HEADERS})

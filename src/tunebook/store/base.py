@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine, RowMapping, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tunebook.core.errors import NotFoundError, SpecError, StoreError
+from tunebook.core.redact import redact_text
 from tunebook.core.trial import RoundRecord, TrialRecord
 from tunebook.store.connection import is_network_fs, normalize_url, redact, sqlite_setup, transient
 from tunebook.store.rows import json_safe, pk, round_record, trial_record
@@ -69,7 +70,7 @@ class StoreBase:
             pass  # another process created the schema at the same moment
         except OperationalError as exc:
             raise StoreError(f"store {redact(self.url)} is unreachable: "
-                             f"{str(exc.orig).strip().splitlines()[0]}") from None
+                             f"{redact_text(str(exc.orig).strip().splitlines()[0])}") from None
 
     def _statements(self) -> dict[str, Any]:
         """The hot path's statements, built once: SQLAlchemy memoizes each one's cache key, so

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from tunebook.core.errors import StoreError
+from tunebook.core.redact import redact_text
+from tunebook.core.redact import redact_url as redact  # the one redaction rule, re-exported
 
 # How long a worker keeps retrying a store that went away (PostgreSQL restart, failover, a
 # SQLite lock held past the busy timeout) before giving up.
@@ -38,20 +40,13 @@ def transient(fn: _F) -> _F:
             except (OperationalError, InterfaceError) as exc:
                 if time.monotonic() + delay > deadline:
                     url = redact(args[0].url) if args else "the store"
+                    why = redact_text(str(exc.orig or exc).strip().splitlines()[0])
                     raise StoreError(f"store {url} kept failing for {RETRY_SECONDS:.0f} s: "
-                                     f"{str(exc.orig or exc).strip().splitlines()[0]}") from None
+                                     f"{why}") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
     return wrapper  # type: ignore[return-value]
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced, for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable store URL>"
 
 
 def normalize_url(url: str | Path) -> str:

@@ -12,6 +12,8 @@ Paths an agent passes are read relative to the project folder.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +21,19 @@ from tunebook.core.errors import SpecError
 from tunebook.core.jsonable import to_jsonable
 from tunebook.core.spec import ProjectSpec, load_round
 from tunebook.project import Project
+from tunebook.runbook.advise.roundfile import PROPOSED_MARK
 from tunebook.runbook.evidence import Evidence
+from tunebook.runbook.report import REPORT_MARK
 from tunebook.store import Store, redact
+from tunebook.store.files import allowed_roots, inside
 from tunebook.tools.schemas import validated
 
 
 class Session:
     """One project file and its store; the spec is re-read when the file changes."""
 
-    def __init__(self, project_file: str | Path, store_url: str | None = None) -> None:
+    def __init__(self, project_file: str | Path, store_url: str | None = None,
+                 allow: Sequence[str | Path] = ()) -> None:
         p = Path(project_file)
         self.project_file = p / "tunebook.yaml" if p.is_dir() else p
         if not self.project_file.is_file():
@@ -35,6 +41,9 @@ class Session:
         self.handle = Project(self.project_file, store_url)
         self.project_dir = self.handle.dir
         self.store_url = store_url
+        # Every path a tool or command receives must resolve inside one of these: the
+        # project folder, then the folders the user allowed (``allow``, $TUNEBOOK_ALLOWED_ROOTS).
+        self.roots = allowed_roots(self.project_dir, allow)
 
     @property
     def project(self) -> ProjectSpec:
@@ -46,10 +55,6 @@ class Session:
 
     def evidence(self) -> Evidence:
         return self.handle.evidence()
-
-    def path(self, given: str) -> Path:
-        """A path an agent gave: relative to the project folder unless absolute."""
-        return Path(given) if Path(given).is_absolute() else self.project_dir / given
 
 
 def _out(name: str, data: Any) -> dict[str, Any]:
@@ -97,15 +102,31 @@ def note(s: Session, item: str, text: str) -> dict[str, Any]:
     return _out("note", s.handle.note(item, text))
 
 
-def advise_task(description: str) -> dict[str, Any]:
-    """Steps 1-3 from a task description: a file path, or the YAML/text itself."""
+# A description that names a file this way is a path, never text to parse.
+_PATH_LIKE = re.compile(r"^(~|/|\.\.?/)|(^|/)\.\.(/|$)|\.(ya?ml|txt|md|json)$", re.IGNORECASE)
+
+
+def advise_task(description: str, roots: Sequence[Path] | None = None) -> dict[str, Any]:
+    """Steps 1-3 from a task description: a file path inside ``roots`` (default: the current
+    folder), or the YAML/text itself. A path that leaves the roots is refused, never read."""
     from tunebook.runbook.advise import advise_task as advise
     from tunebook.runbook.advise import parse_task, read_task
 
-    path = Path(description) if "\n" not in description and len(description) < 4096 else None
-    if path is not None and path.is_file():
-        task = read_task(path)
-    else:
+    roots = tuple(roots) if roots else allowed_roots(Path.cwd())
+    task = None
+    if "\n" not in description and 0 < len(description) < 4096:
+        try:
+            path = inside(description, roots, "description")
+        except SpecError:
+            if _PATH_LIKE.search(description.strip()):
+                raise
+            path = None  # plain text that merely looks odd as a path
+        if path is not None and path.is_file():
+            task = read_task(path)
+        elif path is not None and _PATH_LIKE.search(description.strip()):
+            raise SpecError("description", "a task description, or a file inside "
+                            f"{roots[0]}", description, "No such file.")
+    if task is None:
         task = parse_task(description, "task description")
     return _out("advise_task", advise(task))
 
@@ -120,7 +141,30 @@ def baseline(s: Session) -> dict[str, Any]:
 def propose_round(s: Session, write: str | None = None, overwrite: bool = False
                   ) -> dict[str, Any]:
     """Steps 4-7: the bottleneck, the next round (written to ``write`` if given)."""
-    return _out("propose_round", s.handle.advise(s.path(write) if write else None, overwrite))
+    target = None
+    if write:
+        target = inside(write, s.roots, "write")
+        if target.suffix.lower() not in (".yaml", ".yml"):
+            raise SpecError("write", "a round file path ending .yaml", write)
+        if target == s.project_file.resolve():
+            raise SpecError("write", "a round file, not the project file", write)
+        if target.exists() and not overwrite:
+            raise SpecError("write", "a path that does not exist yet", str(target),
+                            "Pass overwrite (--force) to replace it.")
+        if target.exists() and not _starts_with(target, PROPOSED_MARK):
+            raise SpecError("write", "a new file or a round file tunebook advise wrote",
+                            str(target), "It was not written by tunebook advise, so it is "
+                            "kept; choose another name.")
+    return _out("propose_round", s.handle.advise(target, overwrite))
+
+
+def _starts_with(path: Path, mark: str) -> bool:
+    """Whether the file (read only up to the mark's length) starts with ``mark``."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(mark.encode())).decode("utf-8", "replace") == mark
+    except OSError:
+        return False
 
 
 def run_round(s: Session, round: str, workers: int = 2, executor: str = "processes"
@@ -130,7 +174,7 @@ def run_round(s: Session, round: str, workers: int = 2, executor: str = "process
         raise SpecError("workers", "an int >= 1", workers)
     created = False
     if round.endswith((".yaml", ".yml")):
-        path = s.path(round)
+        path = inside(round, s.roots, "round")
         if not path.is_file():
             raise SpecError("round", "a round name or an existing round file", round)
         spec = load_round(path)
@@ -173,7 +217,24 @@ def promote(s: Session, round: str, trial: int | None = None, seeds: int | None 
 
 
 def report(s: Session, round: str | None = None, out: str | None = None) -> dict[str, Any]:
-    return _out("report", s.handle.report(round, s.path(out) if out else None))
+    target = None
+    if out:
+        target = inside(out, s.roots, "out")
+        if target.suffix.lower() not in (".html", ".htm"):
+            raise SpecError("out", "an HTML file path ending .html", out)
+        if target.exists() and not _is_report(target):
+            raise SpecError("out", "a new file or a report tunebook wrote", str(target),
+                            "It is not a tunebook report, so it is kept; choose another name.")
+    return _out("report", s.handle.report(round, target))
+
+
+def _is_report(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2048).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return REPORT_MARK in head
 
 
 __all__ = ["Session", "advise_task", "analyze", "baseline", "checklist", "diagnose",

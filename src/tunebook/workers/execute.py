@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunebook.core.errors import LeaseLost, SpecError, TrialDiverged, TrialPruned, WorkerStopped
+from tunebook.core.errors import (
+    Interrupted,
+    LeaseLost,
+    SpecError,
+    TrialDiverged,
+    TrialPruned,
+    WorkerStopped,
+)
 from tunebook.core.score import best_step
 from tunebook.core.spec import load_pipeline
 from tunebook.core.trial import TrialRecord
@@ -27,6 +34,11 @@ from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.files import ArtifactRoot
 from tunebook.workers.executors import executor_named
+from tunebook.workers.lifeline import (
+    Lifeline,
+    die_with_parent,
+    grace_s,
+)
 from tunebook.workers.run import Run
 
 LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
@@ -101,8 +113,14 @@ def set_threads(threads: int | None) -> None:
 def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
                 lease_s: float = LEASE_S, poll_s: float = 0.2, threads: int | None = None,
                 max_trials: int | None = None, max_attempts: int = MAX_ATTEMPTS,
-                on_outcome: Callable[[Outcome], None] | None = None) -> int:
-    """Claim and run trials of ``round_name`` until the round is finished. Returns trials run."""
+                on_outcome: Callable[[Outcome], None] | None = None,
+                lifeline: Lifeline | None = None) -> int:
+    """Claim and run trials of ``round_name`` until the round is finished. Returns trials run.
+
+    SIGTERM (and Ctrl-C in a foreground worker) stops it: the running trial goes back to the
+    queue at its next ``run.log``, or within the grace of ``tunebook.workers.lifeline`` if it
+    never gets there, and :class:`Interrupted` is raised (exit 130 / 143).
+    """
     set_threads(threads)
     store = Store(store_url)
     record = store.round(round_name)
@@ -112,46 +130,56 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     ran = 0
 
-    # SIGTERM only raises a flag; the trial stops at its next run.log() and goes back to the
-    # queue, and no store write is ever interrupted half-way.
-    stop = threading.Event()
+    # A signal only raises a flag; the trial stops at its next run.log() and goes back to the
+    # queue, and no store write is ever interrupted half-way. The watchdog bounds the wait.
+    life = lifeline or Lifeline()
+    stop = life.stop
+    life.watch(store.requeue)
     try:
-        old = signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
-    except ValueError:  # not the main thread: no signal handling there
-        old = None
-    try:
-        while (max_trials is None or ran < max_trials) and not stop.is_set():
-            store.reap(record.id, max_attempts=max_attempts)
-            if record.kind == "search":
-                fill(store, record)
-                advance(store, record)  # queue a short-then-long round's next stage when due
-            claimed = store.claim(record.id, worker, lease_s)
-            if claimed is None:
-                if progress(store, record).done:
-                    break
-                stop.wait(poll_s)  # others still running: a lease may expire and re-queue
-                continue
-            trial, token = claimed
-            outcome = run_trial(store, trial, token, train_fn, project_dir, lease_s=lease_s,
-                                stop=stop)
-            ran += 1
-            if on_outcome is not None:
-                on_outcome(outcome)
+        with life.signals():
+            while (max_trials is None or ran < max_trials) and not stop.is_set():
+                store.reap(record.id, max_attempts=max_attempts)
+                if record.kind == "search":
+                    fill(store, record)
+                    advance(store, record)  # queue a short-then-long round's next stage when due
+                claimed = store.claim(record.id, worker, lease_s)
+                if claimed is None:
+                    if progress(store, record).done:
+                        break
+                    stop.wait(poll_s)  # others still running: a lease may expire and re-queue
+                    continue
+                trial, token = claimed
+                life.hold(trial.id, token)
+                try:
+                    outcome = run_trial(store, trial, token, train_fn, project_dir,
+                                        lease_s=lease_s, stop=stop)
+                finally:
+                    life.release()
+                ran += 1
+                if on_outcome is not None:
+                    on_outcome(outcome)
     finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
         store.close()
+    if life.signum is not None:
+        raise Interrupted(life.signum, f"worker {worker} stopped by "
+                          f"{signal.Signals(life.signum).name} after {ran} trials; its running "
+                          "trial went back to the queue")
     return ran
 
 
 def process_main(store_url: str, round_name: str, project_dir: str, worker: str,
-                  threads: int, lease_s: float) -> None:
+                  threads: int, lease_s: float, parent_pid: int, grace: float) -> None:
     # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
     # re-queues the running trial cleanly instead of leaving it to a lease expiry.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    life = Lifeline(parent_pid=parent_pid, grace=grace)
+    die_with_parent(parent_pid)  # a killed parent leaves no orphan training unattended
     sys.stdout = sys.stderr  # train()'s prints never mix into a parent's --json document
-    worker_loop(store_url, round_name, project_dir, worker=worker, threads=threads,
-                lease_s=lease_s)
+    try:
+        worker_loop(store_url, round_name, project_dir, worker=worker, threads=threads,
+                    lease_s=lease_s, lifeline=life)
+    except Interrupted as exc:
+        sys.exit(exc.exit_code)
 
 
 def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers: int = 2,
@@ -164,9 +192,8 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
     record = store.round(round_name)
     project, _ = specs(record)
     load_pipeline(project, project_dir)  # a broken entry point fails here, before any worker
+    grace_s()  # a bad $TUNEBOOK_GRACE_S fails here, before any worker starts
     cores = os.cpu_count() or 1
     threads = threads or max(1, cores // workers)
     return run_with(store, round_name, str(Path(project_dir).resolve()), workers, threads,
                     lease_s, show_progress)
-
-
