@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING, Any
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import ProjectSpec, RoundSpec, load_pipeline, load_project, load_round
 from tunebook.core.trial import RoundRecord, TrialRecord
-from tunebook.rounds.lifecycle import Progress, best_trials, create_round, progress, ranked, specs
+from tunebook.rounds.lifecycle import (
+    Progress,
+    all_failed,
+    best_trials,
+    create_round,
+    progress,
+    ranked,
+    specs,
+)
 from tunebook.store import Store, open_store
 
 if TYPE_CHECKING:
@@ -38,6 +46,7 @@ if TYPE_CHECKING:
     from tunebook.data.mismatch import MismatchResult
     from tunebook.data.project import SplitOutcome
     from tunebook.data.report import DataReport
+    from tunebook.experiments.cleanup import Collected
     from tunebook.experiments.plan import Plan
     from tunebook.experiments.seeds import SeedSpread
     from tunebook.experiments.steps import StepsEstimate
@@ -75,12 +84,16 @@ class RoundStatus:
 
 @dataclass(frozen=True)
 class RoundRun:
-    """What ``Round.run`` did: final status counts, seed spreads and the stage summary."""
+    """What ``Round.run`` did: final status counts, seed spreads and the stage summary.
+
+    ``failed`` is one line saying why when every finished trial failed (the work failed).
+    """
 
     round: str
     counts: dict[str, int]
     seeds: list[SeedSpread] | None
     fidelity: FidelityReport | None
+    failed: str | None = None
 
 
 class Round:
@@ -132,7 +145,7 @@ class Round:
                                executor=executor, threads=threads, show_progress=show_progress)
             counts = store.counts(record.id)
         stages = report(store, record) if specs(record)[1].fidelity is not None else None
-        return RoundRun(self.name, counts, spread, stages)
+        return RoundRun(self.name, counts, spread, stages, all_failed(store, record))
 
     def progress(self) -> Progress:
         return progress(self.project.store, self.record)
@@ -355,6 +368,13 @@ class Project:
 
         return profile_project(self.spec, self.dir, self.store, entry=entry,
                                batch_size=batch_size, steps=steps, threshold=threshold)
+
+    def gc(self, keep_best: int | None = None, dry_run: bool = False) -> Collected:
+        """Free checkpoint space from finished rounds (never the baseline's or a promoted
+        config's checkpoints); ``dry_run`` only says what would be freed."""
+        from tunebook.experiments.cleanup import collect
+
+        return collect(self.store, self.spec, self.dir, keep_best=keep_best, dry_run=dry_run)
 
     def reap(self, round: str | None = None, max_attempts: int = 3) -> list[TrialRecord]:
         """Re-queue running trials whose lease expired (their worker died); those trials now."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebook.core.spec import ProjectSpec
-from tunebook.core.trial import TrialRecord
+from tunebook.core.trial import ArtifactRecord, TrialRecord
 from tunebook.store import Store
 from tunebook.workers.execute import artifact_root
 
@@ -61,12 +61,23 @@ class BaselineVerdict:
 def read_predictions(store: Store, trial: TrialRecord, project_dir: str | Path,
                      split: str = "dev") -> list[dict[str, str]] | None:
     """The rows of the trial's stored predictions for ``split`` (latest step), if any."""
+    art = predictions_artifact(store, trial, split)
+    if art is None:
+        return None
+    data = artifact_root(project_dir).read_verified(art.path, art.sha256)
+    return list(csv.DictReader(io.StringIO(data.decode())))
+
+
+def predictions_artifact(store: Store, trial: TrialRecord,
+                         split: str = "dev") -> ArtifactRecord | None:
+    """The trial's predictions file for ``split`` that judgements read: the one saved at the
+    trial's best step when there is one, else the latest (its ``step`` says which model made
+    it; None: saved without a step, by the plain API at whatever point train() called it)."""
     arts = [a for a in store.artifacts(trial.id, "predictions") if a.meta.get("split") == split]
     if not arts:
         return None
-    art = max(arts, key=lambda a: (a.step or 0, a.id))
-    data = artifact_root(project_dir).read_verified(art.path, art.sha256)
-    return list(csv.DictReader(io.StringIO(data.decode())))
+    at_best = [a for a in arts if trial.best_step is not None and a.step == trial.best_step]
+    return max(at_best or arts, key=lambda a: (a.step or 0, a.id))
 
 
 def chance_level(rows: list[dict[str, str]], task_type: str) -> Chance:
@@ -98,8 +109,12 @@ def check(store: Store, trial: TrialRecord, project: ProjectSpec,
     """Better than chance on dev, and stable (loss falls, every value finite)?"""
     problems: list[str] = []
     if trial.status != "completed":
+        why = (trial.error or "").strip().splitlines()
         problems.append(f"the baseline trial ended {trial.status}: "
-                        f"{(trial.error or '').strip().splitlines()[-1:]}")
+                        f"{why[-1] if why else 'no error recorded'}")
+    elif trial.score is None:
+        problems.append("the baseline trial has no score: no eval step logged the score's "
+                        "metrics")
     curve = store.curve(trial.id)
     losses = [curve[s][k] for s in sorted(curve) for k in LOSS_KEYS if k in curve[s]]
     nonfinite = [v for s in curve.values() for v in s.values() if not math.isfinite(v)]

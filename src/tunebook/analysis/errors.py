@@ -88,6 +88,22 @@ class ErrorAnalysis:
     tags: list[Category] = field(default_factory=list)
     n_tagged: int = 0
     findings: list[Finding] = field(default_factory=list)
+    # Which model made the predictions read: the step they were saved at (None: saved without
+    # a step) and the trial's best step (the model its score describes).
+    predictions_step: int | None = None
+    best_step: int | None = None
+
+    @property
+    def step_note(self) -> str:
+        if self.predictions_step is None:
+            return ("predictions saved without a step (the plain run.save_predictions API: the "
+                    "model as train() left it, usually its last step)"
+                    + (f"; the trial's best step is {self.best_step}"
+                       if self.best_step is not None else ""))
+        if self.predictions_step == self.best_step:
+            return f"predictions of step {self.predictions_step}, the trial's best step"
+        return (f"predictions of step {self.predictions_step}, not the trial's best step "
+                f"{self.best_step}")
 
 
 def _bands(edges: Sequence[float]) -> list[tuple[float, float, str]]:
@@ -375,7 +391,7 @@ def errors_of_trial(store: Store, project: ProjectSpec, project_dir: str | Path,
     >>> errors_of_trial(store, project, ".", store.trial(4)).categories[0]  # doctest: +SKIP
     Category(dimension='confusion', value='3 -> 8', ...)
     """
-    from tunebook.analysis.baseline import read_predictions
+    from tunebook.analysis.baseline import predictions_artifact, read_predictions
     from tunebook.rounds.lifecycle import ranked
 
     if project.task.type == "regression":
@@ -394,5 +410,18 @@ def errors_of_trial(store: Store, project: ProjectSpec, project_dir: str | Path,
     for peer in peers:
         for r in read_predictions(store, peer, project_dir, split) or []:
             others.setdefault(r["id"], []).append(r["prediction"])
-    return analyze_errors(rows, sample_size=sample_size, seed=seed, metadata=metadata,
-                          others=others, tags=tags, trial_id=trial.id)
+    result = analyze_errors(rows, sample_size=sample_size, seed=seed, metadata=metadata,
+                            others=others, tags=tags, trial_id=trial.id)
+    art = predictions_artifact(store, trial, split)
+    result = replace(result, predictions_step=art.step if art else None,
+                     best_step=trial.best_step)
+    if result.predictions_step != trial.best_step:
+        result = replace(result, findings=[*result.findings, Finding(
+            "errors.predictions_step", "warning",
+            f"These errors are of the model at another point than the trial's score: "
+            f"{result.step_note}.",
+            "Save predictions at the best step: reload the best checkpoint first "
+            "(tk.Checkpoints.load_best, then tk.save_predictions(..., step=best_step)), or pass "
+            "step= to run.save_predictions.",
+            {"predictions_step": result.predictions_step, "best_step": trial.best_step})])
+    return result

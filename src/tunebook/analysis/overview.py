@@ -16,6 +16,7 @@ from tunebook.analysis.importance import Importance, importance
 from tunebook.analysis.isolation import Isolation, isolation
 from tunebook.analysis.records import RoundRecords, load_records
 from tunebook.core.errors import SpecError
+from tunebook.core.usage import ignored_by_all
 from tunebook.store import Store
 
 
@@ -124,6 +125,30 @@ def _outcomes(recs: RoundRecords) -> list[Finding]:
             "Check whether the constraint is reachable in this search space; narrow the ranges "
             "toward the feasible trials or revisit the constraint (checklist 1.1).",
             {"trials": infeasible, "constraints": [str(c) for c in recs.scorer.constraints]}))
+    out += ignored_params(recs)
+    return out
+
+
+def ignored_params(recs: RoundRecords) -> list[Finding]:
+    """A tuned hyperparameter that train() never read: every value trained the same model, so
+    whatever the round seems to say about it is noise (tunebook.core.usage)."""
+    out: list[Finding] = []
+    finished = list(recs.finished)
+    for name, p in recs.spec.params.items():
+        if p.role == "fixed":
+            continue
+        never = ignored_by_all(finished, name)
+        if never:
+            out.append(Finding(
+                "ignored_param", "problem",
+                f"train() never reads {name} (trials {', '.join(map(str, never[:5]))}"
+                f"{' ...' if len(never) > 5 else ''} recorded the keys they read): every value "
+                f"of {name} in round {recs.record.name} trained the same model, so the round "
+                f"says nothing about {name}.",
+                f"Make train(config, run) use config['{name}']"
+                + (" (tk.make_schedule reads warmup_steps)" if name == "warmup_steps" else "")
+                + ", or drop it from the round.",
+                {"param": name, "trials": never}))
     return out
 
 

@@ -134,9 +134,13 @@ class StabilityReport:
 
 def assess(reference: CurveCheck, probe: CurveCheck | None, warmup: Sequence[CurveCheck],
            grad_norms: Sequence[float], *, goal: str = "max", lr_factor: float = 2.0,
-           current_clip: float | None = None) -> tuple[int | None, ClipProposal | None,
-                                                       list[Finding]]:
-    """The recommended warmup, the clipping proposal and the findings (pure)."""
+           current_clip: float | None = None, warmup_read: bool | None = None,
+           ) -> tuple[int | None, ClipProposal | None, list[Finding]]:
+    """The recommended warmup, the clipping proposal and the findings (pure).
+
+    ``warmup_read=False``: the chosen trial recorded the config keys its ``train()`` read and
+    ``warmup_steps`` was not among them, so no warmup scan ran and none is recommended.
+    """
     findings: list[Finding] = []
     ev_ref = {"trial": reference.trial_id, "signals": reference.signals()}
     if reference.unstable:
@@ -170,7 +174,17 @@ def assess(reference: CurveCheck, probe: CurveCheck | None, warmup: Sequence[Cur
         sign = 1.0 if goal == "max" else -1.0
         best = max(ok, key=lambda w: (sign * (w.score or 0.0), -w.warmup_steps))
         recommended = best.warmup_steps
-    if len(warmup) >= 2 and len({(w.status, w.score, w.loss_last) for w in warmup}) == 1:
+    ignored = warmup_read is False or (
+        len(warmup) >= 2 and len({(w.status, w.score, w.loss_last) for w in warmup}) == 1)
+    if warmup_read is False:
+        findings.append(Finding(
+            "stability.warmup_ignored", "warning",
+            f"train() never reads warmup_steps (trial {reference.trial_id} recorded the config "
+            "keys it read), so a warmup scan would change nothing and none was run.",
+            "Add a schedule with warmup to train() first (tk.make_schedule(config, run) "
+            "reads warmup_steps), then run the protocol again; meanwhile the next mitigations "
+            "are gradient clipping and a lower peak lr.", {"trial": reference.trial_id}))
+    elif ignored:
         findings.append(Finding(
             "stability.warmup_ignored", "warning",
             f"Every warmup in {sorted(w.warmup_steps for w in warmup)} gave the same run: the "
@@ -178,7 +192,7 @@ def assess(reference: CurveCheck, probe: CurveCheck | None, warmup: Sequence[Cur
             "Read config['warmup_steps'] in train(config, run) and ramp the lr linearly over "
             "that many steps, then run the protocol again.",
             {"warmups": sorted(w.warmup_steps for w in warmup)}))
-    if warmup:
+    if warmup and not ignored:
         table = {str(w.warmup_steps): {"status": w.status, "score": w.score,
                                        "signals": w.signals()} for w in warmup}
         if recommended is None:
@@ -232,11 +246,12 @@ def plan_probes(config: Mapping[str, Any], *, lr_factor: float = 2.0, probe_step
                              "seed": seed, "group": {"probe": "lr"}, "kind": "probe",
                              "parent_id": parent_id}
     full = probe_steps >= steps
-    if full:  # the probe is as long as training: it doubles as the scan's warmup-0 run
+    if full and warmups:  # as long as training: the probe doubles as the warmup-0 run
         probe["config"]["warmup_steps"] = 0
         probe["group"]["warmup_steps"] = 0
     items = [probe]
-    for w in sorted({0, *(int(w) for w in warmups)}):
+    scan = sorted({0, *(int(w) for w in warmups)}) if warmups else []  # none: no scan at all
+    for w in scan:
         if w < 0 or w > MAX_WARMUP_SHARE * steps or (full and w == 0):
             continue  # the playbook caps warmup at 10% of training
         items.append({"config": {**config, "lr": high, "warmup_steps": w, "max_train_steps": steps},
@@ -270,8 +285,11 @@ def trial_check(store: Store, t: TrialRecord, label: str) -> CurveCheck:
 
 
 def read_probes(store: Store, project: ProjectSpec, record: RoundRecord, chosen: TrialRecord, *,
-                lr_factor: float, probe_steps: int) -> StabilityReport:
+                lr_factor: float, probe_steps: int,
+                warmup_read: bool | None = None) -> StabilityReport:
     """The stability report of a finished probe round for ``chosen`` (reads only).
+
+    ``warmup_read=False``: train() never read ``warmup_steps`` (no scan was run).
 
     >>> read_probes(store, project, store.round("stability-width"), chosen,
     ...             lr_factor=2.0, probe_steps=500).recommended_warmup  # doctest: +SKIP
@@ -294,6 +312,7 @@ def read_probes(store: Store, project: ProjectSpec, record: RoundRecord, chosen:
     clip_now = chosen.config.get("clip_norm")
     recommended, clip, findings = assess(
         ref, probe, warm, norms, goal=project.scorer().goal, lr_factor=lr_factor,
-        current_clip=float(clip_now) if isinstance(clip_now, int | float) and clip_now else None)
+        current_clip=float(clip_now) if isinstance(clip_now, int | float) and clip_now else None,
+        warmup_read=warmup_read)
     return StabilityReport(chosen.id, record.name, lr, lr_factor, probe_steps, steps, ref, probe,
                            warm, recommended, clip, MITIGATION_ORDER, findings)

@@ -1,4 +1,4 @@
-"""Core commands: demo, init, validate, baseline, trials, trial, export, worker."""
+"""Core commands: demo, init, validate, baseline, gc, trials, trial, export, worker."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tunebook.cli.output import (
     emit,
     fmt,
     project_handle,
+    to_jsonable,
 )
 from tunebook.cli.round_render import trials_table
 from tunebook.core.errors import SpecError, WorkFailed
@@ -32,9 +33,28 @@ def _copy_example(dest: Path, force: bool = False) -> list[str]:
         if target.exists() and not force:
             raise SpecError(str(target), "a file that does not exist yet", "an existing file",
                             "Pass --force to overwrite it.")
-        target.write_text((src / name).read_text(encoding="utf-8"), encoding="utf-8")
+        text = (src / name).read_text(encoding="utf-8")
+        if name == "tunebook.yaml":
+            text = _template_goal(text)
+        target.write_text(text, encoding="utf-8")
         written.append(str(target))
     return written
+
+
+def _template_goal(text: str) -> str:
+    """The example's goal and success lines become placeholders: an init'ed project's goal is
+    the user's to state, and the checklist does not tick a placeholder."""
+    from tunebook.runbook.checklist.setup import PLACEHOLDER_GOAL, PLACEHOLDER_SUCCESS
+
+    out = []
+    for line in text.splitlines(keepends=True):
+        head = line.split(":", 1)[0]
+        if head == "  goal":
+            line = f'  goal: "{PLACEHOLDER_GOAL}"\n'
+        elif head == "  success":
+            line = f'  success: "{PLACEHOLDER_SUCCESS}"\n'
+        out.append(line)
+    return "".join(out)
 
 
 
@@ -82,6 +102,19 @@ def register(app: typer.Typer) -> None:
             raise WorkFailed("the baseline needs attention: "
                              + ("; ".join(verdict.problems) or "see the checks above"))
 
+
+    @app.command()
+    def gc(keep_best: int = typer.Option(None, "--keep-best", help="Checkpoints each trial of "
+                                         "a finished round keeps (default: the project's "
+                                         "checkpoints.keep_best)."),
+           dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be freed; "
+                                        "remove nothing."),
+           project: str = ProjectOption, store: str = StoreOption,
+           as_json: bool = JsonOption) -> None:
+        """Free checkpoint space from finished rounds (never the baseline's or a promoted
+        config's checkpoints)."""
+        result = project_handle(project, store).gc(keep_best=keep_best, dry_run=dry_run)
+        emit(to_jsonable(result), as_json, _render_gc)
 
     @app.command()
     def trials(name: str, status: str = typer.Option(None, help="Only this status."),
@@ -146,6 +179,19 @@ def _render_demo(console: Console, data: dict[str, Any]) -> None:
     console.print(f"\nproject in {data['directory']} (store: {data['store']}); "
                   f"took {data['seconds']:.0f} s. Try: cd {data['directory']} && "
                   f"tunebook trials {data['trials']['round']}")
+
+
+def _render_gc(console: Console, d: dict[str, Any]) -> None:
+    verb = "would free" if d["dry_run"] else "freed"
+    mb = d["bytes_freed"] / 2**20
+    console.print(f"{verb} {mb:.1f} MiB: {len(d['dropped'])} checkpoints beyond the best "
+                  f"{d['keep_best']} per trial, {len(d['orphans'])} orphan files, in "
+                  f"{len(d['rounds'])} finished rounds")
+    if d["protected_trials"]:
+        console.print("kept whole (baseline, promoted): trials "
+                      + ", ".join(map(str, d["protected_trials"][:12])))
+    if d["skipped_rounds"]:
+        console.print("not finished, left alone: " + ", ".join(d["skipped_rounds"]))
 
 
 def _render_baseline(console: Console, v: dict[str, Any]) -> None:

@@ -71,6 +71,7 @@ def register(app: typer.Typer) -> None:
         meta = read_metadata(metadata) if metadata else None
         result = proj.errors(name, trial, sample=sample, seed=seed, metadata=meta, tags=tag_map)
         data = to_jsonable(result)
+        data["step_note"] = result.step_note  # which model's predictions were read
         if export is not None:
             from tunebook.store.files import atomic_write
 
@@ -168,6 +169,7 @@ def _render_errors(console: Console, d: dict[str, Any]) -> None:
     console.print(f"trial {d['trial_id']}: {d['n_errors']} dev errors of {d['n_examples']} "
                   f"(error {fmt(d['dev_error'])}); sample of {d['sample_size']} (seed "
                   f"{d['seed']})")
+    console.print(d["step_note"])
     t = Table(title="largest error categories (share of sampled errors)")
     for col in ("dimension", "value", "count", "share", "ceiling", "error rate"):
         t.add_column(col, justify="left" if col in ("dimension", "value") else "right")

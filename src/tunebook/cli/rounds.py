@@ -19,7 +19,7 @@ from tunebook.cli.output import (
     project_handle,
     to_jsonable,
 )
-from tunebook.core.errors import SpecError
+from tunebook.core.errors import SpecError, WorkFailed
 
 round_app = typer.Typer(help="Create, run and inspect rounds (one question each).",
                         no_args_is_help=True)
@@ -75,7 +75,11 @@ def register(app: typer.Typer) -> None:
             payload["fidelity"] = asdict(done.fidelity)
         if done.seeds is not None:
             payload["seeds"] = [asdict(s) for s in done.seeds]
+        if done.failed:
+            payload["failed"] = done.failed
         emit(payload, as_json, render_run)
+        if done.failed:  # every trial failed: exit 1 with the first failure's reason
+            raise WorkFailed(done.failed)
         check_trials(done.counts, name)  # exit 1 when a trial failed or some were left unfinished
 
     @round_app.command("rescore")

@@ -136,6 +136,14 @@ def split_fractions(fractions: dict[str, float]) -> dict[str, float]:
     return full
 
 
+class CheckpointPolicy(_Frozen):
+    """Which checkpoints each trial keeps when it finishes (``tunebook gc`` frees the rest)."""
+
+    keep_best: int = Field(2, ge=0, description="the N best-scoring checkpoints per trial")
+    keep_latest: bool = Field(True, description="also the latest (a re-queued trial resumes "
+                              "from it)")
+
+
 class ProjectSpec(_Frozen):
     """The contents of ``tunebook.yaml``."""
 
@@ -151,6 +159,7 @@ class ProjectSpec(_Frozen):
     promotion: Promotion = Field(default_factory=Promotion)
     notes: dict[str, str] = Field(default_factory=dict)
     data: DataSpec | None = None
+    checkpoints: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
 
     @property
     def metric_keys(self) -> set[str]:

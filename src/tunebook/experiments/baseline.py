@@ -13,6 +13,7 @@ from tunebook.analysis.baseline import (
     chance_level,
     check,
     current_baseline,
+    predictions_artifact,
     read_predictions,
 )
 from tunebook.core.spec import ProjectSpec, RoundSpec
@@ -43,4 +44,4 @@ def run_baseline(store: Store, project: ProjectSpec, project_dir: str | Path,
 
 
 __all__ = ["BaselineVerdict", "Chance", "chance_level", "check", "run_baseline",
-           "current_baseline", "read_predictions"]
+           "current_baseline", "predictions_artifact", "read_predictions"]

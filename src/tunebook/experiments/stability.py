@@ -19,6 +19,7 @@ from tunebook.analysis.stability import (
 )
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import ProjectSpec, RoundSpec
+from tunebook.core.usage import train_usage
 from tunebook.experiments.oneoff import Decision, Execution, Finished, one_off
 from tunebook.store import Store
 
@@ -37,6 +38,15 @@ def stability(store: Store, project: ProjectSpec, project_dir: str | Path, round
         raise SpecError(f"trial {chosen.id}", "a finished trial (completed or diverged)",
                         chosen.status, f"Run it first: tunebook round run {chosen.round}.")
     lr_and_steps(chosen.config)  # an lr and a length to scale, before anything trains
+    usage = train_usage(chosen)
+    if usage.ignores("lr"):
+        raise SpecError(f"trial {chosen.id} config.lr", "a learning rate that train() reads",
+                        "a key train() never read",
+                        "The probes scale config['lr']; read it in train(config, run) (e.g. "
+                        "tk.make_optimizer) and run the trial again.")
+    warmup_read = False if usage.ignores("warmup_steps") else None
+    if warmup_read is False:
+        warmups = ()  # never run what the script ignores
     items = plan_probes(chosen.config, lr_factor=lr_factor, probe_steps=probe_steps,
                         warmups=warmups, seed=chosen.seed, parent_id=chosen.id)
     name = fresh_round_name(store, f"stability-{round_name}")
@@ -46,13 +56,15 @@ def stability(store: Store, project: ProjectSpec, project_dir: str | Path, round
 
     def judged(done: Finished) -> tuple[StabilityReport, Decision]:
         report = read_probes(store, project, done.record, chosen, lr_factor=lr_factor,
-                             probe_steps=probe_steps)
+                             probe_steps=probe_steps, warmup_read=warmup_read)
         probe, clip = report.probe, report.clip
         return report, Decision(
             "stability", f"stability of trial {chosen.id}: "
             + "; ".join(f.message for f in report.findings[:2]),
             {"trial_id": chosen.id, "round": name,
              "recommended_warmup": report.recommended_warmup,
+             "warmup_ignored": any(f.code == "stability.warmup_ignored"
+                                   for f in report.findings),
              "clip_threshold": clip.threshold if clip else None,
              "probe_unstable": probe.unstable if probe else None})
 

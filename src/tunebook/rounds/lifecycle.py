@@ -136,5 +136,17 @@ def ranked(store: Store, record: RoundRecord) -> list[TrialRecord]:
     return sorted(store.trials(record.id), key=key)
 
 
-__all__ = ["Progress", "base_config", "best_trials", "create_round", "fill", "progress",
-           "ranked", "specs"]
+def all_failed(store: Store, record: RoundRecord) -> str | None:
+    """One line saying why, when every finished trial of the round failed (the work failed:
+    ``tunebook round run`` exits 1), else None. Diverged and pruned trials are results."""
+    ts = [t for t in store.trials(record.id) if t.status in FINISHED]
+    if not ts or any(t.status != "failed" for t in ts):
+        return None
+    reasons = [(t.error or "").strip().splitlines() for t in ts]
+    first = next((r[-1] for r in reasons if r), "no error recorded")
+    return (f"{len(ts)} of {len(ts)} trials of round {record.name} failed, every one; "
+            f"trial {ts[0].id}: {first}")
+
+
+__all__ = ["Progress", "all_failed", "base_config", "best_trials", "create_round", "fill",
+           "progress", "ranked", "specs"]

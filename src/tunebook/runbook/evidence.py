@@ -21,6 +21,7 @@ from tunebook.analysis.baseline import current_baseline
 from tunebook.core.errors import TunebookError
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import DecisionRecord, RoundRecord, TrialRecord
+from tunebook.core.usage import TrainUsage, train_usage
 from tunebook.store import Store
 
 NOTE_KIND = "note"
@@ -148,6 +149,25 @@ class Evidence:
         for t in ranked(self.store, record):
             if t.status == "completed" and t.feasible and t.score is not None:
                 return t
+        return None
+
+    @functools.cached_property
+    def usage(self) -> TrainUsage | None:
+        """What train() did with its config (keys read, optimizer, lr per step): the baseline
+        trial's record, else the newest completed trial that recorded it."""
+        done = [t for t in reversed(self.all_trials) if t.status == "completed"]
+        for t in [self.baseline_trial, *done]:
+            if t is not None and t.meta:
+                u = train_usage(t)
+                if u.reads is not None or u.optimizer is not None or u.lr is not None:
+                    return u
+        return None
+
+    def ignored(self, key: str) -> str | None:
+        """``"trial N never read KEY"`` when train() certainly ignores ``key``, else None."""
+        u = self.usage
+        if u is not None and u.ignores(key):
+            return f"train() never reads {key} (trial {u.trial_id} recorded the keys it read)"
         return None
 
     @functools.cached_property

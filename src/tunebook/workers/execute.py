@@ -25,7 +25,7 @@ from tunebook.core.errors import (
     TrialPruned,
     WorkerStopped,
 )
-from tunebook.core.score import best_step
+from tunebook.core.score import best_step, formula_name, metric_key
 from tunebook.core.spec import load_pipeline
 from tunebook.core.trial import TrialRecord
 from tunebook.rounds.fidelity import advance
@@ -39,6 +39,7 @@ from tunebook.workers.lifeline import (
     die_with_parent,
     grace_s,
 )
+from tunebook.workers.retention import retain
 from tunebook.workers.run import Run
 
 LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
@@ -70,10 +71,11 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
     store.drop_points_after(trial.id, max(ckpt_steps, default=-1))
     run = Run(store, trial, token, eval_every=project.eval_every,
               artifact_root=artifact_root(project_dir), lease_s=lease_s, stop=stop,
-              pruner=make_pruner(store, record, trial, scorer))
+              pruner=make_pruner(store, record, trial, scorer),
+              declared=frozenset(project.metric_keys))
     status, error = "completed", None
     try:
-        train_fn(trial.config, run)
+        train_fn(run.tracked, run)
     except TrialDiverged as exc:
         status, error = "diverged", f"non-finite value: {exc}"
     except TrialPruned as exc:
@@ -89,10 +91,33 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
         status, error = "failed", traceback.format_exc(limit=20)
     finally:
         run.close()
-    best = best_step(store.curve(trial.id), scorer)
+    curve = store.curve(trial.id)
+    best = best_step(curve, scorer)
+    if status == "completed" and best.score is None:
+        status, error = "failed", missing_score(curve, scorer.needs, run.undeclared)
     recorded = store.finish(trial.id, token, status, error=error, best_step=best.step,
                             score=best.score, feasible=best.feasible, best_metrics=best.metrics)
+    if recorded:  # the project's retention: the N best checkpoints and the latest
+        policy = project.checkpoints
+        retain(store, run.artifacts, trial.id, scorer, policy.keep_best, policy.keep_latest)
     return Outcome(trial.id, status, recorded)
+
+
+def missing_score(curve: dict[int, dict[str, float]], needs: tuple[str, ...],
+                  undeclared: dict[str, str | None]) -> str:
+    """Why a trial that returned normally has no score: one line naming the fix."""
+    logged = sorted({k for point in curve.values() for k in point})
+    if not logged:
+        return ("train() returned without logging any metric: call run.log(step, ...) with "
+                f"the score's metrics ({', '.join(formula_name(n) for n in needs)})")
+    never = [n for n in needs if not any(n in point for point in curve.values())]
+    if never:
+        hints = [f"{name} (did you mean {near}?)" for name, near in undeclared.items()
+                 if near is not None and metric_key(near) in never]
+        return (f"the score needs {', '.join(formula_name(n) for n in never)}, never logged; "
+                f"logged: {', '.join(hints or logged[:8])}")
+    return ("no step logged every metric the score needs "
+            f"({', '.join(formula_name(n) for n in needs)}) together: log them at the same step")
 
 
 def set_threads(threads: int | None) -> None:
