@@ -234,15 +234,18 @@ def test_confirmed_label_errors_come_first_until_a_person_answers(
     flag = SimpleNamespace(code="errors.label_quality", message="5 of 9 errors look mislabelled",
                            action="Review them", severity="warning")
     suspect = SimpleNamespace(others=3, agreement=1.0)
+    from tunebook.analysis.judgements.labels import LabelVerdict
+
+    verdict = LabelVerdict(True, 2, 120, 0.4, 3, "2 confirmed suspects, as sure as the rest")
     errors = SimpleNamespace(trial_id=1, n_examples=120, findings=[flag],
-                             suspects=[suspect] * 2)
+                             suspects=[suspect] * 2, labels=verdict)
     _fake(monkeypatch, analysis=Missing("x", "y"), error_analysis=errors,
           diagnosis=_diagnosis("variance"))
     a = _advise(proj, store)
     assert (a.bottleneck.kind, a.bottleneck.rule, a.round) == ("data", "labels-first", None)
-    # Suspects that no other model confirms are not enough.
+    # Suspects that the label rule does not call a problem are not enough.
     _fake(monkeypatch, error_analysis=SimpleNamespace(**{
-        **errors.__dict__, "suspects": [SimpleNamespace(others=0, agreement=None)] * 2}))
+        **errors.__dict__, "labels": LabelVerdict(False, 2, 120, None, 0, "unconfirmed")}))
     assert _advise(proj, store).bottleneck.kind == "variance"
     _fake(monkeypatch, error_analysis=errors)
     record_note(store, "4.2.dev_test_labels", "reviewed: the labels are right")

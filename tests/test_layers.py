@@ -30,12 +30,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("experiments",),
     ("plots",),
     ("data", "pytorch"),
-    ("runbook",),
-    ("project", "demo"),
+    ("integrations",),
+    ("runbook", "interop"),
+    ("project", "demo", "scaffold"),
     ("tools", "serve"),
     ("cli", "__main__"),
 ]
-SHARED_LAYERS = {("core", "errors"), ("project", "demo"), ("cli", "__main__")}
+SHARED_LAYERS = {("core", "errors"), ("project", "demo", "scaffold"), ("cli", "__main__")}
 # The package root re-exports names from every layer lazily; the examples are user code.
 EXEMPT = {"tunebook", "tunebook.examples"}
 
@@ -231,6 +232,16 @@ STORE_WRITES = ("add_decision", "add_trials", "create_round", "run_round", "work
                 "record_note", "record_report", "set_fidelity", "finish", "requeue")
 
 
+# Modules whose import from cli/ means the CLI opens the store or runs work itself.
+ORCHESTRATION = ("tunebook.store", "tunebook.rounds.lifecycle", "tunebook.rounds.fidelity",
+                 "tunebook.workers.execute", "tunebook.experiments")
+
+
+def orchestrates(module: str) -> bool:
+    return module in ORCHESTRATION[:1] or any(
+        module == m or module.startswith(m + ".") for m in ORCHESTRATION[1:])
+
+
 def cli_store_writes(path: Path) -> list[str]:
     """Calls in a CLI module that write to the store (they belong in tunebook.project)."""
     tree = ast.parse(path.read_text(), filename=str(path))
@@ -242,10 +253,9 @@ def cli_store_writes(path: Path) -> list[str]:
             if name in STORE_WRITES:
                 found.append(f"{path.name}:{node.lineno} calls {name}()")
         elif isinstance(node, ast.ImportFrom) and node.module:
-            top = node.module.split(".")[1:2]
             # Argument checks (check_args, check_within) run before anything opens: allowed.
             checks_only = all(a.name.startswith("check") for a in node.names)
-            if top and top[0] in ("store", "rounds", "workers", "experiments") and not checks_only:
+            if orchestrates(node.module) and not checks_only:
                 found.append(f"{path.name}:{node.lineno} imports {node.module}")
     return found
 

@@ -29,6 +29,7 @@ _NAMES = {
     "analyze_round": "tunebook.analysis.overview",
     "Project": "tunebook.project",
     "open_project": "tunebook.project",
+    "report": "tunebook.workers.client",
 }
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "load_round",
     "open_project",
     "open_store",
+    "report",
     "run_round",
     "worker_loop",
 ]
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from tunebook.project import Project, open_project
     from tunebook.rounds.lifecycle import create_round
     from tunebook.store import Store, open_store
+    from tunebook.workers.client import report
     from tunebook.workers.execute import run_round, worker_loop
     from tunebook.workers.run import Run
 

@@ -114,19 +114,24 @@ class Round:
     def run(self, workers: int = 2, executor: str = "processes", threads: int | None = None,
             *, fidelity: tuple[int | None, float | None, float | None] | None = None,
             seeds: int | None = None, trial: int | None = None,
-            show_progress: bool = False) -> RoundRun:
+            show_progress: bool = False, gpus: str | Sequence[str] | None = None,
+            gpus_per_trial: float | None = None) -> RoundRun:
         """Run the queued trials to the end; optionally short-then-long and seed re-runs.
 
         ``fidelity`` is (stages, fraction, keep), each None for the round's own or the default;
         ``seeds`` re-runs the best config of each target value (or ``trial``) with K more seeds.
-        Every argument is checked before anything trains.
+        ``gpus``: ``all``, a count or ids (``"0,2"``), or a list of ids; ``gpus_per_trial``
+        shares them out. Every argument is checked before anything trains.
         """
         from tunebook.experiments.seeds import check_k, parents, run_seeds
         from tunebook.rounds.fidelity import from_flags, report, set_fidelity
         from tunebook.workers.execute import run_round
+        from tunebook.workers.gpus import parse_gpus
 
         store, pdir = self.project.store, self.project.dir
         record = self.record
+        devices = parse_gpus(gpus) if isinstance(gpus, str) else (
+            list(gpus) if gpus is not None else None)
         if seeds is not None:
             check_k(seeds)
         if trial is not None:
@@ -138,11 +143,13 @@ class Round:
             record = set_fidelity(store, record, from_flags(specs(record)[1].fidelity,
                                                             *fidelity))
         counts = run_round(store, self.name, pdir, workers=workers, executor=executor,
-                           threads=threads, show_progress=show_progress)
+                           threads=threads, show_progress=show_progress, gpus=devices,
+                           gpus_per_trial=gpus_per_trial)
         spread = None
         if seeds is not None:
             spread = run_seeds(store, self.name, pdir, seeds, trial, workers=workers,
-                               executor=executor, threads=threads, show_progress=show_progress)
+                               executor=executor, threads=threads, show_progress=show_progress,
+                               gpus=devices, gpus_per_trial=gpus_per_trial)
             counts = store.counts(record.id)
         stages = report(store, record) if specs(record)[1].fidelity is not None else None
         return RoundRun(self.name, counts, spread, stages, all_failed(store, record))
@@ -294,11 +301,18 @@ class Project:
             out.append(rs)
         return out
 
-    def work(self, round_name: str, threads: int | None = None) -> int:
-        """Be one worker of ``round_name`` until it is done; the number of trials run."""
-        from tunebook.workers.execute import worker_loop
+    def work(self, round_name: str, threads: int | None = None, gpu: str | None = None) -> int:
+        """Be one worker of ``round_name`` until it is done; the number of trials run.
 
-        return worker_loop(self.store.url, round_name, str(self.dir), threads=threads)
+        ``gpu``: the device this worker (and its trials) may use (sets CUDA_VISIBLE_DEVICES).
+        """
+        from tunebook.workers.execute import worker_loop
+        from tunebook.workers.gpus import use_gpu
+        from tunebook.workers.threads import per_trial
+
+        use_gpu(gpu)
+        return worker_loop(self.store.url, round_name, str(self.dir),
+                           threads=per_trial(1, threads))
 
     def plan(self, round: str | Path | RoundSpec, hours: float | None = None, workers: int = 1,
              timing_steps: int = 50, show_progress: bool = False) -> Plan:

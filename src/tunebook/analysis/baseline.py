@@ -2,7 +2,8 @@
 
 The dev metric must be clearly better than chance, computed from the dev labels the run saved
 with its predictions (majority class and uniform guessing for classification, the mean
-predictor for regression), and training must be stable (no non-finite values, loss falls).
+predictor for regression), and training must be stable (no non-finite values, loss falls, and
+no irregular spikes or rise by the one instability rule, :mod:`tunebook.analysis.judgements`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import csv
 import io
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunebook.analysis.judgements.instability import read_loss
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import ArtifactRecord, TrialRecord
 from tunebook.store import Store
@@ -104,6 +107,22 @@ def chance_level(rows: list[dict[str, str]], task_type: str) -> Chance:
                   margin=margin, better=acc > floor + margin)
 
 
+def loss_stability(curve: Mapping[int, Mapping[str, float]],
+                   status: str = "completed") -> tuple[bool, list[str]]:
+    """Whether the baseline trained stably, by the one instability rule (and why not).
+
+    The rule is :func:`tunebook.analysis.judgements.instability.read_loss`, the same that
+    ``tunebook analyze`` and ``tunebook stability`` read; a non-finite metric or a diverged
+    trial is unstable too.
+    """
+    pts = [(s, curve[s][k]) for s in sorted(curve) for k in LOSS_KEYS if k in curve[s]]
+    reading = read_loss([s for s, _ in pts], [v for _, v in pts])
+    nonfinite = any(not math.isfinite(v) for m in curve.values() for v in m.values())
+    stable = not nonfinite and status != "diverged" and not reading.unstable
+    signals = [x for x in reading.signals() if x != "diverged"]
+    return stable, ([f"training is unstable: {'; '.join(signals)}"] if signals else [])
+
+
 def check(store: Store, trial: TrialRecord, project: ProjectSpec,
           project_dir: str | Path) -> BaselineVerdict:
     """Better than chance on dev, and stable (loss falls, every value finite)?"""
@@ -119,12 +138,12 @@ def check(store: Store, trial: TrialRecord, project: ProjectSpec,
     losses = [curve[s][k] for s in sorted(curve) for k in LOSS_KEYS if k in curve[s]]
     nonfinite = [v for s in curve.values() for v in s.values() if not math.isfinite(v)]
     first = last = None
-    stable = not nonfinite and trial.status != "diverged"
+    stable, unstable_why = loss_stability(curve, trial.status)
+    problems += unstable_why
     if losses:
         k = max(1, len(losses) // 10)
         first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
-        if not last < first:
-            stable = False
+        if not last < first:  # a pipeline problem (no learning), unstable only if it rose
             problems.append(f"training loss did not fall (first 10% mean {first:.4g}, "
                             f"last 10% mean {last:.4g})")
     else:

@@ -14,21 +14,22 @@ and override ``lr``, ``warmup_steps`` and ``max_train_steps``:
   ``train/grad_norm``), :func:`tunebook.core.clipping.propose_clip_threshold` proposes the 90th
   percentile and warns when more than half the steps would be clipped.
 
-A training-loss curve counts as unstable when it diverges (a non-finite value), rises (the last
-10% of points average above the first 10%), blows up early (a point in the first 20% above 1.5x
-the first loss) or spikes (a point above twice the median of the 20 before it *and* higher than
-that median by half the first loss: minibatch noise near zero loss is not a spike).
+A training-loss curve counts as unstable when the trial diverged or when the one instability
+rule (:func:`tunebook.analysis.judgements.instability.read_loss`, also read by ``tunebook
+analyze`` and the baseline check) finds divergence, an early blow-up, irregular spikes or a
+rising loss; spikes at a regular period (an unshuffled loader's epoch) are structure and do not
+count.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tunebook.analysis.findings import Finding
+from tunebook.analysis.judgements.instability import read_loss
 from tunebook.core.clipping import ClipProposal, propose_clip_threshold
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import ProjectSpec
@@ -68,6 +69,7 @@ class CurveCheck:
     loss_first: float | None
     loss_last: float | None
     losses: list[list[float]] = field(default_factory=list)  # [step, loss], thinned for plots
+    period: int | None = None        # spikes recurring at this period: structure, not unstable
 
     @property
     def unstable(self) -> bool:
@@ -97,22 +99,13 @@ def check_curve(losses: Sequence[tuple[int, float]], *, label: str = "", status:
     vals = [v for _, v in pts if math.isfinite(v)]
     first = vals[0] if vals else None
     last = vals[-1] if vals else None
-    rising = blowup = False
-    spikes: list[int] = []
-    if first is not None and len(vals) >= 5:
-        k = max(1, len(vals) // 10)
-        rising = sum(vals[-k:]) / k > sum(vals[:k]) / k
-        early = vals[: max(2, len(vals) // 5)]
-        blowup = max(early) > 1.5 * first and first > 0
-        fin = [(s, v) for s, v in pts if math.isfinite(v)]
-        for i in range(5, len(fin)):
-            med = statistics.median(v for _, v in fin[max(0, i - 20):i])
-            if fin[i][1] > 2 * med and fin[i][1] - med > 0.5 * abs(first):
-                spikes.append(fin[i][0])
+    reading = read_loss([s for s, _ in pts], [v for _, v in pts])
+    rising, blowup = reading.rising_from is not None, reading.blowup
+    spikes, period = list(reading.spikes), reading.period
     stride = max(1, len(pts) // 200)
     thin = [[float(s), v] for s, v in pts[::stride]]
     return CurveCheck(label, trial_id, status, lr, int(warmup_steps), int(steps), score,
-                      len(pts), diverged, rising, blowup, spikes, first, last, thin)
+                      len(pts), diverged, rising, blowup, spikes, first, last, thin, period)
 
 
 @dataclass(frozen=True)

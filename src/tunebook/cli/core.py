@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -14,49 +13,22 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    ThreadsOption,
     emit,
     fmt,
     project_handle,
     to_jsonable,
+    use_threads,
 )
 from tunebook.cli.round_render import trials_table
 from tunebook.core.errors import SpecError, WorkFailed
 
 
 def _copy_example(dest: Path, force: bool = False) -> list[str]:
-    from tunebook.demo import EXAMPLE_FILES
+    """``tunebook init``'s files (kept for callers of the old helper): see tunebook.scaffold."""
+    from tunebook.scaffold import run_init
 
-    src = resources.files("tunebook") / "examples" / "digits"
-    written = []
-    for name in EXAMPLE_FILES:
-        target = dest / name
-        if target.exists() and not force:
-            raise SpecError(str(target), "a file that does not exist yet", "an existing file",
-                            "Pass --force to overwrite it.")
-        text = (src / name).read_text(encoding="utf-8")
-        if name == "tunebook.yaml":
-            text = _template_goal(text)
-        target.write_text(text, encoding="utf-8")
-        written.append(str(target))
-    return written
-
-
-def _template_goal(text: str) -> str:
-    """The example's goal and success lines become placeholders: an init'ed project's goal is
-    the user's to state, and the checklist does not tick a placeholder."""
-    from tunebook.runbook.checklist.setup import PLACEHOLDER_GOAL, PLACEHOLDER_SUCCESS
-
-    out = []
-    for line in text.splitlines(keepends=True):
-        head = line.split(":", 1)[0]
-        if head == "  goal":
-            line = f'  goal: "{PLACEHOLDER_GOAL}"\n'
-        elif head == "  success":
-            line = f'  success: "{PLACEHOLDER_SUCCESS}"\n'
-        out.append(line)
-    return "".join(out)
-
-
+    return [str(dest / name) for name in run_init(dest, force).write]
 
 
 def register(app: typer.Typer) -> None:
@@ -73,14 +45,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def init(directory: Path = typer.Option(Path("."), "--dir"),
-             force: bool = typer.Option(False, help="Overwrite existing files."),
+             force: bool = typer.Option(False, help="Replace tunebook.yaml and round.yaml "
+                                        "(never your code)."),
              as_json: bool = JsonOption) -> None:
-        """Write a commented tunebook.yaml, an example train.py and a first round.yaml."""
-        directory.mkdir(parents=True, exist_ok=True)
-        written = _copy_example(directory, force)
-        emit({"written": written}, as_json,
-             lambda c, d: c.print("wrote " + ", ".join(d["written"]) +
-                                  "\nnext: python prepare.py && tunebook validate round.yaml"))
+        """Start a project: the digits example in an empty folder; beside your code, only
+        tunebook.yaml (running your script) and round.yaml. Never writes your files."""
+        from tunebook.scaffold import run_init
+
+        plan = run_init(directory, force)
+        emit({"mode": plan.mode, "written": [str(directory / n) for n in plan.write],
+              "replaced": list(plan.existing), "untouched": list(plan.user_files),
+              "script": plan.script}, as_json, _render_init)
 
     @app.command()
     def validate(rounds: list[Path] = typer.Argument(None, help="Round files to check too."),
@@ -94,8 +69,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def baseline(project: str = ProjectOption, store: str = StoreOption,
                  seed: int = typer.Option(None, help="Seed (default: the project's)."),
-                 as_json: bool = JsonOption) -> None:
+                 threads: int = ThreadsOption, as_json: bool = JsonOption) -> None:
         """Train the baseline config and check it beats chance and trains stably."""
+        use_threads(threads)
         verdict = project_handle(project, store).baseline(seed=seed, show_progress=not as_json)
         emit(verdict.to_dict(), as_json, _render_baseline)
         if not verdict.ok:  # the work failed: exit 1 with one line (plain and --json)
@@ -139,13 +115,27 @@ def register(app: typer.Typer) -> None:
         emit(data, as_json, _render_trial)
 
     @app.command()
-    def export(name: str, format: str = typer.Option("csv", "--format", help="csv | json"),
+    def export(name: str,
+               where: str = typer.Argument(None, help="With --to: the storage URL, tracking "
+                                           "URI or folder to write to."),
+               format: str = typer.Option("csv", "--format", help="csv | json"),
                out: Path = typer.Option(None, help="File to write (default: stdout)."),
-               project: str = ProjectOption, store: str = StoreOption) -> None:
-        """Dump a round's trials (config, status, best step, score, best metrics)."""
+               to: str = typer.Option(None, "--to", help="optuna | mlflow | tensorboard"),
+               study: str = typer.Option(None, "--study", help="The Optuna study or MLflow "
+                                         "experiment name (default: the round's name)."),
+               project: str = ProjectOption, store: str = StoreOption,
+               as_json: bool = JsonOption) -> None:
+        """Dump a round's trials (CSV/JSON), or export it to Optuna, MLflow or TensorBoard."""
         if format not in ("csv", "json"):
             raise SpecError("--format", "csv or json", format)
-        text = project_handle(project, store).round(name).export(format)
+        proj = project_handle(project, store)
+        if to is not None:
+            from tunebook.cli.interop import render_export
+            from tunebook.interop.export import export_to
+
+            emit(export_to(proj.store, name, to, where, study), as_json, render_export)
+            return
+        text = proj.round(name).export(format)
         if out:
             from tunebook.store.files import atomic_write
 
@@ -157,11 +147,24 @@ def register(app: typer.Typer) -> None:
     def worker(round_name: str = typer.Option(..., "--round", help="The round to work on."),
                project: str = ProjectOption, store: str = StoreOption,
                threads: int = typer.Option(None, help="Torch threads for this worker."),
+               gpu: str = typer.Option(None, "--gpu", help="The GPU this worker (and its "
+                                       "trials) may use, e.g. 1 (sets CUDA_VISIBLE_DEVICES)."),
                as_json: bool = JsonOption) -> None:
         """Pull and run trials of a round until it is done (run one per host or GPU)."""
-        n = project_handle(project, store).work(round_name, threads=threads)
+        n = project_handle(project, store).work(round_name, threads=threads, gpu=gpu)
         emit({"round": round_name, "trials_run": n}, as_json,
              lambda c, d: c.print(f"worker ran {d['trials_run']} trials of {d['round']}"))
+
+
+def _render_init(console: Console, d: dict[str, Any]) -> None:
+    console.print("wrote " + ", ".join(d["written"]))
+    if d["mode"] == "beside-code":
+        console.print(f"your code is untouched ({', '.join(d['untouched'])}); tunebook.yaml runs "
+                      f"[bold]python {d['script']}[/]: edit its EDIT lines, add "
+                      "`from tunebook import report` to the script, then "
+                      "tunebook validate round.yaml")
+    else:
+        console.print("next: python prepare.py && tunebook validate round.yaml")
 
 
 def _render_demo(console: Console, data: dict[str, Any]) -> None:
@@ -220,6 +223,14 @@ def _render_trial(console: Console, d: dict[str, Any]) -> None:
         console.print(f"  {k}: {val}")
     for a in d["artifacts"]:
         console.print(f"  artifact {a['kind']} step {a['step']}: {a['path']} ({a['sha256'][:12]})")
+    from tunebook.workers.repro import Provenance
+
+    meta = d.get("meta") or {}
+    prov = Provenance.of(meta)
+    if prov is not None:
+        console.print("  [bold]reproduce[/]")
+        for line in prov.lines(meta.get("command")):
+            console.print(f"    {line}", markup=False, highlight=False)
     if d.get("error"):
         console.print(f"  [red]error[/]:\n{d['error']}")
 

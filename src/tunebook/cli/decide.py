@@ -13,10 +13,12 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    ThreadsOption,
     emit,
     fmt,
     project_handle,
     to_jsonable,
+    use_threads,
 )
 from tunebook.core.errors import SpecError
 
@@ -92,8 +94,10 @@ def register(app: typer.Typer) -> None:
                                           "promotion.seeds, 5)."),
                 workers: int = WorkersOption, executor: str = ExecutorOption,
                 plot: Path = PlotOption, project: str = ProjectOption,
-                store: str = StoreOption, as_json: bool = JsonOption) -> None:
+                store: str = StoreOption, threads: int = ThreadsOption,
+                as_json: bool = JsonOption) -> None:
         """Re-train candidate and baseline over seeds; promote only a gain beyond noise."""
+        use_threads(threads)
         result = project_handle(project, store).promote(
             name, trial, seeds, workers=workers, executor=executor, show_progress=not as_json)
         drawn = None
@@ -112,8 +116,10 @@ def register(app: typer.Typer) -> None:
                                               "(those above 10% of training are dropped)."),
                   workers: int = WorkersOption, executor: str = ExecutorOption,
                   plot: Path = PlotOption, project: str = ProjectOption,
-                  store: str = StoreOption, as_json: bool = JsonOption) -> None:
+                  store: str = StoreOption, threads: int = ThreadsOption,
+                  as_json: bool = JsonOption) -> None:
         """Stability protocol: lr probe, warmup scan, clipping threshold, mitigation order."""
+        use_threads(threads)
         try:
             scan = [int(w) for w in warmups.split(",") if w.strip()]
         except ValueError:
@@ -148,17 +154,24 @@ def _render_diagnosis(console: Console, d: dict[str, Any]) -> None:
     t.add_column("level")
     t.add_column("error", justify="right")
     t.add_column("gap to next", justify="right")
+    t.add_column("95% interval", justify="right")
     gaps = d["gaps"]
-    rows = [("target", d["target"], gaps["avoidable_bias"], "avoidable bias"),
-            ("train", d["errors"]["train"], gaps["variance"], "variance"),
-            ("train_dev", d["errors"]["train_dev"], gaps["mismatch"], "mismatch"),
-            ("dev", d["errors"]["dev"], gaps["dev_overfit"], "overfitting to dev"),
-            ("test", d["errors"]["test"], None, "")]
-    for level, err, gap, label in rows:
+    ivs = d.get("intervals") or {}
+    rows = [("target", d["target"], gaps["avoidable_bias"], "avoidable bias", "avoidable_bias"),
+            ("train", d["errors"]["train"], gaps["variance"], "variance", "variance"),
+            ("train_dev", d["errors"]["train_dev"], gaps["mismatch"], "mismatch", "mismatch"),
+            ("dev", d["errors"]["dev"], gaps["dev_overfit"], "overfitting to dev",
+             "dev_overfit"),
+            ("test", d["errors"]["test"], None, "", "")]
+    for level, err, gap, label, key in rows:
+        iv = ivs.get(key) if key else None
+        n = (d.get("sizes") or {}).get(level)
+        level = f"{level} (n={n})" if n else level
         mark = " <- largest" if label and d["largest"] and label.startswith(
             {"avoidable_bias": "avoidable", "variance": "variance", "mismatch": "mismatch",
              "dev_overfit": "overfitting"}[d["largest"]]) else ""
-        t.add_row(level, fmt(err), f"{fmt(gap)} {label}{mark}" if label else "")
+        t.add_row(level, fmt(err), f"{fmt(gap)} {label}{mark}" if label else "",
+                  f"{iv[0]:+.3g} to {iv[1]:+.3g}" if iv else "")
     console.print(t)
     if d.get("mismatch_auc") is not None:
         console.print(f"domain classifier AUC (train vs dev): {fmt(d['mismatch_auc'])}")

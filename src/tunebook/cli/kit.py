@@ -19,9 +19,11 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    ThreadsOption,
     emit,
     fmt,
     project_handle,
+    use_threads,
 )
 from tunebook.core.errors import SpecError
 
@@ -62,8 +64,9 @@ def register(app: typer.Typer) -> None:
                    out: Path = typer.Option(None, help="Plot file (default "
                                             ".tunebook/reports/batch-size.png)."),
                    project: str = ProjectOption, store: str = StoreOption,
-                   as_json: bool = JsonOption) -> None:
+                   threads: int = ThreadsOption, as_json: bool = JsonOption) -> None:
         """Scan batch sizes at powers of two: feasible range, throughput, and the knee."""
+        use_threads(threads)
         cap = parse_memory(memory_cap)
         proj = project_handle(project, store)
         plot = out or proj.dir / ".tunebook" / "reports" / "batch-size.png"
@@ -82,8 +85,9 @@ def register(app: typer.Typer) -> None:
                       threshold: float = typer.Option(0.1, help="Waiting share that counts "
                                                       "as input-bound."),
                       project: str = ProjectOption, store: str = StoreOption,
-                      as_json: bool = JsonOption) -> None:
+                      threads: int = ThreadsOption, as_json: bool = JsonOption) -> None:
         """Measure the share of step time spent waiting for data; flag input-bound loops."""
+        use_threads(threads)
         report = project_handle(project, store).profile_input(
             entry=step, batch_size=batch_size, steps=steps, threshold=threshold)
         emit(report, as_json, _render_profile)

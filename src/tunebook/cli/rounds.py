@@ -13,11 +13,13 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    ThreadsOption,
     check_trials,
     emit,
     fmt,
     project_handle,
     to_jsonable,
+    use_threads,
 )
 from tunebook.core.errors import SpecError, WorkFailed
 
@@ -43,8 +45,8 @@ def register(app: typer.Typer) -> None:
     @round_app.command("run")
     def round_run(name: str, workers: int = typer.Option(2, help="Parallel workers."),
                   executor: str = typer.Option("processes", help="inline | processes | ray"),
-                  threads: int = typer.Option(None, help="Torch threads per worker "
-                                              "(default: cores / workers)."),
+                  threads: int = typer.Option(None, help="CPU threads per trial (default: "
+                                              "$OMP_NUM_THREADS, else cores / workers)."),
                   fidelity: bool = typer.Option(False, "--fidelity", help="Short-then-long: "
                                                 "stage 1 trains every config at --fraction of "
                                                 "max_train_steps, the best --keep go on to full "
@@ -58,6 +60,12 @@ def register(app: typer.Typer) -> None:
                                             "target value with K more seeds."),
                   trial: int = typer.Option(None, "--trial", help="With --seeds: re-run this "
                                             "trial instead of the best ones."),
+                  gpus: str = typer.Option(None, "--gpus", help="GPUs to spread the workers "
+                                           "over, each seeing only its own: all, a count, or "
+                                           "ids 0,1,3."),
+                  gpus_per_trial: float = typer.Option(None, "--gpus-per-trial",
+                                                       help="GPUs per trial (a fraction such "
+                                                       "as 0.5 packs trials) [1]."),
                   project: str = ProjectOption, store: str = StoreOption,
                   as_json: bool = JsonOption) -> None:
         """Run a round's queued trials to the end with N workers."""
@@ -68,7 +76,8 @@ def register(app: typer.Typer) -> None:
         rnd = project_handle(project, store).round(name)
         flags = fidelity or stages is not None or fraction is not None or keep is not None
         done = rnd.run(workers, executor, threads, fidelity=(stages, fraction, keep) if flags
-                       else None, seeds=seeds, trial=trial, show_progress=not as_json)
+                       else None, seeds=seeds, trial=trial, show_progress=not as_json,
+                       gpus=gpus, gpus_per_trial=gpus_per_trial)
         payload = rnd.table(limit=20)
         payload["counts"] = done.counts
         if done.fidelity is not None:
@@ -131,8 +140,9 @@ def register(app: typer.Typer) -> None:
                                                "as a share of the gap at the start."),
                   metric: str = typer.Option("train/loss", help="The training metric to fit."),
                   project: str = ProjectOption, store: str = StoreOption,
-                  as_json: bool = JsonOption) -> None:
+                  threads: int = ThreadsOption, as_json: bool = JsonOption) -> None:
         """Estimate an initial max_train_steps from a short constant-lr probe."""
+        use_threads(threads)
         from tunebook.cli.round_render import render_steps
         from tunebook.experiments.steps import check_within
 

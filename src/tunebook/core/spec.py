@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tunebook.core.command import CommandPipeline
 from tunebook.core.errors import SpecError
 from tunebook.core.score import (
     SPLITS,
@@ -152,7 +153,8 @@ class ProjectSpec(_Frozen):
     metrics: list[Metric] = Field(min_length=1)
     constraints: list[str] = Field(default_factory=list)
     score: str | ScoreSpec
-    pipeline: str = Field(description="module:function, importable from the project folder")
+    pipeline: str | CommandPipeline = Field(
+        description="module:function importable from the project folder, or {command: ...}")
     eval_every: int = Field(100, gt=0)
     seed: int = 0
     baseline: Baseline = Field(default_factory=Baseline)
@@ -160,6 +162,18 @@ class ProjectSpec(_Frozen):
     notes: dict[str, str] = Field(default_factory=dict)
     data: DataSpec | None = None
     checkpoints: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
+
+    @field_validator("pipeline", mode="before")
+    @classmethod
+    def _pipeline(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            try:
+                return CommandPipeline.model_validate(v)
+            except ValidationError as exc:
+                err = _translate(exc, CommandPipeline, "-")  # named relative to pipeline:
+                raise SpecError(err.where.removeprefix("-: "), err.expected, err.got,
+                                err.hint) from None
+        return v
 
     @property
     def metric_keys(self) -> set[str]:
@@ -219,6 +233,13 @@ class RoundSpec(_Frozen):
     max_train_steps: int | None = Field(None, gt=0)
     fidelity: Fidelity | None = None
     early_stop: EarlyStop | None = None
+    warm_start: list[str] = Field(
+        default_factory=list,
+        description="earlier rounds whose trials on compatible configs inform the model "
+                    "(bayesian, explore_exploit); they never count against the budget")
+    enqueue: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="hand-picked configs run first ({param: value}; within the budget)")
 
     @model_validator(mode="after")
     def _roles(self) -> RoundSpec:
@@ -233,6 +254,14 @@ class RoundSpec(_Frozen):
                     if v not in targets[key]:
                         raise SpecError(f"params.{name}.when.{key}",
                                         f"values among {key}'s values {targets[key]}", v)
+        if self.warm_start and self.algorithm not in ("bayesian", "explore_exploit"):
+            raise SpecError("warm_start", "a round searched by a model (algorithm: bayesian or "
+                            "explore_exploit)", self.algorithm,
+                            "Earlier trials inform a model; a quasi-random search ignores them.")
+        if self.name in self.warm_start:
+            raise SpecError("warm_start", "earlier rounds, not this one", self.name)
+        for i, entry in enumerate(self.enqueue):
+            self.space.check_config(entry, f"enqueue[{i}]")
         if self.algorithm == "bayesian":
             space = self.space
             empty = [g for g in space.target_groups() if space.for_group(g).dim == 0]
@@ -331,7 +360,7 @@ def parse_project(data: Any, source: str = "tunebook.yaml") -> ProjectSpec:
         spec.scorer()  # checks the score formula and constraints against the metrics
     except SpecError as exc:
         raise SpecError(f"{source}: {exc.where}", exc.expected, exc.got, exc.hint) from None
-    if ":" not in spec.pipeline:
+    if isinstance(spec.pipeline, str) and ":" not in spec.pipeline:
         raise SpecError(f"{source}: pipeline", "'module:function'", spec.pipeline)
     return spec
 
@@ -394,7 +423,13 @@ def import_project_module(project_dir: str | Path, module_name: str) -> Any:
 
 
 def load_pipeline(project: ProjectSpec, project_dir: str | Path) -> Any:
-    """Import the project's ``module:function`` from its folder; refuse clearly if it can't."""
+    """Import the project's ``module:function`` from its folder; refuse clearly if it can't.
+
+    A command pipeline has nothing to import: it is returned as is (``tunebook.workers.command``
+    runs it).
+    """
+    if isinstance(project.pipeline, CommandPipeline):
+        return project.pipeline
     module_name, _, func_name = project.pipeline.partition(":")
     folder = Path(project_dir).resolve()
     try:

@@ -13,6 +13,7 @@ from tunebook.analysis.baseline import (
     chance_level,
     check,
     current_baseline,
+    loss_stability,
     predictions_artifact,
     read_predictions,
 )
@@ -44,4 +45,4 @@ def run_baseline(store: Store, project: ProjectSpec, project_dir: str | Path,
 
 
 __all__ = ["BaselineVerdict", "Chance", "chance_level", "check", "run_baseline",
-           "current_baseline", "predictions_artifact", "read_predictions"]
+           "current_baseline", "loss_stability", "predictions_artifact", "read_predictions"]

@@ -10,6 +10,7 @@ from tunebook.core.trial import FINISHED, RoundRecord, TrialRecord
 from tunebook.rounds.config import base_config, specs
 from tunebook.rounds.fidelity import check as check_fidelity
 from tunebook.rounds.fidelity import expected_extra, first_stage, is_partial
+from tunebook.rounds.warm import compatible, enqueued, warm, warm_trials
 from tunebook.search import make_searcher, upfront
 from tunebook.store import Store, group_key
 
@@ -22,6 +23,7 @@ def create_round(store: Store, project: ProjectSpec, spec: RoundSpec,
         make_searcher(spec.algorithm, spec.space.for_group(group), spec.seed, goal=goal,
                       budget=spec.budget)
     check_fidelity(project, spec)  # a fidelity round needs a max_train_steps to shorten
+    warm_trials(store, spec)  # a warm_start round not in the store: refused before recording
     record = store.create_round(spec.name, spec.question, spec.model_dump(mode="json"),
                                 project.model_dump(mode="json"), kind=kind)
     fill(store, record)
@@ -42,14 +44,23 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
     existing = store.trials(record.id, kind="search")
     items: list[dict[str, Any]] = []
     added: list[int] = []
+    prior = warm_trials(store, spec)
     for group in space.target_groups():
         mine = [t for t in existing if group_key(t.group) == group_key(group)]
+        gspace = space.for_group(group)  # conditional hyperparameters exist per target value
+        if not mine and spec.enqueue:
+            picked = enqueued(base_config(project, spec), spec, group, gspace)
+            if picked:  # hand-picked configs first; the budget check makes this happen once
+                added += store.add_trials(record.id, picked, max_per_group=len(picked))
+                mine = [t for t in store.trials(record.id, kind="search")
+                        if group_key(t.group) == group_key(group)]
         left = spec.budget - len(mine)
         if left <= 0:
             continue
-        gspace = space.for_group(group)  # conditional hyperparameters exist per target value
         searcher = make_searcher(spec.algorithm, gspace, spec.seed, goal=goal,
                                  budget=spec.budget)
+        if prior:
+            warm(searcher, compatible(prior, base_config(project, spec), gspace, group))
         searcher.update(mine)
         n = left
         if searcher.adaptive:

@@ -21,14 +21,15 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine, RowMapping, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from tunebook.core.errors import NotFoundError, SpecError, StoreError
 from tunebook.core.redact import redact_text
 from tunebook.core.trial import RoundRecord, TrialRecord
+from tunebook.store import migrations
 from tunebook.store.connection import is_network_fs, normalize_url, redact, sqlite_setup, transient
 from tunebook.store.rows import json_safe, pk, round_record, trial_record
-from tunebook.store.schema import SCHEMA_VERSION, info, meta, rounds, trials
+from tunebook.store.schema import rounds, trials
 
 
 class StoreBase:
@@ -60,17 +61,17 @@ class StoreBase:
         else:
             raise SpecError("store", "a sqlite:/// or postgresql:// URL", redact(self.url))
         self._sql = self._statements()
-        try:
-            with self.engine.begin() as conn:
-                meta.create_all(conn, checkfirst=True)
-                row = conn.execute(select(info.c.value).where(info.c.key == "schema")).first()
-                if row is None:
-                    conn.execute(info.insert().values(key="schema", value=str(SCHEMA_VERSION)))
-        except IntegrityError:
-            pass  # another process created the schema at the same moment
-        except OperationalError as exc:
-            raise StoreError(f"store {redact(self.url)} is unreachable: "
-                             f"{redact_text(str(exc.orig).strip().splitlines()[0])}") from None
+        for attempt in (1, 2):
+            try:
+                with self.engine.begin() as conn:
+                    migrations.check(conn, self.url)
+                break
+            except (IntegrityError, ProgrammingError):
+                if attempt == 2:  # another process created the schema at the same moment
+                    raise
+            except OperationalError as exc:
+                raise StoreError(f"store {redact(self.url)} is unreachable: "
+                                 f"{redact_text(str(exc.orig).strip().splitlines()[0])}") from None
 
     def _statements(self) -> dict[str, Any]:
         """The hot path's statements, built once: SQLAlchemy memoizes each one's cache key, so

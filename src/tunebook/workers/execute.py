@@ -22,6 +22,7 @@ from tunebook.core.errors import (
     LeaseLost,
     SpecError,
     TrialDiverged,
+    TrialFailed,
     TrialPruned,
     WorkerStopped,
 )
@@ -33,14 +34,18 @@ from tunebook.rounds.lifecycle import fill, progress, specs
 from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.files import ArtifactRoot
+from tunebook.workers.command import check_command, pipeline_function
 from tunebook.workers.executors import executor_named
+from tunebook.workers.gpus import assign
 from tunebook.workers.lifeline import (
     Lifeline,
     die_with_parent,
     grace_s,
 )
+from tunebook.workers.repro import Recorder
 from tunebook.workers.retention import retain
 from tunebook.workers.run import Run
+from tunebook.workers.threads import per_trial, set_threads
 
 LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
 MAX_ATTEMPTS = int(os.environ.get("TUNEBOOK_MAX_ATTEMPTS", "3"))
@@ -80,6 +85,8 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
         status, error = "diverged", f"non-finite value: {exc}"
     except TrialPruned as exc:
         status, error = "pruned", str(exc)
+    except TrialFailed as exc:
+        status, error = "failed", str(exc)
     except LeaseLost:
         run.close()
         return Outcome(trial.id, "lost", False)
@@ -120,21 +127,6 @@ def missing_score(curve: dict[int, dict[str, float]], needs: tuple[str, ...],
             f"({', '.join(formula_name(n) for n in needs)}) together: log them at the same step")
 
 
-def set_threads(threads: int | None) -> None:
-    """Give torch ``threads`` intra-op threads (measured: never oversubscribe the cores).
-
-    The environment variable covers a torch imported later by the user's module; a torch that
-    is already imported is told directly. Importing torch here would cost non-torch projects
-    a second per worker.
-    """
-    if not threads:
-        return
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(threads)
-
-
 def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
                 lease_s: float = LEASE_S, poll_s: float = 0.2, threads: int | None = None,
                 max_trials: int | None = None, max_attempts: int = MAX_ATTEMPTS,
@@ -150,7 +142,8 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     store = Store(store_url)
     record = store.round(round_name)
     project, _ = specs(record)
-    train_fn = load_pipeline(project, project_dir)
+    train_fn = Recorder(pipeline_function(load_pipeline(project, project_dir), project_dir),
+                        project_dir)
     set_threads(threads)  # again: the user's module may have imported torch just now
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     ran = 0
@@ -193,7 +186,10 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
 
 
 def process_main(store_url: str, round_name: str, project_dir: str, worker: str,
-                  threads: int, lease_s: float, parent_pid: int, grace: float) -> None:
+                  threads: int, lease_s: float, parent_pid: int, grace: float,
+                  cuda: str | None = None) -> None:
+    if cuda is not None:  # before anything could initialise CUDA in this process
+        os.environ["CUDA_VISIBLE_DEVICES"] = cuda
     # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
     # re-queues the running trial cleanly instead of leaving it to a lease expiry.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -209,8 +205,13 @@ def process_main(store_url: str, round_name: str, project_dir: str, worker: str,
 
 def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers: int = 2,
               executor: str = "processes", threads: int | None = None, lease_s: float = LEASE_S,
-              show_progress: bool = True) -> dict[str, int]:
-    """Run a round to its end with ``workers`` workers and return its status counts."""
+              show_progress: bool = True, gpus: list[str] | None = None,
+              gpus_per_trial: float | None = None) -> dict[str, int]:
+    """Run a round to its end with ``workers`` workers and return its status counts.
+
+    ``gpus``: device ids to spread the workers over (``tunebook.workers.gpus``), each worker
+    seeing only its own; the Ray executor asks Ray for ``gpus_per_trial`` GPUs per worker.
+    """
     run_with = executor_named(executor)  # an unknown name fails here, listing the known ones
     if workers < 1:
         raise SpecError("workers", "an int >= 1", workers)
@@ -218,7 +219,17 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
     project, _ = specs(record)
     load_pipeline(project, project_dir)  # a broken entry point fails here, before any worker
     grace_s()  # a bad $TUNEBOOK_GRACE_S fails here, before any worker starts
-    cores = os.cpu_count() or 1
-    threads = threads or max(1, cores // workers)
+    check_command(store, record, project_dir)
+    threads = per_trial(workers, threads)
+    placement: dict[str, Any] = {}
+    if executor == "ray":
+        placement["num_gpus"] = gpus_per_trial if gpus_per_trial is not None else (
+            1.0 if gpus else 0.0)
+    elif gpus:
+        placement["cuda"] = assign(gpus, 1 if executor == "inline" else workers,
+                                   1.0 if gpus_per_trial is None else gpus_per_trial)
+    elif gpus_per_trial is not None:
+        raise SpecError("gpus_per_trial", "--gpus too (the devices to share out)",
+                        gpus_per_trial)
     return run_with(store, round_name, str(Path(project_dir).resolve()), workers, threads,
-                    lease_s, show_progress)
+                    lease_s, show_progress, **placement)

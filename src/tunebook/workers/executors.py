@@ -8,17 +8,22 @@ executor costs nothing until asked for, and no executor module imports back into
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
+from typing import Any, Protocol
 
 from tunebook.core.errors import SpecError
 from tunebook.store import Store
 
 
 class Executor(Protocol):
-    """Runs ``workers`` worker loops of one round to its end; returns its status counts."""
+    """Runs ``workers`` worker loops of one round to its end; returns its status counts.
+
+    ``placement``: where the workers run (``cuda`` device ids for local executors, ``num_gpus``
+    for Ray), as ``run_round`` works it out from ``--gpus``.
+    """
 
     def __call__(self, store: Store, round_name: str, project_dir: str, workers: int,
-                 threads: int, lease_s: float, show_progress: bool) -> dict[str, int]: ...
+                 threads: int, lease_s: float, show_progress: bool,
+                 **placement: Any) -> dict[str, int]: ...
 
 
 EXECUTORS: dict[str, tuple[str, str]] = {

@@ -17,9 +17,12 @@ from tunebook.workers.progress_bar import ProgressBar
 
 
 def run_inline(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-               lease_s: float, show_progress: bool) -> dict[str, int]:
+               lease_s: float, show_progress: bool, cuda: list[str] | None = None
+               ) -> dict[str, int]:
     """One worker loop in this process (debugging; ``workers`` is ignored)."""
     record = store.round(round_name)
+    if cuda:  # effective only while nothing in this process has initialised CUDA yet
+        os.environ["CUDA_VISIBLE_DEVICES"] = cuda[0]
     with ProgressBar(store, record, show_progress) as tick:
         worker_loop(store.url, round_name, project_dir, worker=f"inline:{os.getpid()}",
                     threads=threads, lease_s=lease_s, on_outcome=lambda _o: tick())
@@ -27,7 +30,8 @@ def run_inline(store: Store, round_name: str, project_dir: str, workers: int, th
 
 
 def run_processes(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-                  lease_s: float, show_progress: bool) -> dict[str, int]:
+                  lease_s: float, show_progress: bool, cuda: list[str] | None = None
+                  ) -> dict[str, int]:
     """``workers`` spawned processes, each an ordinary worker loop; signals are forwarded."""
     record = store.round(round_name)
     grace = grace_s()
@@ -35,7 +39,7 @@ def run_processes(store: Store, round_name: str, project_dir: str, workers: int,
     names = [f"{socket.gethostname()}:{os.getpid()}:w{i}" for i in range(workers)]
     procs = [ctx.Process(target=process_main, name=f"tunebook-worker-{i}",
                          args=(store.url, round_name, project_dir, names[i], threads, lease_s,
-                               os.getpid(), grace))
+                               os.getpid(), grace, cuda[i] if cuda else None))
              for i in range(workers)]
     with ParentSignals() as sig:
         for p in procs:

@@ -152,6 +152,11 @@ def _stability(ev: Evidence, last: RoundRecord | None) -> Bottleneck | None:
         div = [t for t in done if t.status == "diverged"]
         if done and len(div) / len(done) >= DIVERGED_SHARE:
             evidence.append(f"round {last.name}: {len(div)} of {len(done)} trials diverged")
+        a = ev.analysis(last)
+        if not isinstance(a, Missing):
+            # tunebook analyze's instability judgement (periodic spikes are not instability).
+            evidence += [f"tunebook analyze {last.name}: {f.message}"
+                         for f in getattr(a, "findings", []) if f.code == "instability"]
     d = ev.latest("stability")
     cfg = _config(ev)
     warmed = cfg.get("warmup_steps") and not ev.ignored("warmup_steps")

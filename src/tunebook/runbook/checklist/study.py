@@ -15,7 +15,6 @@ from tunebook.runbook.checklist.items import (
     todo,
 )
 from tunebook.runbook.evidence import (
-    LABEL_SHARE,
     Evidence,
     Missing,
     confirmed_suspects,
@@ -25,7 +24,8 @@ from tunebook.runbook.evidence import (
 
 AXIS_CODES = ("boundary", "edge_best", "stability_bound", "divergence_scattered", "target_edge")
 CURVE_CODES = ("overfitting", "early_saturation", "still_improving", "instability",
-               "best_step_early", "best_step_late", "no_train_loss")
+               "best_step_early", "best_step_late", "no_train_loss", "periodic_loss",
+               "eval_glitch")
 
 
 def _latest(ev: Evidence) -> RoundRecord | None:
@@ -307,9 +307,8 @@ def _dev_labels(ev: Evidence) -> Verdict:
         return todo(alarm.action + " Then " + note_hint("4.2.dev_test_labels",
                                                         "relabelled N dev examples"),
                     alarm.message, f"{len(confirmed_suspects(e))} likely label errors")
-    return not_applicable(f"{len(confirmed_suspects(e))} likely label errors confirmed by "
-                          f"other models among {e.n_examples} dev examples: under "
-                          f"{LABEL_SHARE:.0%}, not significant (tunebook errors, trial "
+    why = e.labels.reason if getattr(e, "labels", None) else "no label judgement"
+    return not_applicable(f"label quality not a problem: {why} (tunebook errors, trial "
                           f"{e.trial_id})")
 
 
