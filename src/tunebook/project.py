@@ -293,11 +293,17 @@ class Project:
         """Check the pipeline loads and each round file parses and can be searched."""
         from tunebook.search import make_searcher
 
-        load_pipeline(self.spec, self.dir)
+        spec = self.spec
+        load_pipeline(spec, self.dir)
         out = []
         for r in rounds:
             rs = load_round(r)
             make_searcher(rs.algorithm, rs.space, rs.seed)
+            if not isinstance(spec.pipeline, str):  # a command: every {name} has a value
+                keys = set(spec.baseline.config) | set(rs.params)
+                if rs.max_train_steps is not None:
+                    keys.add("max_train_steps")
+                spec.pipeline.check_keys(keys, f"{self.file.name}: pipeline.command")
             out.append(rs)
         return out
 
