@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from decide_fixtures import make_project
 
-from tunebook.analysis.promotion import plan_seeds, promote, seed_test
+from tunebook.analysis.promotion import plan_seeds, seed_test
 from tunebook.core.decisions import PromotionPayload
 from tunebook.core.errors import NotFoundError, SpecError
 from tunebook.core.spec import RoundSpec
 from tunebook.experiments.baseline import current_baseline, run_baseline
+from tunebook.experiments.promotion import promote
 from tunebook.rounds.lifecycle import create_round
 from tunebook.store import Store
 from tunebook.workers.execute import run_round

@@ -13,10 +13,10 @@ from tunebook.analysis.stability import (
     assess,
     check_curve,
     plan_probes,
-    stability,
 )
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import RoundSpec
+from tunebook.experiments.stability import stability
 from tunebook.rounds.lifecycle import create_round
 from tunebook.store import Store
 from tunebook.workers.execute import run_round

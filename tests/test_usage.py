@@ -10,7 +10,7 @@ import pytest
 from epoch_support import epoch_project
 from kit_support import make_run
 
-from tunebook.analysis.stability import assess, check_curve, stability
+from tunebook.analysis.stability import assess, check_curve
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import load_project
 from tunebook.core.usage import (
@@ -21,6 +21,7 @@ from tunebook.core.usage import (
     undeclared_warning,
 )
 from tunebook.experiments.baseline import run_baseline
+from tunebook.experiments.stability import stability
 from tunebook.store import Store
 
 

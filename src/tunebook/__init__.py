@@ -27,10 +27,13 @@ _NAMES = {
     "run_round": "tunebook.workers.execute",
     "worker_loop": "tunebook.workers.execute",
     "analyze_round": "tunebook.analysis.overview",
+    "Project": "tunebook.project",
+    "open_project": "tunebook.project",
     "report": "tunebook.workers.client",
 }
 
 __all__ = [
+    "Project",
     "ProjectSpec",
     "RoundSpec",
     "Run",
@@ -43,6 +46,7 @@ __all__ = [
     "create_round",
     "load_project",
     "load_round",
+    "open_project",
     "open_store",
     "report",
     "run_round",
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
     from tunebook.core.errors import SpecError, TrialDiverged, TunebookError
     from tunebook.core.spec import ProjectSpec, RoundSpec, load_project, load_round
     from tunebook.core.trial import TrialRecord
+    from tunebook.project import Project, open_project
     from tunebook.rounds.lifecycle import create_round
     from tunebook.store import Store, open_store
     from tunebook.workers.client import report

@@ -7,12 +7,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tunebook.core.spec import import_project_module, load_project, load_round, parse_round
+from tunebook.core.spec import import_project_module, load_round, parse_round
 from tunebook.core.yamlio import load_yaml
-from tunebook.experiments.baseline import run_baseline
-from tunebook.rounds.lifecycle import best_trials, create_round
-from tunebook.store import open_store, redact
-from tunebook.workers.execute import run_round
+from tunebook.project import open_project
+from tunebook.store import redact
 
 EXAMPLE_FILES = ("tunebook.yaml", "train.py", "round.yaml", "prepare.py")
 
@@ -35,33 +33,24 @@ def prepare(directory: Path) -> dict[str, int]:
 def run_demo(directory: str | Path = "tunebook-demo", workers: int = 2,
              show_progress: bool = True) -> dict[str, Any]:
     """Write, split, baseline and tune the digits project; return what a person would read."""
-    from tunebook.runbook.export import trials_payload
-
     t0 = time.time()
     d = Path(directory).resolve()
     write_example(d)
     splits = prepare(d)
-    project = load_project(d / "tunebook.yaml")
-    store = open_store(None, d)
-    verdict = run_baseline(store, project, d, show_progress=show_progress)
+    project = open_project(d)
+    verdict = project.baseline(show_progress=show_progress)
     spec = load_round(d / "round.yaml")
-    taken = {r.name for r in store.rounds()}
+    taken = {r.name for r in project.store.rounds()}
     name, k = spec.name, 2
     while name in taken:  # running the demo again adds a round; nothing recorded is replaced
         name, k = f"{spec.name}-{k}", k + 1
-    spec = parse_round({**load_yaml(d / "round.yaml"), "name": name})
-    record = create_round(store, project, spec)
-    run_round(store, name, d, workers=workers, show_progress=show_progress)
-    answer = [{"group": t.group, "trial": t.id, "score": t.score}
-              for t in best_trials(store, record).values()]
+    rnd = project.new_round(parse_round({**load_yaml(d / "round.yaml"), "name": name}))
+    rnd.run(workers=workers, show_progress=show_progress)
+    answer = [{"group": t.group, "trial": t.id, "score": t.score} for t in rnd.status().best]
     # The demo ends where a user starts reading: the project report and the checklist.
-    from tunebook.runbook.checklist import evaluate
-    from tunebook.runbook.evidence import Evidence
-    from tunebook.runbook.report import write_report
-
-    ev = Evidence(project, d, store)  # read once for both
-    report = write_report(project, d, store, evidence=ev)
-    return {"directory": str(d), "store": redact(store.url), "splits": splits,
-            "baseline": verdict.to_dict(), "trials": trials_payload(store, record),
-            "answer": answer, "report": report.path, "checklist": evaluate(ev),
-            "seconds": time.time() - t0}
+    evidence = project.evidence()  # read once for both
+    checklist = project.checklist(evidence)
+    report = project.report(evidence=evidence)
+    return {"directory": str(d), "store": redact(project.store.url), "splits": splits,
+            "baseline": verdict.to_dict(), "trials": rnd.table(), "answer": answer,
+            "report": report.path, "checklist": checklist, "seconds": time.time() - t0}

@@ -338,7 +338,7 @@ def errors_of_trial(store: Store, project: ProjectSpec, project_dir: str | Path,
     >>> errors_of_trial(store, project, ".", store.trial(4)).categories[0]  # doctest: +SKIP
     Category(dimension='confusion', value='3 -> 8', ...)
     """
-    from tunebook.experiments.baseline import predictions_artifact, read_predictions
+    from tunebook.analysis.baseline import predictions_artifact, read_predictions
     from tunebook.rounds.lifecycle import ranked
 
     if project.task.type == "regression":

@@ -11,26 +11,25 @@ The decision rule (checklist 3.4), applied by :func:`seed_test`, a pure function
 4. **Health**: every candidate seed completed and was feasible.
 
 Everything else is recorded as "interesting but not adopted" (a gain that fell short) or
-"not better than the baseline". :func:`promote` runs the seeds as a round of kind
-``promotion`` and records the decision with its evidence.
+"not better than the baseline". :func:`tunebook.experiments.promotion.promote` runs the seeds
+as a round of kind ``promotion`` and records the decision with its evidence; this module only
+reads and judges.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from tunebook.analysis.findings import Finding
-from tunebook.analysis.selection import fresh_round_name, trial_in_round
-from tunebook.core.errors import NotFoundError, SpecError
+from tunebook.core.errors import SpecError
 from tunebook.core.score import Goal
-from tunebook.core.spec import ProjectSpec, RoundSpec
+from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import RoundRecord
 from tunebook.store import Store
 
@@ -171,65 +170,6 @@ def judge(store: Store, record: RoundRecord, project: ProjectSpec) -> tuple[
             bad[arm].append(f"trial {t.id}: {t.status}" + ("" if t.feasible is not False
                                                              else " (infeasible)"))
     return scores, ids, bad
-
-
-def promote(store: Store, project: ProjectSpec, project_dir: str | Path, round_name: str, *,
-            trial_id: int | None = None, seeds: int | None = None, workers: int = 2,
-            executor: str = "processes", show_progress: bool = True) -> PromotionResult:
-    """Re-train the round's best (or ``trial_id``) and the baseline over seeds; decide; record.
-
-    >>> promote(store, project, ".", "width", seeds=5).verdict  # doctest: +SKIP
-    'promoted'
-    """
-    from tunebook.experiments.baseline import current_baseline
-    from tunebook.workers.execute import run_round
-
-    k = project.promotion.seeds if seeds is None else seeds
-    if k < 2:
-        raise SpecError("--seeds", "an int >= 2 (seed variance needs two runs per arm)", k)
-    candidate = trial_in_round(store, round_name, trial_id)
-    if candidate.status != "completed":
-        raise SpecError(f"trial {candidate.id}", "a completed trial as the candidate",
-                        candidate.status, "Pick a completed one with --trial ID "
-                        f"(tunebook trials {round_name}).")
-    base = current_baseline(store)
-    if base is None:
-        raise NotFoundError("no baseline is recorded in this store, so there is nothing to "
-                            "compare against. Run `tunebook baseline` first.")
-    base_config = dict(base.config)
-    changed = {key: [base_config.get(key), candidate.config.get(key)]
-               for key in sorted(set(base_config) | set(candidate.config))
-               if base_config.get(key) != candidate.config.get(key)}
-    if not changed:
-        raise SpecError(f"trial {candidate.id} config", "a config that differs from the "
-                        "baseline's", "the baseline's own config",
-                        "It is already the baseline; pick another trial with --trial ID.")
-    name = fresh_round_name(store, f"promote-{round_name}")
-    spec = RoundSpec(name=name, budget=k, seed=project.seed,
-                     question=f"Does trial {candidate.id} of {round_name} beat the baseline "
-                              f"over {k} seeds?")
-    record = store.create_round(spec, project, kind="promotion")
-    seed_list = [project.seed * 1000 + 1 + i for i in range(k)]
-    store.add_trials(record.id, plan_seeds(candidate.config, base_config, seed_list,
-                                           candidate.id, base.trial_id), kind="seed")
-    run_round(store, name, project_dir, workers=workers, executor=executor,
-              show_progress=show_progress)
-    scores, ids, bad = judge(store, record, project)
-    result = decide(project, record, round_name, candidate.id, candidate.config, base_config,
-                    changed, scores, ids, bad)
-    payload = {
-        "promoted": result.promoted, "verdict": result.verdict,
-        "config": candidate.config, "trial_id": candidate.id, "round": round_name,
-        "promotion_round": name, "baseline_config": base_config,
-        "new_baseline": candidate.config if result.promoted else base_config,
-        "previous_baseline_trial": base.trial_id, "changed": changed,
-        "seed_trials": ids, "unhealthy": bad, "architecture": base.architecture,
-        "test": asdict(result.test) if result.test else None,
-    }
-    summary = (f"trial {candidate.id} of {round_name}: {result.verdict}"
-               + (f" ({result.test.reason})" if result.test else ""))
-    did = store.add_decision("promotion", summary, payload, round_id=record.id)
-    return replace(result, decision_id=did)
 
 
 def decide(project: ProjectSpec, record: RoundRecord, source_round: str, candidate_id: int,

@@ -6,9 +6,9 @@ Each lookup fails with a message that says what is missing and which command pro
 
 from __future__ import annotations
 
+from tunebook.analysis.baseline import current_baseline
 from tunebook.core.errors import NotFoundError, SpecError
 from tunebook.core.trial import TrialRecord
-from tunebook.experiments.baseline import current_baseline
 from tunebook.rounds.lifecycle import ranked
 from tunebook.store import Store
 

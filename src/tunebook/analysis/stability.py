@@ -26,17 +26,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tunebook.analysis.findings import Finding
 from tunebook.analysis.judgements.instability import read_loss
-from tunebook.analysis.selection import fresh_round_name, trial_in_round
 from tunebook.core.clipping import ClipProposal, clip_threshold, propose_clip_threshold
 from tunebook.core.errors import SpecError
-from tunebook.core.spec import ProjectSpec, RoundSpec
-from tunebook.core.trial import TrialRecord
-from tunebook.core.usage import train_usage
+from tunebook.core.spec import ProjectSpec
+from tunebook.core.trial import RoundRecord, TrialRecord
 from tunebook.store import Store
 
 LOSS = "train/loss"
@@ -231,7 +228,7 @@ def plan_probes(config: Mapping[str, Any], *, lr_factor: float = 2.0, probe_step
     >>> [t["group"] for t in plan_probes({"lr": 0.1, "max_train_steps": 2000})][:2]
     [{'probe': 'lr'}, {'probe': 'warmup', 'warmup_steps': 0}]
     """
-    lr, steps = _lr_and_steps(config)
+    lr, steps = lr_and_steps(config)
     if lr_factor <= 0:
         raise SpecError("--lr-factor", "a number > 0", lr_factor)
     if probe_steps < 1:
@@ -256,7 +253,7 @@ def plan_probes(config: Mapping[str, Any], *, lr_factor: float = 2.0, probe_step
     return items
 
 
-def _lr_and_steps(config: Mapping[str, Any]) -> tuple[float, int]:
+def lr_and_steps(config: Mapping[str, Any]) -> tuple[float, int]:
     lr, steps = config.get("lr"), config.get("max_train_steps")
     if not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0:
         raise SpecError("config.lr", "a learning rate > 0 in the chosen trial's config", lr,
@@ -267,63 +264,40 @@ def _lr_and_steps(config: Mapping[str, Any]) -> tuple[float, int]:
     return float(lr), steps
 
 
-def _losses(curve: Mapping[int, Mapping[str, float]],
+def loss_points(curve: Mapping[int, Mapping[str, float]],
             until: int | None = None) -> list[tuple[int, float]]:
     return [(s, v[LOSS]) for s, v in sorted(curve.items())
             if LOSS in v and (until is None or s <= until)]
 
 
-def _check(store: Store, t: TrialRecord, label: str) -> CurveCheck:
-    return check_curve(_losses(store.curve(t.id)), label=label, status=t.status, trial_id=t.id,
+def trial_check(store: Store, t: TrialRecord, label: str) -> CurveCheck:
+    return check_curve(loss_points(store.curve(t.id)), label=label, status=t.status, trial_id=t.id,
                        lr=float(t.config.get("lr", math.nan)),
                        warmup_steps=int(t.config.get("warmup_steps", 0) or 0),
                        steps=int(t.config.get("max_train_steps", 0) or 0), score=t.score)
 
 
-def stability(store: Store, project: ProjectSpec, project_dir: str | Path, round_name: str, *,
-              trial_id: int | None = None, lr_factor: float = 2.0, probe_steps: int = 500,
-              warmups: Sequence[int] = WARMUPS, workers: int = 2, executor: str = "processes",
-              show_progress: bool = True) -> StabilityReport:
-    """Run the stability probes for the round's best trial (or ``trial_id``) and judge them.
+def read_probes(store: Store, project: ProjectSpec, record: RoundRecord, chosen: TrialRecord, *,
+                lr_factor: float, probe_steps: int,
+                warmup_read: bool | None = None) -> StabilityReport:
+    """The stability report of a finished probe round for ``chosen`` (reads only).
 
-    >>> stability(store, project, ".", "width").recommended_warmup  # doctest: +SKIP
+    ``warmup_read=False``: train() never read ``warmup_steps`` (no scan was run).
+
+    >>> read_probes(store, project, store.round("stability-width"), chosen,
+    ...             lr_factor=2.0, probe_steps=500).recommended_warmup  # doctest: +SKIP
     10
     """
-    from tunebook.workers.execute import run_round
-
-    chosen = trial_in_round(store, round_name, trial_id)
-    if chosen.status not in ("completed", "diverged"):
-        raise SpecError(f"trial {chosen.id}", "a finished trial (completed or diverged)",
-                        chosen.status, f"Run it first: tunebook round run {chosen.round}.")
-    lr, steps = _lr_and_steps(chosen.config)
-    usage = train_usage(chosen)
-    if usage.ignores("lr"):
-        raise SpecError(f"trial {chosen.id} config.lr", "a learning rate that train() reads",
-                        "a key train() never read",
-                        "The probes scale config['lr']; read it in train(config, run) (e.g. "
-                        "tk.make_optimizer) and run the trial again.")
-    warmup_read = False if usage.ignores("warmup_steps") else None
-    if warmup_read is False:
-        warmups = ()  # never run what the script ignores
-    items = plan_probes(chosen.config, lr_factor=lr_factor, probe_steps=probe_steps,
-                        warmups=warmups, seed=chosen.seed, parent_id=chosen.id)
-    name = fresh_round_name(store, f"stability-{round_name}")
-    spec = RoundSpec(name=name, budget=1, seed=project.seed,
-                     question=f"Is trial {chosen.id} stable at {lr_factor:g}x its lr, and "
-                              "which warmup helps?")
-    record = store.create_round(spec, project, kind="stability")
-    store.add_trials(record.id, items, kind="probe")
-    run_round(store, name, project_dir, workers=workers, executor=executor,
-              show_progress=show_progress)
+    lr, steps = lr_and_steps(chosen.config)
     probe: CurveCheck | None = None
     warm: list[CurveCheck] = []
     for t in store.trials(record.id):
         if t.group.get("probe") == "lr":
-            probe = _check(store, t, f"lr x{lr_factor:g}")
+            probe = trial_check(store, t, f"lr x{lr_factor:g}")
         if "warmup_steps" in t.group:
-            warm.append(_check(store, t, f"warmup {t.group['warmup_steps']}"))
+            warm.append(trial_check(store, t, f"warmup {t.group['warmup_steps']}"))
     curve = store.curve(chosen.id)
-    ref = check_curve(_losses(curve, probe.steps if probe else probe_steps), label="chosen",
+    ref = check_curve(loss_points(curve, probe.steps if probe else probe_steps), label="chosen",
                       status=chosen.status, trial_id=chosen.id, lr=lr,
                       warmup_steps=int(chosen.config.get("warmup_steps", 0) or 0),
                       steps=steps, score=chosen.score)
@@ -331,15 +305,5 @@ def stability(store: Store, project: ProjectSpec, project_dir: str | Path, round
     recommended, clip, findings = assess(
         ref, probe, warm, norms, goal=project.scorer().goal, lr_factor=lr_factor,
         current_clip=clip_threshold(chosen.config), warmup_read=warmup_read)
-    report = StabilityReport(chosen.id, name, lr, lr_factor, probe_steps, steps, ref, probe,
-                             warm, recommended, clip, MITIGATION_ORDER, findings)
-    store.add_decision("stability", f"stability of trial {chosen.id}: "
-                       + "; ".join(f.message for f in findings[:2]),
-                       {"trial_id": chosen.id, "round": name,
-                        "recommended_warmup": recommended,
-                        "warmup_ignored": any(f.code == "stability.warmup_ignored"
-                                              for f in findings),
-                        "clip_threshold": clip.threshold if clip else None,
-                        "probe_unstable": probe.unstable if probe else None},
-                       round_id=record.id)
-    return report
+    return StabilityReport(chosen.id, record.name, lr, lr_factor, probe_steps, steps, ref, probe,
+                           warm, recommended, clip, MITIGATION_ORDER, findings)

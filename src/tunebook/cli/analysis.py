@@ -37,9 +37,8 @@ def register(app: typer.Typer) -> None:
 
         Writes axes.png, isolation.png and curves.png under .tunebook/reports/NAME/.
         """
-        from tunebook.analysis.overview import analyze_round
         from tunebook.core.jsonable import to_jsonable
-        from tunebook.store import open_store
+        from tunebook.project import Project
 
         pdir = Path(project).resolve().parent
         default = pdir / ".tunebook" / "store.db"
@@ -49,16 +48,13 @@ def register(app: typer.Typer) -> None:
                             "project file, or --store URL)", str(default),
                             "Run the round first (tunebook round new ROUND.yaml; tunebook round "
                             "run NAME), or point -p/--store at the project's store.")
-        st = open_store(store, pdir)
+        # The handle without reading tunebook.yaml: analysis needs only the store.
+        rnd = Project(project, store).round(name)
         method = None if importance == "none" else importance
         with _status(as_json, f"analysing round {name}"):
-            result = analyze_round(st, name, top=top, metric=metric, target=target,
-                                   buckets=buckets, importance_method=method)
-            plots: dict[str, str] = {}
-            if not no_plots:
-                from tunebook.plots import draw_round
-
-                plots = draw_round(result, pdir / ".tunebook" / "reports" / result.round)
+            result = rnd.analyze(top=top, metric=metric, target=target, buckets=buckets,
+                                 importance=method)
+            plots: dict[str, str] = {} if no_plots else rnd.plots(result)
         data: dict[str, Any] = to_jsonable(result)
         data["plots"] = plots
         emit(data, as_json, _render)

@@ -16,14 +16,12 @@ from tunebook.cli.output import (
     ThreadsOption,
     emit,
     fmt,
-    project_at,
-    store_at,
+    project_handle,
     to_jsonable,
     use_threads,
 )
 from tunebook.cli.round_render import trials_table
 from tunebook.core.errors import SpecError, WorkFailed
-from tunebook.runbook.export import trials_payload
 
 
 def _copy_example(dest: Path, force: bool = False) -> list[str]:
@@ -63,21 +61,8 @@ def register(app: typer.Typer) -> None:
     def validate(rounds: list[Path] = typer.Argument(None, help="Round files to check too."),
                  project: str = ProjectOption, as_json: bool = JsonOption) -> None:
         """Check the project (and round files): keys, types, metrics, formula, pipeline."""
-        from tunebook.core.spec import load_pipeline, load_round
-        from tunebook.search import make_searcher
-
-        spec, pdir = project_at(project)
-        load_pipeline(spec, pdir)
-        checked = [project]
-        for r in rounds or []:
-            rs = load_round(r)
-            make_searcher(rs.algorithm, rs.space, rs.seed)
-            if not isinstance(spec.pipeline, str):  # a command: every {name} has a value
-                keys = set(spec.baseline.config) | set(rs.params)
-                if rs.max_train_steps is not None:
-                    keys.add("max_train_steps")
-                spec.pipeline.check_keys(keys, f"{project}: pipeline.command")
-            checked.append(str(r))
+        project_handle(project, None).validate(rounds or [])
+        checked = [project, *(str(r) for r in rounds or [])]
         emit({"ok": True, "checked": checked}, as_json,
              lambda c, d: c.print("[green]ok[/]: " + ", ".join(d["checked"])))
 
@@ -87,11 +72,7 @@ def register(app: typer.Typer) -> None:
                  threads: int = ThreadsOption, as_json: bool = JsonOption) -> None:
         """Train the baseline config and check it beats chance and trains stably."""
         use_threads(threads)
-        from tunebook.experiments.baseline import run_baseline
-
-        spec, pdir = project_at(project)
-        st = store_at(store, pdir)
-        verdict = run_baseline(st, spec, pdir, seed=seed, show_progress=not as_json)
+        verdict = project_handle(project, store).baseline(seed=seed, show_progress=not as_json)
         emit(verdict.to_dict(), as_json, _render_baseline)
         if not verdict.ok:  # the work failed: exit 1 with one line (plain and --json)
             raise WorkFailed("the baseline needs attention: "
@@ -108,11 +89,7 @@ def register(app: typer.Typer) -> None:
            as_json: bool = JsonOption) -> None:
         """Free checkpoint space from finished rounds (never the baseline's or a promoted
         config's checkpoints)."""
-        from tunebook.experiments.cleanup import collect
-
-        spec, pdir = project_at(project)
-        st = store_at(store, pdir)
-        result = collect(st, spec, pdir, keep_best=keep_best, dry_run=dry_run)
+        result = project_handle(project, store).gc(keep_best=keep_best, dry_run=dry_run)
         emit(to_jsonable(result), as_json, _render_gc)
 
     @app.command()
@@ -121,18 +98,15 @@ def register(app: typer.Typer) -> None:
                project: str = ProjectOption, store: str = StoreOption,
                as_json: bool = JsonOption) -> None:
         """The trials of a round, best first: config, status, best step, score."""
-        _, pdir = project_at(project)
-        st = store_at(store, pdir)
-        emit(trials_payload(st, st.round(name), limit=limit, status=status), as_json,
-             trials_table)
+        emit(project_handle(project, store).round(name).table(limit=limit, status=status),
+             as_json, trials_table)
 
     @app.command()
     def trial(trial_id: int, curve: bool = typer.Option(False, help="Include the full curve."),
               project: str = ProjectOption, store: str = StoreOption,
               as_json: bool = JsonOption) -> None:
         """One trial: config, status, best step and metrics there, artifacts, error."""
-        _, pdir = project_at(project)
-        st = store_at(store, pdir)
+        st = project_handle(project, store).store
         t = st.trial(trial_id)
         data: dict[str, Any] = t.to_dict()
         data["artifacts"] = [a.__dict__ for a in st.artifacts(trial_id)]
@@ -152,19 +126,16 @@ def register(app: typer.Typer) -> None:
                project: str = ProjectOption, store: str = StoreOption,
                as_json: bool = JsonOption) -> None:
         """Dump a round's trials (CSV/JSON), or export it to Optuna, MLflow or TensorBoard."""
-        from tunebook.runbook.export import export_round
-
         if format not in ("csv", "json"):
             raise SpecError("--format", "csv or json", format)
-        _, pdir = project_at(project)
-        st = store_at(store, pdir)
+        proj = project_handle(project, store)
         if to is not None:
             from tunebook.cli.interop import render_export
             from tunebook.interop.export import export_to
 
-            emit(export_to(st, name, to, where, study), as_json, render_export)
+            emit(export_to(proj.store, name, to, where, study), as_json, render_export)
             return
-        text = export_round(st, st.round(name), format)
+        text = proj.round(name).export(format)
         if out:
             from tunebook.store.files import atomic_write
 
@@ -180,16 +151,7 @@ def register(app: typer.Typer) -> None:
                                        "trials) may use, e.g. 1 (sets CUDA_VISIBLE_DEVICES)."),
                as_json: bool = JsonOption) -> None:
         """Pull and run trials of a round until it is done (run one per host or GPU)."""
-        from tunebook.workers.execute import worker_loop
-        from tunebook.workers.gpus import use_gpu
-
-        use_gpu(gpu)
-
-        _, pdir = project_at(project)
-        st = store_at(store, pdir)
-        from tunebook.workers.threads import per_trial
-
-        n = worker_loop(st.url, round_name, str(pdir), threads=per_trial(1, threads))
+        n = project_handle(project, store).work(round_name, threads=threads, gpu=gpu)
         emit({"round": round_name, "trials_run": n}, as_json,
              lambda c, d: c.print(f"worker ran {d['trials_run']} trials of {d['round']}"))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -15,20 +15,23 @@ from tunebook.cli.output import (
     StoreOption,
     emit,
     fmt,
-    store_at,
+    project_handle,
 )
+
+if TYPE_CHECKING:
+    from tunebook.project import Project
 
 data_app = typer.Typer(help="Splits, the data report and the train/dev mismatch check.",
                        no_args_is_help=True)
 
 
-def _dir(project: str) -> Path:
+def _project(project: str, store: str | None) -> Project:
     from tunebook.core.errors import SpecError
 
     p = Path(project)
     if not p.is_file():
         raise SpecError("--project", "an existing tunebook.yaml", str(p))
-    return p.resolve().parent
+    return project_handle(project, store)
 
 
 def register(app: typer.Typer) -> None:
@@ -41,11 +44,8 @@ def register(app: typer.Typer) -> None:
               project: str = ProjectOption, store: str = StoreOption,
               as_json: bool = JsonOption) -> None:
         """Split the table in tunebook.yaml's data section into train/train_dev/dev/test."""
-        from tunebook.data.project import split_project
-
-        pdir = _dir(project)
-        out = split_project(pdir, store=store_at(store, pdir), force=force, seed=seed)
-        emit(out, as_json, _render_split)
+        emit(_project(project, store).data.split(force=force, seed=seed), as_json,
+             _render_split)
 
     @data_app.command("report")
     def report(labels: bool = typer.Option(True, "--label-issues/--no-label-issues",
@@ -55,13 +55,7 @@ def register(app: typer.Typer) -> None:
         """Missing values, constant/duplicate columns, duplicates, leakage, outliers, balance."""
         from dataclasses import asdict
 
-        from tunebook.data.report import report_project
-
-        pdir = _dir(project)
-        rep = report_project(pdir, label_issues=labels)
-        store_at(store, pdir).add_decision(
-            "data_report", f"data report: {len(rep.problems)} problems",
-            {"problems": rep.problems, "report": asdict(rep)})
+        rep = _project(project, store).data.report(label_issues=labels)
         emit({**asdict(rep), "ok": rep.ok}, as_json, _render_report)
 
     @data_app.command("mismatch")
@@ -73,10 +67,7 @@ def register(app: typer.Typer) -> None:
                  project: str = ProjectOption, store: str = StoreOption,
                  as_json: bool = JsonOption) -> None:
         """How well a classifier tells split A from split B (ROC AUC; 0.5 = same data)."""
-        from tunebook.data.mismatch import mismatch_project
-
-        pdir = _dir(project)
-        res = mismatch_project(pdir, a, b, embeddings, store=store_at(store, pdir), seed=seed)
+        res = _project(project, store).data.mismatch(a, b, embeddings, seed=seed)
         emit(res, as_json, _render_mismatch)
 
 

@@ -16,8 +16,7 @@ from tunebook.cli.output import (
     ThreadsOption,
     emit,
     fmt,
-    project_at,
-    store_at,
+    project_handle,
     use_threads,
 )
 from tunebook.core.errors import SpecError
@@ -47,12 +46,7 @@ def register(app: typer.Typer) -> None:
                  store: str = StoreOption, as_json: bool = JsonOption) -> None:
         """Bias / variance / mismatch from train, train_dev, dev and test error (default:
         the current baseline)."""
-        from tunebook.analysis.diagnose import diagnose_trial
-        from tunebook.analysis.selection import pick_trial
-
-        spec, pdir = project_at(project)
-        st = store_at(store, pdir)
-        result = diagnose_trial(st, spec, pick_trial(st, trial, round_name), metric, target)
+        result = project_handle(project, store).diagnose(trial, round_name, metric, target)
         drawn = None
         if plot is not None:
             from tunebook.plots.diagnose import draw_ladder
@@ -72,21 +66,12 @@ def register(app: typer.Typer) -> None:
                plot: Path = PlotOption, project: str = ProjectOption,
                store: str = StoreOption, as_json: bool = JsonOption) -> None:
         """Error analysis: sample dev errors, rank categories, list likely label errors."""
-        from tunebook.analysis.errors import (
-            errors_of_trial,
-            export_sample,
-            read_metadata,
-            read_tags,
-        )
-        from tunebook.analysis.selection import trial_in_round
+        from tunebook.analysis.errors import export_sample, read_metadata, read_tags
 
-        spec, pdir = project_at(project)
-        st = store_at(store, pdir)
+        proj = project_handle(project, store)
         tag_map = read_tags(tags) if tags else None
         meta = read_metadata(metadata) if metadata else None
-        t = trial_in_round(st, name, trial)
-        result = errors_of_trial(st, spec, pdir, t, sample_size=sample, seed=seed,
-                                 metadata=meta, tags=tag_map)
+        result = proj.errors(name, trial, sample=sample, seed=seed, metadata=meta, tags=tag_map)
         data = to_jsonable(result)
         data["step_note"] = result.step_note  # which model's predictions were read
         if export is not None:
@@ -113,12 +98,8 @@ def register(app: typer.Typer) -> None:
                 as_json: bool = JsonOption) -> None:
         """Re-train candidate and baseline over seeds; promote only a gain beyond noise."""
         use_threads(threads)
-        from tunebook.analysis.promotion import promote as run_promotion
-
-        spec, pdir = project_at(project)
-        st = store_at(store, pdir)
-        result = run_promotion(st, spec, pdir, name, trial_id=trial, seeds=seeds,
-                               workers=workers, executor=executor, show_progress=not as_json)
+        result = project_handle(project, store).promote(
+            name, trial, seeds, workers=workers, executor=executor, show_progress=not as_json)
         drawn = None
         if plot is not None:
             from tunebook.plots.promotion import draw_seeds
@@ -139,17 +120,13 @@ def register(app: typer.Typer) -> None:
                   as_json: bool = JsonOption) -> None:
         """Stability protocol: lr probe, warmup scan, clipping threshold, mitigation order."""
         use_threads(threads)
-        from tunebook.analysis.stability import stability as run_stability
-
         try:
             scan = [int(w) for w in warmups.split(",") if w.strip()]
         except ValueError:
             raise SpecError("--warmups", "comma-separated ints like 0,10,100", warmups) from None
-        spec, pdir = project_at(project)
-        st = store_at(store, pdir)
-        result = run_stability(st, spec, pdir, name, trial_id=trial, lr_factor=lr_factor,
-                               probe_steps=probe_steps, warmups=scan, workers=workers,
-                               executor=executor, show_progress=not as_json)
+        result = project_handle(project, store).stability(
+            name, trial, lr_factor=lr_factor, probe_steps=probe_steps, warmups=scan,
+            workers=workers, executor=executor, show_progress=not as_json)
         drawn = None
         if plot is not None:
             from tunebook.plots.stability import draw_probes

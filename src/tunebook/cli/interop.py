@@ -73,12 +73,12 @@ def import_optuna(storage: str = typer.Argument(..., help="The Optuna storage UR
                   project: str = ProjectOption, store: str = StoreOption,
                   as_json: bool = JsonOption) -> None:
     """Import an Optuna study's finished trials, curves from its intermediate values."""
-    from tunebook.cli.output import project_at, store_at
+    from tunebook.cli.output import project_handle
     from tunebook.interop.importer import Roles
     from tunebook.interop.optuna_study import import_optuna as run
 
-    spec, pdir = project_at(project)
-    done = run(store_at(store, pdir), spec, storage, study, round_name,
+    proj = project_handle(project, store)
+    done = run(proj.store, proj.spec, storage, study, round_name,
                Roles(tuple(target), tuple(nuisance), tuple(fixed)), metric)
     emit(done, as_json, _render_import)
 
@@ -90,12 +90,12 @@ def import_csv(file: Path = typer.Argument(..., help="A run table exported by ML
                project: str = ProjectOption, store: str = StoreOption,
                as_json: bool = JsonOption) -> None:
     """Import a run table (MLflow: params.x / metrics.y columns; W&B: config.x / summary.y)."""
-    from tunebook.cli.output import project_at, store_at
+    from tunebook.cli.output import project_handle
     from tunebook.interop.importer import Roles
     from tunebook.interop.run_table import import_table
 
-    spec, pdir = project_at(project)
-    done = import_table(store_at(store, pdir), spec, file, round_name,
+    proj = project_handle(project, store)
+    done = import_table(proj.store, proj.spec, file, round_name,
                         Roles(tuple(target), tuple(nuisance), tuple(fixed)))
     emit(done, as_json, _render_import)
 

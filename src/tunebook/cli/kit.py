@@ -22,7 +22,7 @@ from tunebook.cli.output import (
     ThreadsOption,
     emit,
     fmt,
-    project_at,
+    project_handle,
     use_threads,
 )
 from tunebook.core.errors import SpecError
@@ -67,15 +67,11 @@ def register(app: typer.Typer) -> None:
                    threads: int = ThreadsOption, as_json: bool = JsonOption) -> None:
         """Scan batch sizes at powers of two: feasible range, throughput, and the knee."""
         use_threads(threads)
-        from tunebook.pytorch.probe import scan_project
-        from tunebook.store import open_store
-
         cap = parse_memory(memory_cap)
-        spec, pdir = project_at(project)
-        plot = out or pdir / ".tunebook" / "reports" / "batch-size.png"
-        st = open_store(store, pdir)
+        proj = project_handle(project, store)
+        plot = out or proj.dir / ".tunebook" / "reports" / "batch-size.png"
         with _Bar(not as_json, "batch-size scan") as bar:
-            report = scan_project(spec, pdir, st, entry=step, plot=plot, start=start,
+            report = proj.batch_size(entry=step, plot=plot, start=start,
                                   max_size=max_size, memory_cap_mb=cap,
                                   min_seconds=min_seconds, device=device,
                                   on_point=lambda p: bar(f"batch {p.batch_size}: "
@@ -92,13 +88,8 @@ def register(app: typer.Typer) -> None:
                       threads: int = ThreadsOption, as_json: bool = JsonOption) -> None:
         """Measure the share of step time spent waiting for data; flag input-bound loops."""
         use_threads(threads)
-        from tunebook.pytorch.probe import profile_project
-        from tunebook.store import open_store
-
-        spec, pdir = project_at(project)
-        st = open_store(store, pdir)
-        report = profile_project(spec, pdir, st, entry=step, batch_size=batch_size,
-                                 steps=steps, threshold=threshold)
+        report = project_handle(project, store).profile_input(
+            entry=step, batch_size=batch_size, steps=steps, threshold=threshold)
         emit(report, as_json, _render_profile)
 
 

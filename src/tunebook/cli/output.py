@@ -12,8 +12,7 @@ import math
 import re
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import typer
 from rich.console import Console
@@ -21,6 +20,9 @@ from rich.console import Console
 from tunebook.core.errors import TunebookError, WorkFailed
 from tunebook.core.jsonable import to_jsonable
 from tunebook.core.redact import redact_text
+
+if TYPE_CHECKING:
+    from tunebook.project import Project
 
 # Text that came from outside (the store, a file, an argument) is shown to people through one
 # rule, for_humans(): control characters (terminal escapes, bidi overrides) are dropped, and
@@ -84,19 +86,11 @@ def use_threads(threads: int | None) -> None:
     request(threads)
 
 
-def project_at(path: str) -> tuple[Any, Path]:
-    """The project spec from ``--project`` and the folder it lives in."""
-    from tunebook.core.spec import load_project
+def project_handle(path: str, store: str | None) -> Project:
+    """The library's handle on ``--project`` and ``--store``: what every command calls."""
+    from tunebook.project import open_project
 
-    p = Path(path)
-    return load_project(p), p.resolve().parent
-
-
-def store_at(url: str | None, project_dir: Path) -> Any:
-    """The store from ``--store`` / ``$TUNEBOOK_STORE``, else the project's own."""
-    from tunebook.store import open_store
-
-    return open_store(url, project_dir)
+    return open_project(path, store)
 
 
 # Where the one JSON document goes. With --json, run_app points sys.stdout at stderr while the

@@ -17,13 +17,11 @@ from tunebook.cli.output import (
     check_trials,
     emit,
     fmt,
-    project_at,
-    store_at,
+    project_handle,
+    to_jsonable,
     use_threads,
 )
 from tunebook.core.errors import SpecError, WorkFailed
-from tunebook.core.jsonable import to_jsonable
-from tunebook.runbook.export import trials_payload
 
 round_app = typer.Typer(help="Create, run and inspect rounds (one question each).",
                         no_args_is_help=True)
@@ -36,15 +34,9 @@ def register(app: typer.Typer) -> None:
     def round_new(path: Path, project: str = ProjectOption, store: str = StoreOption,
                   as_json: bool = JsonOption) -> None:
         """Record a round from its YAML file and queue its trials."""
-        from tunebook.core.spec import load_pipeline, load_round
-        from tunebook.rounds.lifecycle import create_round, progress
-
-        spec, pdir = project_at(project)
-        rs = load_round(path)
-        load_pipeline(spec, pdir)
-        st = store_at(store, pdir)
-        rec = create_round(st, spec, rs)
-        pr = progress(st, rec)
+        proj = project_handle(project, store)
+        rnd = proj.new_round(path)
+        rec, pr = rnd.record, rnd.progress()
         emit({"round": rec.name, "id": rec.id, "question": rec.question, "total": pr.total,
               "counts": pr.counts}, as_json,
              lambda c, d: c.print(f"round [bold]{d['round']}[/] created: {d['total']} trials "
@@ -80,49 +72,24 @@ def register(app: typer.Typer) -> None:
         from dataclasses import asdict
 
         from tunebook.cli.round_render import render_run
-        from tunebook.experiments.seeds import check_k, parents, run_seeds
-        from tunebook.rounds.fidelity import from_flags, report, set_fidelity
-        from tunebook.rounds.lifecycle import all_failed
-        from tunebook.workers.execute import run_round
-        from tunebook.workers.gpus import parse_gpus
 
-        _, pdir = project_at(project)
-        st = store_at(store, pdir)
-        rec = st.round(name)
-        # Every flag is checked before anything trains.
-        devices = parse_gpus(gpus) if gpus is not None else None
-        if seeds is not None:
-            check_k(seeds)
-        if trial is not None:
-            if seeds is None:
-                raise SpecError("--trial", "--seeds K as well (it names the trial to re-run)",
-                                trial)
-            parents(st, rec, trial)  # of this round, completed, full length, not a re-run
-        if fidelity or stages is not None or fraction is not None or keep is not None:
-            rec = set_fidelity(st, rec, from_flags(rec.spec.fidelity, stages, fraction, keep))
-        counts = run_round(st, name, pdir, workers=workers, executor=executor, threads=threads,
-                           show_progress=not as_json, gpus=devices,
-                           gpus_per_trial=gpus_per_trial)
-        spread = None
-        if seeds is not None:
-            spread = [asdict(s) for s in run_seeds(
-                st, name, pdir, seeds, trial, workers=workers, executor=executor,
-                threads=threads, show_progress=not as_json, gpus=devices,
-                gpus_per_trial=gpus_per_trial)]
-            counts = st.counts(rec.id)
-        payload = trials_payload(st, st.round(name), limit=20)
-        payload["counts"] = counts
-        if rec.spec.fidelity:
-            payload["fidelity"] = asdict(report(st, rec))
-        if spread is not None:
-            payload["seeds"] = spread
-        failed = all_failed(st, rec)
-        if failed:
-            payload["failed"] = failed
+        rnd = project_handle(project, store).round(name)
+        flags = fidelity or stages is not None or fraction is not None or keep is not None
+        done = rnd.run(workers, executor, threads, fidelity=(stages, fraction, keep) if flags
+                       else None, seeds=seeds, trial=trial, show_progress=not as_json,
+                       gpus=gpus, gpus_per_trial=gpus_per_trial)
+        payload = rnd.table(limit=20)
+        payload["counts"] = done.counts
+        if done.fidelity is not None:
+            payload["fidelity"] = asdict(done.fidelity)
+        if done.seeds is not None:
+            payload["seeds"] = [asdict(s) for s in done.seeds]
+        if done.failed:
+            payload["failed"] = done.failed
         emit(payload, as_json, render_run)
-        if failed:  # every trial failed: exit 1 with the first failure's reason
-            raise WorkFailed(failed)
-        check_trials(counts, name)  # exit 1 when a trial failed or some were left unfinished
+        if done.failed:  # every trial failed: exit 1 with the first failure's reason
+            raise WorkFailed(done.failed)
+        check_trials(done.counts, name)  # exit 1 when a trial failed or some were left unfinished
 
     @round_app.command("rescore")
     def round_rescore(name: str,
@@ -140,16 +107,13 @@ def register(app: typer.Typer) -> None:
                       as_json: bool = JsonOption) -> None:
         """Best steps and bests per target value under another score, without training."""
         from tunebook.cli.round_render import render_rescore
-        from tunebook.rounds.rescore import rescore
 
         if score is None and not constraint and not no_constraints:
             raise SpecError("--score", "a score, --constraint or --no-constraints to rescore by",
                             None)
-        _, pdir = project_at(project)
-        st = store_at(store, pdir)
+        rnd = project_handle(project, store).round(name)
         cons = [] if no_constraints else (list(constraint) if constraint else None)
-        result = rescore(st, st.round(name), score, goal, cons, record_decision=record)
-        emit(result.to_dict(), as_json, render_rescore)
+        emit(rnd.rescore(score, goal, cons, record).to_dict(), as_json, render_rescore)
 
     @round_app.command("plan")
     def round_plan(round_ref: str = typer.Argument(..., metavar="NAME|FILE",
@@ -162,19 +126,12 @@ def register(app: typer.Typer) -> None:
                    as_json: bool = JsonOption) -> None:
         """Compute the round needs, trials the budget allows, and too-few-trials warnings."""
         from tunebook.cli.round_render import render_plan
-        from tunebook.core.spec import load_round
-        from tunebook.experiments.plan import check_args, plan_round
+        from tunebook.experiments.plan import check_args
 
         check_args(hours, workers, timing_steps)
-        spec, pdir = project_at(project)
-        st = store_at(store, pdir)
-        if Path(round_ref).is_file():
-            rs = load_round(round_ref)
-        else:
-            rec = st.round(round_ref)
-            spec, rs = rec.project, rec.spec
-        emit(to_jsonable(plan_round(st, spec, pdir, rs, hours, workers, timing_steps,
-                                    show_progress=not as_json)), as_json, render_plan)
+        proj = project_handle(project, store)
+        emit(to_jsonable(proj.plan(round_ref, hours, workers, timing_steps,
+                                   show_progress=not as_json)), as_json, render_plan)
 
     @app.command("steps")
     def steps_cmd(probe_steps: int = typer.Option(None, help="Length of the constant-lr probe "
@@ -187,42 +144,32 @@ def register(app: typer.Typer) -> None:
         """Estimate an initial max_train_steps from a short constant-lr probe."""
         use_threads(threads)
         from tunebook.cli.round_render import render_steps
-        from tunebook.experiments.steps import check_within, run_probe
+        from tunebook.experiments.steps import check_within
 
         check_within(within)
-        spec, pdir = project_at(project)
-        st = store_at(store, pdir)
-        emit(to_jsonable(run_probe(st, spec, pdir, probe_steps, within, metric,
-                                   show_progress=not as_json)), as_json, render_steps)
+        proj = project_handle(project, store)
+        emit(to_jsonable(proj.steps(probe_steps, within, metric, show_progress=not as_json)),
+             as_json, render_steps)
 
     @round_app.command("status")
     def round_status(name: str, project: str = ProjectOption, store: str = StoreOption,
                      as_json: bool = JsonOption) -> None:
         """Counts by status and the best trial per target value."""
-        from tunebook.rounds.lifecycle import best_trials, progress
-
-        _, pdir = project_at(project)
-        st = store_at(store, pdir)
-        rec = st.round(name)
-        pr = progress(st, rec)
-        best = best_trials(st, rec)
-        data = {"round": rec.name, "question": rec.question, "total": pr.total,
+        st = project_handle(project, store).round(name).status()
+        pr = st.progress
+        data = {"round": st.round, "question": st.question, "total": pr.total,
                 "finished": pr.finished, "counts": pr.counts, "done": pr.done,
                 "best_per_target": [{"group": t.group, "trial": t.id, "score": t.score,
-                                     "best_step": t.best_step} for t in best.values()]}
+                                     "best_step": t.best_step} for t in st.best]}
         emit(data, as_json, _render_status)
 
     @round_app.command("list")
     def round_list(project: str = ProjectOption, store: str = StoreOption,
                    as_json: bool = JsonOption) -> None:
         """Every round in the store."""
-        from tunebook.rounds.lifecycle import progress
-
-        _, pdir = project_at(project)
-        st = store_at(store, pdir)
         rows = []
-        for r in st.rounds():
-            pr = progress(st, r)
+        for rnd in project_handle(project, store).rounds():
+            r, pr = rnd.record, rnd.progress()
             rows.append({"name": r.name, "kind": r.kind, "question": r.question,
                          "total": pr.total, "finished": pr.finished, "counts": pr.counts})
 

@@ -17,15 +17,14 @@ def register(app: typer.Typer) -> None:
         from pathlib import Path
 
         from tunebook.core.errors import SpecError
-        from tunebook.store import open_store
+        from tunebook.project import Project
 
         if max_attempts < 1:
             raise SpecError("--max-attempts", "an int >= 1", max_attempts)
-        st = open_store(store, Path(project).resolve().parent)
-        rid = st.round(round_name).id if round_name else None
-        ids = st.reap(rid, max_attempts=max_attempts)
+        # The handle without reading tunebook.yaml: reaping needs only the store.
+        reaped = Project(Path(project), store).reap(round_name, max_attempts)
         rows = [{"trial": t.id, "round": t.round, "status": t.status, "attempts": t.attempts}
-                for t in (st.trial(i) for i in ids)]
+                for t in reaped]
         emit({"reaped": rows}, as_json,
              lambda c, d: c.print(f"reaped {len(d['reaped'])} trials: " + ", ".join(
                  f"{r['trial']} -> {r['status']}" for r in d["reaped"]) if d["reaped"]

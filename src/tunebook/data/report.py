@@ -8,9 +8,9 @@ extreme or imbalanced in a table of examples and its splits.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,9 @@ from tunebook.core.score import SPLITS
 from tunebook.data.duplicates import Duplicates, find_duplicates
 from tunebook.data.issues import LabelIssues, find_label_issues
 from tunebook.data.table import Columns, check_table
+
+if TYPE_CHECKING:
+    from tunebook.store import Store
 
 OUTLIER_IQR = 3.0        # Tukey's "far out" fence: beyond 3 interquartile ranges
 OUTLIER_SHARE = 0.01     # more rows than this beyond the fences is a heavy tail, not outliers
@@ -213,6 +216,12 @@ def report_project(project_dir: str | Path = ".", label_issues: bool = True) -> 
         check_unchanged(m, file_sha256(path), f"data file {spec.file}")
         codes = split_codes(m, df[cols.id])
     return data_report(df, cols, codes, seed=spec.seed, label_issues=label_issues)
+
+
+def record_report(store: Store, report: DataReport) -> int:
+    """Keep ``report`` as a ``data_report`` decision (the checklist reads it as evidence)."""
+    return store.add_decision("data_report", f"data report: {len(report.problems)} problems",
+                              {"problems": report.problems, "report": asdict(report)})
 
 
 def to_html(r: DataReport) -> str:

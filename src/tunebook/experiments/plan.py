@@ -131,8 +131,7 @@ def timing_run(store: Store, project: ProjectSpec, project_dir: str | Path, spec
                steps: int, show_progress: bool = True) -> StepTime:
     """Train the round's first config (nuisance at the centre) for ``steps`` and 2x ``steps``."""
     from tunebook.core.space import Param
-    from tunebook.rounds.lifecycle import create_round
-    from tunebook.workers.execute import run_round
+    from tunebook.experiments.oneoff import Execution, numbered_name, run_experiment
 
     space = spec.space
     group = space.target_groups()[0]
@@ -140,17 +139,16 @@ def timing_run(store: Store, project: ProjectSpec, project_dir: str | Path, spec
     params = {k: Param(role="fixed", value=v) for k, v in centre.items()
               if k != "max_train_steps"}
     params["max_train_steps"] = Param(role="target", values=[steps, 2 * steps])
-    n = sum(1 for r in store.rounds() if r.kind == "timing")
-    name = f"timing-{spec.name}" + ("" if n == 0 else f"-{n + 1}")
+    name = numbered_name(store, f"timing-{spec.name}", "timing")
     timing = RoundSpec(name=name, budget=1, seed=project.seed, params=params,
                        question=f"How long does a training step of round {spec.name} take?")
-    record = create_round(store, project, timing, kind="timing")
-    run_round(store, name, project_dir, workers=1, executor="inline",
-              show_progress=show_progress)
-    got = measured(store.trials(record.id))
+    # A timing run records no decision: the plan it feeds is computed again on every call.
+    done = run_experiment(store, project, project_dir, timing, kind="timing",
+                          execution=Execution(show_progress=show_progress))
+    got = measured(done.trials)
     if got is None:
         raise SpecError(f"timing run {name}", "two completed trials",
-                        str(store.counts(record.id)),
+                        str(store.counts(done.record.id)),
                         f"See why: tunebook trials {name}.")
     return StepTime(got.per_step, got.overhead, f"timing run {name} ({steps} and {2 * steps} "
                     "steps)", got.trials)

@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 
 from tunebook.core.errors import SpecError
+from tunebook.core.space import Param
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.usage import train_usage
+from tunebook.experiments.oneoff import Decision, Execution, Finished, numbered_name, one_off
 from tunebook.store import Store
 
 MAX_EXTRAPOLATION = 10
@@ -186,10 +188,6 @@ def run_probe(store: Store, project: ProjectSpec, project_dir: str | Path,
     >>> run_probe(store, project, ".", probe_steps=300).recommended  # doctest: +SKIP
     1200
     """
-    from tunebook.core.space import Param
-    from tunebook.rounds.lifecycle import create_round
-    from tunebook.workers.execute import run_round
-
     check_within(within)
     steps = probe_steps if probe_steps is not None else project.baseline.config.get(
         "max_train_steps")
@@ -198,34 +196,34 @@ def run_probe(store: Store, project: ProjectSpec, project_dir: str | Path,
                         "The baseline config has no max_train_steps to start from.")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 10:
         raise SpecError("--probe-steps", "an int >= 10", steps)
-    n = sum(1 for r in store.rounds() if r.kind == "steps")
-    name = "steps" if n == 0 else f"steps-{n + 1}"
+    name = numbered_name(store, "steps", "steps")
     spec = RoundSpec(name=name, budget=1, seed=project.seed, max_train_steps=steps,
                      question="How many steps nearly fit the training set at constant lr?",
                      params={"schedule": Param(role="fixed", value="constant")})
-    record = create_round(store, project, spec, kind="steps")
-    run_round(store, name, project_dir, workers=1, executor="inline",
-              show_progress=show_progress)
-    trial = store.trials(record.id)[0]
-    curve = store.curve(trial.id)
-    points = [(float(s), v[metric]) for s, v in curve.items() if metric in v]
-    result = estimate(points, steps, within, metric)
-    if trial.status != "completed":
-        result.notes.append(f"the probe trial ended {trial.status}: "
-                            f"{(trial.error or '').strip().splitlines()[-1:]}")
-    usage = train_usage(store.trial(trial.id))
-    if usage.lr_constant is False or usage.ignores("schedule"):
-        # The probe asks for schedule: constant; a train() with its own scheduler ignores it.
-        result.notes.append(
-            f"the probe's lr was not constant (trial {trial.id} "
-            + ("never reads config['schedule']" if usage.ignores("schedule") else
-               "recorded a changing lr") + "): the estimate is of this schedule, not of a "
-            "constant lr; make train() honour schedule: constant (tk.make_schedule)")
-    payload: dict[str, Any] = asdict(result)
-    payload.pop("points")
-    summary = (f"initial max_train_steps {result.recommended} (probe of {steps} steps, "
-               f"{metric} within {within:g} of its fitted asymptote)")
-    did = store.add_decision("steps", summary, payload | {"trial_id": trial.id},
-                             round_id=record.id)
+
+    def judge(done: Finished) -> tuple[tuple[StepsEstimate, int], Decision]:
+        trial = done.trials[0]
+        curve = store.curve(trial.id)
+        points = [(float(s), v[metric]) for s, v in curve.items() if metric in v]
+        result = estimate(points, steps, within, metric)
+        if trial.status != "completed":
+            result.notes.append(f"the probe trial ended {trial.status}: "
+                                f"{(trial.error or '').strip().splitlines()[-1:]}")
+        usage = train_usage(store.trial(trial.id))
+        if usage.lr_constant is False or usage.ignores("schedule"):
+            # The probe asks for schedule: constant; a train() with its own scheduler ignores it.
+            result.notes.append(
+                f"the probe's lr was not constant (trial {trial.id} "
+                + ("never reads config['schedule']" if usage.ignores("schedule") else
+                   "recorded a changing lr") + "): the estimate is of this schedule, not of a "
+                "constant lr; make train() honour schedule: constant (tk.make_schedule)")
+        payload: dict[str, Any] = asdict(result)
+        payload.pop("points")
+        summary = (f"initial max_train_steps {result.recommended} (probe of {steps} steps, "
+                   f"{metric} within {within:g} of its fitted asymptote)")
+        return (result, trial.id), Decision("steps", summary, payload | {"trial_id": trial.id})
+
+    (result, trial_id), did = one_off(store, project, project_dir, spec, judge, kind="steps",
+                                      execution=Execution(show_progress=show_progress))
     return StepsEstimate(**{**asdict(result), "fit": result.fit, "round": name,
-                            "trial_id": trial.id, "decision_id": did})
+                            "trial_id": trial_id, "decision_id": did})

@@ -27,6 +27,7 @@ from typing import Any
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import Fidelity, ProjectSpec, RoundSpec, parse_round
 from tunebook.core.trial import FINISHED, RoundRecord, TrialKind, TrialRecord
+from tunebook.rounds.config import base_config
 from tunebook.store import Store, group_key
 
 # Config keys whose values are lengths in steps: scaled with the stage, restored at full length.
@@ -110,8 +111,6 @@ def check(project: ProjectSpec, spec: RoundSpec) -> None:
     fid = spec.fidelity
     if fid is None or fid.stages == 1:
         return
-    from tunebook.rounds.lifecycle import base_config
-
     space = spec.space
     if "max_train_steps" in space.nuisance:
         return  # every trial draws its own length; each is scaled

@@ -7,6 +7,7 @@ from typing import Any
 
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import FINISHED, RoundKind, RoundRecord, TrialRecord
+from tunebook.rounds.config import base_config
 from tunebook.rounds.fidelity import check as check_fidelity
 from tunebook.rounds.fidelity import expected_extra, first_stage
 from tunebook.rounds.warm import compatible, enqueued, warm, warm_trials
@@ -26,13 +27,6 @@ def create_round(store: Store, project: ProjectSpec, spec: RoundSpec,
     record = store.create_round(spec, project, kind=kind)
     fill(store, record)
     return record
-
-
-def base_config(project: ProjectSpec, spec: RoundSpec) -> dict[str, Any]:
-    config = dict(project.baseline.config)
-    if spec.max_train_steps is not None:
-        config["max_train_steps"] = spec.max_train_steps
-    return config
 
 
 def group_searcher(project: ProjectSpec, spec: RoundSpec, group: dict[str, Any]) -> Searcher:
@@ -177,3 +171,7 @@ def all_failed(store: Store, record: RoundRecord) -> str | None:
     first = next((r[-1] for r in reasons if r), "no error recorded")
     return (f"{len(ts)} of {len(ts)} trials of round {record.name} failed, every one; "
             f"trial {ts[0].id}: {first}")
+
+
+__all__ = ["Progress", "all_failed", "base_config", "best_trials", "create_round", "fill",
+           "group_items", "group_searcher", "progress", "ranked"]

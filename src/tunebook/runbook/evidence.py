@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tunebook.analysis.baseline import CurrentBaseline, current_baseline
 from tunebook.analysis.diagnose import Diagnosis, diagnose_trial
 from tunebook.analysis.errors import ErrorAnalysis, Suspect, errors_of_trial
 from tunebook.analysis.findings import Finding
@@ -25,7 +26,6 @@ from tunebook.core.errors import TunebookError
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import DecisionRecord, RoundRecord, TrialRecord
 from tunebook.core.usage import TrainUsage, train_usage
-from tunebook.experiments.baseline import CurrentBaseline, current_baseline
 from tunebook.rounds.lifecycle import ranked
 from tunebook.store import Store
 

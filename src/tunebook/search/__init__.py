@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import importlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,27 +18,36 @@ from tunebook.core.space import Space
 from tunebook.search.base import Searcher, SearcherFactory, upfront
 from tunebook.search.quasi_random import QuasiRandomSearcher, RandomSearcher, halton_points
 
-_REGISTRY: dict[str, SearcherFactory] = {
+# Built-in searchers by name. Heavier ones are named by module and attribute and imported on
+# first use, so that ``import tunebook.search`` stays light and no searcher module imports back
+# into this registry (the old self-registration made ``search`` <-> ``search.bayes`` a cycle).
+_REGISTRY: dict[str, SearcherFactory | tuple[str, str]] = {
     "quasi_random": QuasiRandomSearcher,
     "random": RandomSearcher,
+    "bayesian": ("tunebook.search.bayes", "BayesianSearcher"),
+    "explore_exploit": ("tunebook.search.bayes", "ExploreExploitSearcher"),
 }
 
 
 def register(name: str, factory: SearcherFactory) -> None:
+    """Add a searcher under ``name`` (a plugin's own searcher)."""
     _REGISTRY[name] = factory
 
 
 def searcher_names() -> list[str]:
-    _load_optional()
     return sorted(_REGISTRY)
 
 
 def searcher_factory(name: str) -> SearcherFactory:
     """The registered factory of ``name``; an unknown name lists the known ones."""
-    _load_optional()
     if name not in _REGISTRY:
         raise SpecError("algorithm", f"one of {sorted(_REGISTRY)}", name)
-    return _REGISTRY[name]
+    entry = _REGISTRY[name]
+    if isinstance(entry, tuple):
+        module, attribute = entry
+        factory: SearcherFactory = getattr(importlib.import_module(module), attribute)
+        _REGISTRY[name] = entry = factory
+    return entry
 
 
 def make_searcher(name: str, space: Space, seed: int, *, goal: Literal["max", "min"] = "max",
@@ -68,17 +77,11 @@ def searchers() -> list[SearcherInfo]:
     default = RoundSpec.model_fields["algorithm"].default
     out = []
     for name in searcher_names():
-        factory = _REGISTRY[name]
+        factory = searcher_factory(name)
         doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
         out.append(SearcherInfo(name, bool(getattr(factory, "adaptive", False)),
                                 doc[0] if doc else "", name == default))
     return out
-
-
-def _load_optional() -> None:
-    # Searchers that import heavier libraries register themselves when their module loads.
-    with contextlib.suppress(ImportError):
-        import tunebook.search.bayes  # noqa: F401
 
 
 __all__ = ["Searcher", "SearcherInfo", "make_searcher", "register", "searcher_names",

@@ -387,16 +387,6 @@ def _quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _register() -> None:
-    from tunebook.search import register
-
-    register("bayesian", BayesianSearcher)
-    register("explore_exploit", ExploreExploitSearcher)
-
-
-_register()
-
-
 def phases(algorithm: str, space: Space, budget: int) -> list[dict[str, Any]]:
     """What ``algorithm`` does over one target group's ``budget``: trial ranges (1-based).
 
@@ -405,11 +395,11 @@ def phases(algorithm: str, space: Space, budget: int) -> list[dict[str, Any]]:
     >>> [(p["phase"], p["first"], p["last"]) for p in phases("explore_exploit", s, 100)]
     [('quasi_random', 1, 12), ('gp', 13, 50), ('cma_es', 51, 100)]
     """
-    from tunebook.search import searcher_factory
-
-    searcher = searcher_factory(algorithm)(space, 0, budget=budget)
-    if not isinstance(searcher, BayesianSearcher):
+    factories: dict[str, type[BayesianSearcher]] = {
+        "bayesian": BayesianSearcher, "explore_exploit": ExploreExploitSearcher}
+    if algorithm not in factories:
         return [{"phase": algorithm, "first": 1, "last": budget}]
+    searcher = factories[algorithm](space, 0, budget=budget)
     start = min(searcher.start, budget)
     local = searcher.local_from
     end = local if local is not None else budget

@@ -1,10 +1,9 @@
-"""The runbook steps as plain functions over one project: what the agent tools and CLI call.
+"""The runbook steps as JSON verbs over one project: what the MCP server and the CLI call.
 
-Each function answers one JSON object validated against its schema in
-:mod:`tunebook.tools.schemas` (the same object ``--json`` prints), and raises a
-:class:`~tunebook.core.errors.TunebookError` with a clear message on bad input. Steps of the
-analysis areas (analyze, diagnose, errors, promote) call that area's library function and shape
-the answer exactly as its CLI does.
+Each function calls one method of :class:`tunebook.project.Project` and answers one JSON object
+validated against its schema in :mod:`tunebook.tools.schemas` (the same object ``--json``
+prints); bad input raises a :class:`~tunebook.core.errors.TunebookError` with a clear message.
+Paths an agent passes are read relative to the project folder.
 
 >>> s = Session("tunebook.yaml")                        # doctest: +SKIP
 >>> status(s)["next_steps"][:1]                          # doctest: +SKIP
@@ -13,7 +12,6 @@ the answer exactly as its CLI does.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,18 +19,18 @@ from typing import Any
 
 from tunebook.core.errors import SpecError
 from tunebook.core.jsonable import to_jsonable
-from tunebook.core.spec import ProjectSpec, load_project
-from tunebook.core.trial import TrialRecord
+from tunebook.core.spec import ProjectSpec, load_round
+from tunebook.project import Project
 from tunebook.runbook.advise.roundfile import PROPOSED_MARK
 from tunebook.runbook.evidence import Evidence
 from tunebook.runbook.report import REPORT_MARK
-from tunebook.store import Store, open_store, redact
+from tunebook.store import Store, redact
 from tunebook.store.files import allowed_roots, inside
 from tunebook.tools.schemas import validated
 
 
 class Session:
-    """One project file and its store; the spec is re-read on every call (edits apply)."""
+    """One project file and its store; the spec is re-read when the file changes."""
 
     def __init__(self, project_file: str | Path, store_url: str | None = None,
                  allow: Sequence[str | Path] = ()) -> None:
@@ -40,7 +38,8 @@ class Session:
         self.project_file = p / "tunebook.yaml" if p.is_dir() else p
         if not self.project_file.is_file():
             raise SpecError("--project", "a tunebook.yaml file (or its folder)", str(p))
-        self.project_dir = self.project_file.resolve().parent
+        self.handle = Project(self.project_file, store_url)
+        self.project_dir = self.handle.dir
         self.store_url = store_url
         # Every path a tool or command receives must resolve inside one of these: the
         # project folder, then the folders the user allowed (``allow``, $TUNEBOOK_ALLOWED_ROOTS).
@@ -48,14 +47,14 @@ class Session:
 
     @property
     def project(self) -> ProjectSpec:
-        return load_project(self.project_file)
+        return self.handle.spec
 
-    @functools.cached_property
+    @property
     def store(self) -> Store:
-        return open_store(self.store_url, self.project_dir)
+        return self.handle.store
 
     def evidence(self) -> Evidence:
-        return Evidence(self.project, self.project_dir, self.store)
+        return self.handle.evidence()
 
 
 def _out(name: str, data: Any) -> dict[str, Any]:
@@ -95,15 +94,11 @@ def status(s: Session) -> dict[str, Any]:
 
 
 def checklist(s: Session) -> dict[str, Any]:
-    from tunebook.runbook.checklist import evaluate
-
-    return _out("checklist", evaluate(s.evidence()))
+    return _out("checklist", s.handle.checklist())
 
 
 def note(s: Session, item: str, text: str) -> dict[str, Any]:
-    from tunebook.runbook.checklist import record_note
-
-    return _out("note", record_note(s.store, item, text))
+    return _out("note", s.handle.note(item, text))
 
 
 # A description that names a file this way is a path, never text to parse.
@@ -136,10 +131,7 @@ def advise_task(description: str, roots: Sequence[Path] | None = None) -> dict[s
 
 
 def baseline(s: Session) -> dict[str, Any]:
-    from tunebook.experiments.baseline import run_baseline
-
-    verdict = run_baseline(s.store, s.project, s.project_dir, show_progress=False)
-    return _out("baseline", verdict.to_dict())
+    return _out("baseline", s.handle.baseline().to_dict())
 
 
 # --- steps 4-7 ---------------------------------------------------------------------------------
@@ -148,8 +140,6 @@ def baseline(s: Session) -> dict[str, Any]:
 def propose_round(s: Session, write: str | None = None, overwrite: bool = False
                   ) -> dict[str, Any]:
     """Steps 4-7: the bottleneck, the next round (written to ``write`` if given)."""
-    from tunebook.runbook.advise import advise_project
-
     target = None
     if write:
         target = inside(write, s.roots, "write")
@@ -164,7 +154,7 @@ def propose_round(s: Session, write: str | None = None, overwrite: bool = False
             raise SpecError("write", "a new file or a round file tunebook advise wrote",
                             str(target), "It was not written by tunebook advise, so it is "
                             "kept; choose another name.")
-    return _out("propose_round", advise_project(s.evidence(), target))
+    return _out("propose_round", s.handle.advise(target, overwrite))
 
 
 def _starts_with(path: Path, mark: str) -> bool:
@@ -179,11 +169,6 @@ def _starts_with(path: Path, mark: str) -> bool:
 def run_round(s: Session, round: str, workers: int = 2, executor: str = "processes"
               ) -> dict[str, Any]:
     """Create the round from a round file (if ``round`` is one) and run it to the end."""
-    from tunebook.core.spec import load_pipeline, load_round
-    from tunebook.rounds.lifecycle import create_round
-    from tunebook.runbook.export import trials_payload
-    from tunebook.workers.execute import run_round as execute
-
     if workers < 1:
         raise SpecError("workers", "an int >= 1", workers)
     created = False
@@ -192,17 +177,14 @@ def run_round(s: Session, round: str, workers: int = 2, executor: str = "process
         if not path.is_file():
             raise SpecError("round", "a round name or an existing round file", round)
         spec = load_round(path)
-        load_pipeline(s.project, s.project_dir)
-        names = {r.name for r in s.store.rounds()}
-        if spec.name not in names:
-            create_round(s.store, s.project, spec)
-            created = True
-        name = spec.name
+        if spec.name in {r.name for r in s.store.rounds()}:
+            rnd = s.handle.round(spec.name)
+        else:
+            rnd, created = s.handle.new_round(spec), True
     else:
-        name = s.store.round(round).name  # NotFoundError names the known rounds
-    counts = execute(s.store, name, s.project_dir, workers=workers, executor=executor,
-                     show_progress=False)
-    payload = trials_payload(s.store, s.store.round(name))
+        rnd = s.handle.round(round)  # NotFoundError names the known rounds
+    counts = rnd.run(workers, executor).counts
+    payload = rnd.table()
     payload.update(counts=counts, created=created)
     return _out("run_round", payload)
 
@@ -211,57 +193,29 @@ def run_round(s: Session, round: str, workers: int = 2, executor: str = "process
 
 
 def analyze(s: Session, round: str, top: int = 5, plots: bool = True) -> dict[str, Any]:
-    from tunebook.analysis.overview import analyze_round
-    from tunebook.plots import draw_round
-
-    result = analyze_round(s.store, s.store.round(round).name, top=top)
-    drawn: dict[str, str] = {}
-    if plots:
-        drawn = draw_round(result, s.project_dir / ".tunebook" / "reports" / result.round)
+    rnd = s.handle.round(round)
+    result = rnd.analyze(top=top)
     data = to_jsonable(result)
-    data["plots"] = drawn
+    data["plots"] = rnd.plots(result) if plots else {}
     return _out("analyze", data)
-
-
-def _trial(s: Session, round: str | None, trial: int | None) -> TrialRecord:
-    from tunebook.analysis.selection import pick_trial
-
-    if round is not None:
-        s.store.round(round)  # an unknown round fails with the known names
-    return pick_trial(s.store, trial, round)
 
 
 def diagnose(s: Session, round: str | None = None, trial: int | None = None
              ) -> dict[str, Any]:
-    from tunebook.analysis.diagnose import diagnose_trial
-
-    return _out("diagnose", diagnose_trial(s.store, s.project, _trial(s, round, trial)))
+    return _out("diagnose", s.handle.diagnose(trial, round))
 
 
 def error_sample(s: Session, round: str, trial: int | None = None, sample: int = 150,
                  seed: int = 0) -> dict[str, Any]:
-    from tunebook.analysis.errors import errors_of_trial
-
-    if sample < 1:
-        raise SpecError("sample", "an int >= 1 (the checklist samples 100-200)", sample)
-    t = _trial(s, round, trial)
-    return _out("error_sample", errors_of_trial(s.store, s.project, s.project_dir, t,
-                                                sample_size=sample, seed=seed))
+    return _out("error_sample", s.handle.errors(round, trial, sample=sample, seed=seed))
 
 
 def promote(s: Session, round: str, trial: int | None = None, seeds: int | None = None,
             workers: int = 2, executor: str = "processes") -> dict[str, Any]:
-    from tunebook.analysis.promotion import promote as promote_round
-
-    result = promote_round(s.store, s.project, s.project_dir, s.store.round(round).name,
-                           trial_id=trial, seeds=seeds, workers=workers, executor=executor,
-                           show_progress=False)
-    return _out("promote", result)
+    return _out("promote", s.handle.promote(round, trial, seeds, workers, executor))
 
 
 def report(s: Session, round: str | None = None, out: str | None = None) -> dict[str, Any]:
-    from tunebook.runbook.report import write_report
-
     target = None
     if out:
         target = inside(out, s.roots, "out")
@@ -270,7 +224,7 @@ def report(s: Session, round: str | None = None, out: str | None = None) -> dict
         if target.exists() and not _is_report(target):
             raise SpecError("out", "a new file or a report tunebook wrote", str(target),
                             "It is not a tunebook report, so it is kept; choose another name.")
-    return _out("report", write_report(s.project, s.project_dir, s.store, round, target))
+    return _out("report", s.handle.report(round, target))
 
 
 def _is_report(path: Path) -> bool:

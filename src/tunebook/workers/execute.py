@@ -1,4 +1,4 @@
-"""Executors and the worker loop: claim a trial, run the user's function, record the outcome.
+"""The worker loop: claim a trial, run the user's function, record the outcome; ``run_round``.
 
 A worker needs only the store URL, the round name and the project folder, so the same loop runs
 inline (debugging), in local processes, or on any host as ``tunebook worker``.
@@ -6,13 +6,11 @@ inline (debugging), in local processes, or on any host as ``tunebook worker``.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import signal
 import socket
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +25,6 @@ from tunebook.core.errors import (
     TrialFailed,
     TrialPruned,
     WorkerStopped,
-    WorkFailed,
 )
 from tunebook.core.score import best_step, formula_name, metric_key
 from tunebook.core.spec import load_pipeline
@@ -38,13 +35,12 @@ from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.files import ArtifactRoot
 from tunebook.workers.command import check_command, pipeline_function
+from tunebook.workers.executors import executor_named
 from tunebook.workers.gpus import assign
 from tunebook.workers.lifeline import (
     Lifeline,
-    ParentSignals,
     die_with_parent,
     grace_s,
-    stop_processes,
 )
 from tunebook.workers.repro import Recorder
 from tunebook.workers.retention import retain
@@ -189,7 +185,7 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     return ran
 
 
-def _process_main(store_url: str, round_name: str, project_dir: str, worker: str,
+def process_main(store_url: str, round_name: str, project_dir: str, worker: str,
                   threads: int, lease_s: float, parent_pid: int, grace: float,
                   cuda: str | None = None) -> None:
     if cuda is not None:  # before anything could initialise CUDA in this process
@@ -216,8 +212,7 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
     ``gpus``: device ids to spread the workers over (``tunebook.workers.gpus``), each worker
     seeing only its own; the Ray executor asks Ray for ``gpus_per_trial`` GPUs per worker.
     """
-    if executor not in EXECUTORS:
-        raise SpecError("executor", f"one of {sorted(EXECUTORS)}", executor)
+    run_with = executor_named(executor)  # an unknown name fails here, listing the known ones
     if workers < 1:
         raise SpecError("workers", "an int >= 1", workers)
     record = store.round(round_name)
@@ -236,118 +231,5 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
     elif gpus_per_trial is not None:
         raise SpecError("gpus_per_trial", "--gpus too (the devices to share out)",
                         gpus_per_trial)
-    return EXECUTORS[executor](store, round_name, str(Path(project_dir).resolve()), workers,
-                               threads, lease_s, show_progress, **placement)
-
-
-def _inline(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-            lease_s: float, show_progress: bool, cuda: list[str] | None = None
-            ) -> dict[str, int]:
-    record = store.round(round_name)
-    if cuda:  # effective only while nothing in this process has initialised CUDA yet
-        os.environ["CUDA_VISIBLE_DEVICES"] = cuda[0]
-    with _bar(store, record, show_progress) as tick:
-        worker_loop(store.url, round_name, project_dir, worker=f"inline:{os.getpid()}",
-                    threads=threads, lease_s=lease_s, on_outcome=lambda _o: tick())
-    return store.counts(record.id)
-
-
-def _processes(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-               lease_s: float, show_progress: bool, cuda: list[str] | None = None
-               ) -> dict[str, int]:
-    record = store.round(round_name)
-    grace = grace_s()
-    ctx = mp.get_context("spawn")  # fork would copy torch's thread pools and locks
-    names = [f"{socket.gethostname()}:{os.getpid()}:w{i}" for i in range(workers)]
-    procs = [ctx.Process(target=_process_main, name=f"tunebook-worker-{i}",
-                         args=(store.url, round_name, project_dir, names[i], threads, lease_s,
-                               os.getpid(), grace, cuda[i] if cuda else None))
-             for i in range(workers)]
-    with ParentSignals() as sig:
-        for p in procs:
-            p.start()
-        try:
-            with _bar(store, record, show_progress) as tick:
-                while any(p.is_alive() for p in procs) and sig.received is None:
-                    tick()
-                    for _ in range(6):  # 0.3 s, but answer a signal within 0.05 s
-                        if sig.received is not None:
-                            break
-                        time.sleep(0.05)
-                tick()
-        finally:
-            if sig.received is not None or any(p.is_alive() for p in procs):
-                # Forward the stop; workers re-queue their trials. A second Ctrl-C skips the
-                # wait for stuck trials.
-                stop_processes(procs, grace, hurry=lambda: sig.count > 1)
-        if sig.received is not None:
-            back = store.requeue_workers(record.id, names, "re-queued: round run was stopped")
-            raise Interrupted(sig.received, f"round run {round_name} stopped by "
-                              f"{signal.Signals(sig.received).name}; running trials went back "
-                              f"to the queue{f' ({len(back)} by the parent)' if back else ''}. "
-                              f"Resume with: tunebook round run {round_name}")
-    for p in procs:
-        p.join()
-    died = [f"{p.name} (exit code {p.exitcode})" for p in procs if p.exitcode != 0]
-    if died:
-        back = store.requeue_workers(record.id, names, "re-queued: its worker process died")
-        pr = progress(store, record)
-        if not pr.done:
-            raise WorkFailed(f"worker processes died: {', '.join(died)}; round {round_name} is "
-                             f"not finished ({pr.finished}/{pr.total} trials"
-                             f"{f', {len(back)} re-queued' if back else ''}). "
-                             f"Resume with: tunebook round run {round_name}")
-    return store.counts(record.id)
-
-
-class _bar:
-    """A Rich progress bar over a round's finished trials (a no-op when disabled)."""
-
-    def __init__(self, store: Store, record: Any, enabled: bool) -> None:
-        self.store, self.record, self.enabled = store, record, enabled
-        self._progress: Any = None
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                  MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
-                                  TimeElapsedColumn(), transient=False)
-        self._progress.start()
-        p = progress(self.store, self.record)
-        task = self._progress.add_task(f"round {self.record.name}", total=p.total,
-                                       completed=p.finished, detail="")
-
-        def tick() -> None:
-            pr = progress(self.store, self.record)
-            detail = " ".join(f"{s}={n}" for s, n in sorted(pr.counts.items()))
-            self._progress.update(task, total=pr.total, completed=pr.finished, detail=detail)
-
-        return tick
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-
-def _ray(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-         lease_s: float, show_progress: bool, num_gpus: float = 0.0) -> dict[str, int]:
-    from tunebook.workers.ray_executor import run_with_ray
-
-    return run_with_ray(store, round_name, project_dir, workers, threads, lease_s, show_progress,
-                        num_gpus=num_gpus)
-
-
-EXECUTORS: dict[str, Callable[..., dict[str, int]]] = {
-    "inline": _inline,
-    "processes": _processes,
-    "ray": _ray,
-}
+    return run_with(store, round_name, str(Path(project_dir).resolve()), workers, threads,
+                    lease_s, show_progress, **placement)

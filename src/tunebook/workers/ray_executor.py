@@ -13,6 +13,8 @@ from typing import Any
 
 from tunebook.core.errors import MissingExtraError
 from tunebook.store import Store
+from tunebook.workers.execute import worker_loop
+from tunebook.workers.progress_bar import ProgressBar
 
 
 def _ray() -> Any:
@@ -28,8 +30,6 @@ def run_with_ray(store: Store, round_name: str, project_dir: str, workers: int, 
                  num_gpus: float = 0.0) -> dict[str, int]:
     """``num_gpus`` per worker task: Ray places each on its own GPU(s) (or packs fractions)
     and sets the task's ``CUDA_VISIBLE_DEVICES`` itself."""
-    from tunebook.workers.execute import _bar, worker_loop
-
     ray = _ray()
     started_here = not ray.is_initialized()
     if started_here:
@@ -53,7 +53,7 @@ def run_with_ray(store: Store, round_name: str, project_dir: str, workers: int, 
         task = _task.options(num_cpus=1, num_gpus=num_gpus)
         refs = [task.remote(store.url, round_name, project_dir, f"ray:{i}:{os.getpid()}")
                 for i in range(workers)]
-        with _bar(store, record, show_progress) as tick:
+        with ProgressBar(store, record, show_progress) as tick:
             pending = list(refs)
             while pending:
                 _, pending = ray.wait(pending, timeout=0.5)

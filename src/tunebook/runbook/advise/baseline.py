@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
+from tunebook.runbook.advise.description import TaskDescription
 from tunebook.runbook.advise.rules import Proposal, propose
-
-if TYPE_CHECKING:
-    from tunebook.runbook.advise.task import TaskDescription
 
 EPOCHS_SCRATCH = 20
 EPOCHS_FINETUNE = 3
