@@ -13,6 +13,7 @@ from rounds_support import LR, finish_fake, make_round, rounds_project
 
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import Fidelity, parse_round
+from tunebook.core.trial import TrialStage
 from tunebook.experiments.seeds import queue_seeds
 from tunebook.rounds.fidelity import (
     advance,
@@ -61,8 +62,9 @@ def test_short_then_long_round_promotes_the_best_of_each_target_value(pdir: Path
         s1 = [t for t in trials if t.kind == "search" and t.group == {"latency": latency}]
         s2 = [t for t in trials if t.kind == "stage2" and t.group == {"latency": latency}]
         assert {t.config["max_train_steps"] for t in s1} == {20}
-        assert all(t.meta == {"stage": 1, "stages": 2, "fraction": 0.2, "final": False,
-                              "full": {"max_train_steps": 100}} for t in s1)
+        # The stage as fidelity wrote it (the meta also holds what train() did, provenance).
+        assert all(t.stage == TrialStage(1, 2, 0.2, False, {"max_train_steps": 100})
+                   for t in s1)
         top2 = sorted(s1, key=lambda t: -(t.score or 0))[:2]
         assert [t.parent_id for t in s2] == [t.id for t in top2]  # queued best first
         for t in s2:
@@ -113,7 +115,8 @@ def test_fidelity_without_fidelity_is_the_plain_round(pdir: Path, store: Store) 
     run_round(store, name, pdir, executor="inline", show_progress=False)
     trials = store.trials(store.round(name).id)
     assert [t.config["max_train_steps"] for t in trials] == [100] * 3
-    assert all(t.kind == "search" and t.meta == {} for t in trials)
+    assert all(t.kind == "search" and t.stage == TrialStage() and "stage" not in t.meta
+               for t in trials)
 
 
 @pytest.mark.parametrize("fidelity, where", [

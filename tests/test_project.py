@@ -9,6 +9,7 @@ from decide_fixtures import make_project
 from test_library_docs import tiny_folder
 
 import tunebook
+from tunebook.core.decisions import NotePayload
 from tunebook.core.errors import NotFoundError, SpecError
 from tunebook.core.spec import RoundSpec
 from tunebook.experiments.oneoff import Decision, Execution, Finished, one_off
@@ -60,7 +61,7 @@ def test_the_data_report_is_recorded_only_when_asked(tmp_path: Path) -> None:
     assert [d.kind for d in project.store.decisions()] == []
     project.data.report(label_issues=False)
     [decision] = project.store.decisions()
-    assert decision.kind == "data_report" and decision.payload["problems"] == report.problems
+    assert decision.kind == "data_report" and decision.payload.problems == report.problems
 
 
 def test_one_off_runs_exactly_the_given_trials_and_records_its_decision(tmp_path: Path) -> None:
@@ -73,14 +74,15 @@ def test_one_off_runs_exactly_the_given_trials_and_records_its_decision(tmp_path
     def judge(done: Finished) -> tuple[list[float | None], Decision]:
         seen.append(done)
         scores = [t.score for t in done.trials]
-        return scores, Decision("note", "two lrs", {"scores": scores})
+        return scores, Decision("note", "two lrs", {"item": "3.3.run", "text": f"{scores}"})
 
-    scores, did = one_off(project.store, project.spec, project.dir, spec, judge, kind="probe",
+    scores, did = one_off(project.store, project.spec, project.dir, spec, judge, kind="stability",
                           items=items, trial_kind="probe", execution=Execution(show_progress=False))
     [done] = seen
-    assert done.record.kind == "probe" and [t.kind for t in done.trials] == ["probe", "probe"]
+    assert done.record.kind == "stability" and [t.kind for t in done.trials] == ["probe", "probe"]
     assert all(t.status == "completed" for t in done.trials)
     assert [t.config["lr"] for t in done.trials] == [0.01, 0.1]
     decision = project.store.decisions()[-1]
     assert decision.id == did and decision.round_id == done.record.id
-    assert decision.payload == {"scores": scores} and scores[0] != scores[1]
+    assert isinstance(decision.payload, NotePayload) and decision.payload.text == f"{scores}"
+    assert scores[0] != scores[1]

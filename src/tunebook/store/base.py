@@ -27,7 +27,7 @@ from tunebook.core.errors import NotFoundError, SpecError, StoreError
 from tunebook.core.jsonable import to_jsonable
 from tunebook.core.redact import redact_text
 from tunebook.core.spec import ProjectSpec, RoundSpec
-from tunebook.core.trial import RoundKind, RoundRecord, TrialRecord
+from tunebook.core.trial import ROUND_KINDS, RoundKind, RoundRecord, TrialRecord
 from tunebook.store import migrations
 from tunebook.store.connection import is_network_fs, normalize_url, redact, sqlite_setup, transient
 from tunebook.store.rows import pk, round_record, trial_record
@@ -120,6 +120,8 @@ class StoreBase:
     def create_round(self, spec: RoundSpec, project: ProjectSpec,
                      kind: RoundKind = "search") -> RoundRecord:
         """Record a round with its resolved specs (read back parsed, as ``RoundRecord``)."""
+        if kind not in ROUND_KINDS:  # refused on write, so a read never meets an unknown kind
+            raise SpecError("round kind", f"one of {list(ROUND_KINDS)}", kind)
         name = spec.name
         with self.engine.begin() as conn:
             if conn.execute(select(rounds.c.id).where(rounds.c.name == name)).first():
