@@ -105,7 +105,7 @@ def run_app(app: typer.Typer) -> int:
             out().write(json.dumps({"error": str(exc), "type": type(exc).__name__}) + "\n")
         else:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-        return 2
+        return int(getattr(exc, "exit_code", 2))
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except (typer.Abort, KeyboardInterrupt):

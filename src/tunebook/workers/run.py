@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import csv
 import io
+import numbers
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +30,10 @@ from tunebook.core.errors import (
     SpecError,
     TrialDiverged,
     TrialPruned,
+    TrialTimedOut,
     WorkerStopped,
 )
-from tunebook.core.score import metric_key
+from tunebook.core.score import checked_metric_key
 from tunebook.store.files import ArtifactRoot
 
 if TYPE_CHECKING:
@@ -67,6 +70,10 @@ class Run:
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        # Read by the trial's watchdog (workers/watchdog.py): when training began, when it last
+        # logged, and why it must stop (a time limit), which the next log() raises.
+        self.started = self.last_log = time.monotonic()
+        self.stop_reason: str | None = None
         self._beat: threading.Thread | None = None
         if heartbeat:
             self._beat = threading.Thread(target=self._heartbeat, daemon=True,
@@ -111,8 +118,15 @@ class Run:
             raise LeaseLost(f"trial {self.trial.id} lost its lease; this attempt's work is void")
         if self._stop_requested is not None and self._stop_requested.is_set():
             raise WorkerStopped(f"worker stopping; trial {self.trial.id} goes back to the queue")
-        if type(step) is not int or step < 0:
-            raise SpecError("run.log step", "an int >= 0", step)
+        if self.stop_reason is not None:
+            raise TrialTimedOut(self.stop_reason)
+        self.last_log = time.monotonic()
+        if type(step) is not int:  # NumPy and torch integer scalars are ints too; bool is not
+            if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+                raise SpecError("run.log step", "an int >= 0", step)
+            step = int(step)
+        if not 0 <= step < 2**63:
+            raise SpecError("run.log step", "an int >= 0 (below 2**63)", step)
         if self._write_error is not None:
             raise self._write_error
         keys, tid, bad = self._keys, self.trial.id, None
@@ -121,8 +135,11 @@ class Run:
             for name, value in metrics.items():
                 key = keys.get(name)
                 if key is None:
-                    key = keys[name] = metric_key(name)
-                v = float(value)
+                    key = keys[name] = checked_metric_key(name)
+                try:
+                    v = float(value)
+                except (TypeError, ValueError):
+                    raise SpecError(f"run.log {name}", "a number", value) from None
                 rows.append((tid, step, key, v))
                 if v - v != 0.0 and bad is None:  # inf - inf and nan - nan are nan
                     bad = (key, v)
