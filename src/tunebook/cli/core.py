@@ -144,13 +144,21 @@ def register(app: typer.Typer) -> None:
     def worker(round_name: str = typer.Option(..., "--round", help="The round to work on."),
                project: str = ProjectOption, store: str = StoreOption,
                threads: int = typer.Option(None, help="Torch threads for this worker."),
+               trial_timeout: float = typer.Option(
+                   None, "--trial-timeout", help="Fail a trial that runs longer than this many "
+                   "seconds (overrides trial_timeout_s)."),
+               no_progress_timeout: float = typer.Option(
+                   None, "--no-progress-timeout", help="Fail a trial that goes this many "
+                   "seconds without a run.log (overrides no_progress_timeout_s)."),
                as_json: bool = JsonOption) -> None:
         """Pull and run trials of a round until it is done (run one per host or GPU)."""
         from tunebook.workers.execute import worker_loop
+        from tunebook.workers.limits import TrialLimits
 
+        limits = TrialLimits(trial_timeout, no_progress_timeout)
         _, pdir = project_at(project)
         st = store_at(store, pdir)
-        n = worker_loop(st.url, round_name, str(pdir), threads=threads)
+        n = worker_loop(st.url, round_name, str(pdir), threads=threads, limits=limits)
         emit({"round": round_name, "trials_run": n}, as_json,
              lambda c, d: c.print(f"worker ran {d['trials_run']} trials of {d['round']}"))
 

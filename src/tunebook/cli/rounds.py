@@ -65,6 +65,12 @@ def register(app: typer.Typer) -> None:
                                             "target value with K more seeds."),
                   trial: int = typer.Option(None, "--trial", help="With --seeds: re-run this "
                                             "trial instead of the best ones."),
+                  trial_timeout: float = typer.Option(
+                      None, "--trial-timeout", help="Fail a trial that runs longer than this "
+                      "many seconds (overrides trial_timeout_s in the round and project)."),
+                  no_progress_timeout: float = typer.Option(
+                      None, "--no-progress-timeout", help="Fail a trial that goes this many "
+                      "seconds without a run.log (overrides no_progress_timeout_s)."),
                   project: str = ProjectOption, store: str = StoreOption,
                   as_json: bool = JsonOption) -> None:
         """Run a round's queued trials to the end with N workers."""
@@ -75,7 +81,9 @@ def register(app: typer.Typer) -> None:
         from tunebook.rounds.fidelity import from_flags, report, set_fidelity
         from tunebook.rounds.lifecycle import specs
         from tunebook.workers.execute import run_round
+        from tunebook.workers.limits import TrialLimits
 
+        limits = TrialLimits(trial_timeout, no_progress_timeout)  # checked before the store
         _, pdir = project_at(project)
         st = store_at(store, pdir)
         rec = st.round(name)
@@ -91,7 +99,7 @@ def register(app: typer.Typer) -> None:
             rec = set_fidelity(st, rec, from_flags(specs(rec)[1].fidelity, stages, fraction,
                                                    keep))
         counts = run_round(st, name, pdir, workers=workers, executor=executor, threads=threads,
-                           show_progress=not as_json)
+                           show_progress=not as_json, limits=limits)
         spread = None
         if seeds is not None:
             spread = [asdict(s) for s in run_seeds(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine, RowMapping, make_url
+from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from tunebook.core.errors import NotFoundError, SpecError, StoreError
@@ -32,7 +31,7 @@ from tunebook.store.clock import MAX_LEASE_S, lease_clock
 from tunebook.store.connection import (
     first_line,
     is_network_fs,
-    normalize_url,
+    parse_store_url,
     redact,
     sqlite_setup,
     store_failure,
@@ -47,15 +46,7 @@ class StoreBase:
     """The connection, the hot-path statements, the clock, rounds and trial reads."""
 
     def __init__(self, url: str | Path) -> None:
-        self.url = normalize_url(url)
-        try:
-            parsed = make_url(self.url)
-            _ = parsed.port  # a non-numeric port fails here, not at the first connection
-        except (ValueError, TypeError) as exc:
-            shown = re.sub(r"//[^@/]*@", "//***@", str(url))
-            raise SpecError("store", "a URL like postgresql://user@host:5432/db or a SQLite "
-                            "file path", shown, f"It does not parse: {exc}.") from None
-        self.dialect = parsed.get_backend_name()
+        self.url, self.dialect, parsed = parse_store_url(url)
         # The clock leases are judged by (see store/clock.py); `clock` is the value function
         # SQLite calls, swappable so a test can step one store's clock.
         self.clock_name, self.clock = lease_clock(self.dialect)
@@ -219,6 +210,8 @@ class StoreBase:
 
     @transient
     def trial(self, trial_id: int) -> TrialRecord:
+        if not -(2**63) <= trial_id < 2**63:  # beyond the store's integers: surely not there
+            raise NotFoundError(f"trial {trial_id} is not in the store")
         with self.reading() as conn:
             row = conn.execute(select(trials, rounds.c.name.label("round_name")).join(
                 rounds, rounds.c.id == trials.c.round_id).where(trials.c.id == trial_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -119,6 +120,32 @@ def redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparseable store URL>"
+
+
+def parse_store_url(url: str | Path) -> tuple[str, str, Any]:
+    """(normalized URL, dialect, parsed URL); a URL that does not parse is a SpecError whose
+    message never shows the password."""
+    from tunebook.core.errors import SpecError
+
+    norm = normalize_url(url)
+    try:
+        parsed = make_url(norm)
+        port = parsed.port  # a non-numeric port fails here, not at the first connection
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"port {port} is not between 1 and 65535")
+        dialect = parsed.get_backend_name()
+    except (ValueError, TypeError, AttributeError) as exc:
+        # Everything up to the last '@' may be a password (even a malformed one): never shown,
+        # nor the parser's message, which quotes pieces of the URL.
+        shown = re.sub(r"//.*@", "//***@", str(url))
+        port = "port" in str(exc) or "int()" in str(exc)
+        raise SpecError("store", "a URL like postgresql://user@host:5432/db or a SQLite "
+                        "file path", shown,
+                        "It does not parse: " + ("the port must be a number from 1 to 65535."
+                                                 if port else "check its parts; special "
+                                                 "characters in the user or password must be "
+                                                 "percent-encoded.")) from None
+    return norm, dialect, parsed
 
 
 def normalize_url(url: str | Path) -> str:

@@ -228,7 +228,8 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
 
 
 def _process_main(store_url: str, round_name: str, project_dir: str, worker: str,
-                  threads: int, lease_s: float, limits: TrialLimits | None = None) -> None:
+                  threads: int, lease_s: float, limits: TrialLimits | None = None,
+                  fatal: Any = None) -> None:
     # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
     # re-queues the running trial cleanly instead of leaving it to a lease expiry.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -237,7 +238,10 @@ def _process_main(store_url: str, round_name: str, project_dir: str, worker: str
         worker_loop(store_url, round_name, project_dir, worker=worker, threads=threads,
                     lease_s=lease_s, limits=limits, hard_exit=True)
     except StoreError as exc:  # one line, and a code that tells the parent not to replace us
-        print(f"tunebook worker {worker}: {exc}", file=sys.stderr, flush=True)
+        if fatal is not None:
+            fatal.put(str(exc))
+        else:
+            print(f"tunebook worker {worker}: {exc}", file=sys.stderr, flush=True)
         sys.exit(EXIT_FATAL)
 
 
@@ -284,11 +288,12 @@ def _processes(store: Store, round_name: str, project_dir: str, workers: int, th
     record = store.round(round_name)
     ctx = mp.get_context("spawn")  # fork would copy torch's thread pools and locks
     base = f"{socket.gethostname()}:{os.getpid()}"
+    fatal = ctx.SimpleQueue()  # a worker's one-line reason for stopping on a store failure
 
     def start(name: str) -> Any:
         proc = ctx.Process(target=_process_main, name=f"tunebook-worker-{name}",
                            args=(store.url, round_name, project_dir, f"{base}:{name}", threads,
-                                 lease_s, limits))
+                                 lease_s, limits, fatal))
         proc.start()
         return proc
 
@@ -312,7 +317,7 @@ def _processes(store: Store, round_name: str, project_dir: str, workers: int, th
         raise
     for p in procs.values():
         p.join()
-    deaths.raise_fatal()
+    deaths.raise_fatal(None if fatal.empty() else fatal.get())
     return store.counts(record.id)
 
 
@@ -360,10 +365,10 @@ class _Deaths:
         self.replaced += 1
         return True
 
-    def raise_fatal(self) -> None:
+    def raise_fatal(self, reason: str | None) -> None:
         if self.fatal:
-            raise WorkFailed(f"worker {self.fatal[0]} stopped on a store failure (its message is "
-                             "above); the round's trials are kept and it resumes when run again")
+            raise WorkFailed(f"worker {self.fatal[0]} stopped: "
+                             f"{reason or 'a store failure (its message is above)'}")
 
 
 class _bar:

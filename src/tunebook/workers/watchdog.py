@@ -36,7 +36,11 @@ class Watchdog:
 
     def __init__(self, run: Run, limits: TrialLimits, *, hard_exit: bool,
                  grace_s: float = GRACE_S) -> None:
-        self.run, self.limits, self.hard_exit, self.grace_s = run, limits, hard_exit, grace_s
+        self.run, self.limits, self.hard_exit = run, limits, hard_exit
+        # A short limit gets a short grace (at least 1 s): tests and tight budgets stay quick.
+        shortest = min([x for x in (limits.trial_timeout_s, limits.no_progress_timeout_s)
+                        if x is not None], default=grace_s)
+        self.grace_s = min(grace_s, max(1.0, shortest))
         self.main = threading.current_thread() is threading.main_thread()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
