@@ -36,6 +36,8 @@ def train(config, run):
             if mode == "hang_blocked":        # deaf to SIGALRM too: only the watchdog's exit
                 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
                 time.sleep(600)
+            if mode == "bad_value":
+                run.log(step, train_loss="abc")
             if mode == "long_name":
                 run.log(step, **{"dev_" + "x" * 250: 1.0})
         if mode == "numpy":
@@ -70,7 +72,7 @@ def _by_mode(store: Store, name: str) -> dict[str, Any]:
 
 def test_exits_interrupts_numpy_steps_and_long_names_fail_only_their_trial(
         tmp_path: Path, store_url: str) -> None:
-    modes = ["ok", "sys_exit", "sys_exit_none", "keyboard", "numpy", "long_name"]
+    modes = ["ok", "sys_exit", "sys_exit_none", "keyboard", "numpy", "long_name", "bad_value"]
     store, name, pdir = _round(tmp_path, store_url, modes)
     run_round(store, name, pdir, executor="inline", show_progress=False)
     by = _by_mode(store, name)
@@ -83,14 +85,16 @@ def test_exits_interrupts_numpy_steps_and_long_names_fail_only_their_trial(
     assert "KeyboardInterrupt" in (by["keyboard"].error or "")
     assert by["long_name"].status == "failed"
     assert "1 to 200 characters" in (by["long_name"].error or "")
+    assert "run.log train_loss: expected a number" in (by["bad_value"].error or "")
 
 
-@pytest.mark.parametrize("formula", ["(dev_accuracy - 2) ** 0.5", "10 ** (dev_accuracy * 1000)"])
+@pytest.mark.parametrize("formula,executor", [("(dev_accuracy - 2) ** 0.5", "processes"),
+                                              ("10 ** (dev_accuracy * 1000)", "inline")])
 def test_a_score_formula_without_a_real_value_fails_the_trial_not_the_worker(
-        tmp_path: Path, store_url: str, formula: str) -> None:
+        tmp_path: Path, store_url: str, formula: str, executor: str) -> None:
     project = {**PROJECT, "constraints": [], "score": {"formula": formula, "goal": "max"}}
     store, name, pdir = _round(tmp_path, store_url, ["ok", "numpy"], project=project)
-    run_round(store, name, pdir, workers=2, executor="processes", show_progress=False)
+    run_round(store, name, pdir, workers=2, executor=executor, show_progress=False)
     by = _by_mode(store, name)
     assert {t.status for t in by.values()} == {"failed"}
     assert all(t.attempts == 1 for t in by.values())
