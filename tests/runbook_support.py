@@ -20,12 +20,14 @@ def train(config, run):
     steps = int(config.get("max_train_steps", 40))
     lr = float(config.get("lr", 0.01))
     width = int(config.get("width", 8))
+    warmup = int(config.get("warmup_steps") or 0)  # a script that honours warmup_steps
+    quality_wd = 0.01 * float(config.get("weight_decay") or 0.0)  # and weight_decay
     rng = random.Random(run.seed)
     if os.environ.get("TUNEBOOK_TEST_PRINT"):  # user code that prints (the MCP test)
         print("training with", config)
-    quality = 0.93 - 0.05 * (math.log10(lr) + 2) ** 2 + 0.002 * width
+    quality = 0.93 - 0.05 * (math.log10(lr) + 2) ** 2 + 0.002 * width - quality_wd
     for step in range(1, steps + 1):
-        run.log(step, train_loss=2.0 / (1 + 0.2 * step))
+        run.log(step, train_loss=2.0 / (1 + 0.2 * max(step - warmup, 0)))
         if run.should_eval(step):
             acc = quality * (0.6 + 0.4 * step / steps)
             run.log(step, dev_accuracy=acc, train_accuracy=min(1.0, acc + 0.04),

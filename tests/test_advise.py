@@ -151,6 +151,35 @@ def test_divergence_gates_everything_with_a_warmup_round(proj: Path, store: Stor
     create_round(store, load_project(proj / "tunebook.yaml"), spec)
 
 
+def test_no_warmup_round_for_a_train_that_never_reads_warmup_steps(tmp_path: Path) -> None:
+    # Before: advise proposed a warmup round that such a script cannot honour.
+    proj = make_project(tmp_path / "p")
+    src = (proj / "train.py").read_text()
+    (proj / "train.py").write_text(src.replace('int(config.get("warmup_steps") or 0)', "0"))
+    store = Store(proj / "s.db")
+    with_baseline(proj, store)
+    store.add_decision("stability", "probe diverged", {"probe_unstable": True})
+    a = _advise(proj, store, write=tmp_path / "next.yaml")
+    assert a.bottleneck.kind == "stability"
+    assert a.round is None and a.written is None
+    assert any("never reads warmup_steps" in s and "tk.make_schedule" in s
+               for s in a.bottleneck.actions)
+    assert not any("warmup_steps" in str(r.params) for r in [a.round] if r is not None)
+
+
+def test_a_round_never_tunes_a_key_train_never_reads(tmp_path: Path) -> None:
+    # A script that never reads weight_decay: the nuisance set must not scan it.
+    proj = make_project(tmp_path / "p")
+    src = (proj / "train.py").read_text()
+    (proj / "train.py").write_text(src.replace('float(config.get("weight_decay") or 0.0)', "0"))
+    store = Store(proj / "s.db")
+    with_baseline(proj, store)
+    store.add_decision("stability", "probe diverged", {"probe_unstable": True})
+    a = _advise(proj, store)
+    assert a.round is not None and "weight_decay" not in a.round.params
+    assert "lr" in a.round.params
+
+
 def test_a_boundary_is_fixed_before_the_answer_is_read(proj: Path, store: Store,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     with_baseline(proj, store)
@@ -205,15 +234,18 @@ def test_confirmed_label_errors_come_first_until_a_person_answers(
     flag = SimpleNamespace(code="errors.label_quality", message="5 of 9 errors look mislabelled",
                            action="Review them", severity="warning")
     suspect = SimpleNamespace(others=3, agreement=1.0)
+    from tunebook.analysis.judgements.labels import LabelVerdict
+
+    verdict = LabelVerdict(True, 2, 120, 0.4, 3, "2 confirmed suspects, as sure as the rest")
     errors = SimpleNamespace(trial_id=1, n_examples=120, findings=[flag],
-                             suspects=[suspect] * 2)
+                             suspects=[suspect] * 2, labels=verdict)
     _fake(monkeypatch, analysis=Missing("x", "y"), error_analysis=errors,
           diagnosis=_diagnosis("variance"))
     a = _advise(proj, store)
     assert (a.bottleneck.kind, a.bottleneck.rule, a.round) == ("data", "labels-first", None)
-    # Suspects that no other model confirms are not enough.
+    # Suspects that the label rule does not call a problem are not enough.
     _fake(monkeypatch, error_analysis=SimpleNamespace(**{
-        **errors.__dict__, "suspects": [SimpleNamespace(others=0, agreement=None)] * 2}))
+        **errors.__dict__, "labels": LabelVerdict(False, 2, 120, None, 0, "unconfirmed")}))
     assert _advise(proj, store).bottleneck.kind == "variance"
     _fake(monkeypatch, error_analysis=errors)
     record_note(store, "4.2.dev_test_labels", "reviewed: the labels are right")

@@ -140,3 +140,26 @@ def test_an_int_range_widens_to_whole_numbers(store):
     planted_round(store, "int", params, trials)
     [b] = axes(load_records(store, "int"), top=4).boundaries
     assert (b.param, b.edge, b.proposed_low, b.proposed_high) == ("layers", "high", 1, 6)
+
+
+def test_a_best_trial_at_97_percent_of_a_log_range_is_never_no_boundary(store):
+    # Before: "no best point at a boundary" although the best lr sat at 97% of its log range
+    # (the other top trials were scattered, so the crowd test stayed quiet).
+    import numpy as np
+    from planted import log_value
+
+    rng = np.random.default_rng(0)
+    us = [0.97, 0.03, 0.1, 0.17, 0.24, 0.3, 0.36, 0.45, 0.5, 0.55, 0.62, 0.7, 0.76, 0.83, 0.88,
+          0.92]
+    trials = [{"config": {"lr": log_value(u, 1e-4, 1e-1), "max_train_steps": 200},
+               "curve": acc_curve(0.95 if i == 0 else 0.80 + 0.04 * rng.random(),
+                                  steps=200, every=50)} for i, u in enumerate(us)]
+    params = {"lr": {"role": "nuisance", "type": "float", "low": 1e-4, "high": 1e-1,
+                     "scale": "log"}}
+    planted_round(store, "lone", params, trials)
+    res = axes(load_records(store, "lone"), top=5)
+    assert res.boundaries == []  # not a confirmed boundary ...
+    [e] = res.edge_best          # ... but the best sits at the edge, in log space
+    assert (e.param, e.edge) == ("lr", "high") and e.position == pytest.approx(0.97)
+    [f] = [f for f in res.findings if f.code == "edge_best"]
+    assert "97%" in f.message and "log range" in f.message and "Widen lr" in f.action

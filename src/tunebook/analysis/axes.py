@@ -17,7 +17,7 @@ many trials, is not mistaken for one beyond it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tunebook.analysis.findings import Finding
@@ -27,6 +27,7 @@ from tunebook.core.space import Param
 Edge = Literal["low", "high"]
 P_MAX = 0.05          # significance of the position tests
 BEST_BAND = 0.2       # the best trial lies within this fraction of the range from the edge
+EDGE_BAND = 0.05      # the best trial this close to an edge is never "no boundary"
 CROWD_BAND = 1 / 3    # at least half of the top (or diverged) trials lie in this outer part
 WIDEN = 0.5           # a proposal widens the range by this fraction of its width ...
 MAX_LOG_FACTOR = 10.0  # ... but a log range by at most one decade
@@ -94,6 +95,22 @@ class AxesResult:
     boundaries: list[BoundaryProposal]
     stability: list[StabilityBound]
     findings: list[Finding]
+    edge_best: list[EdgeBest] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EdgeBest:
+    """The best trial sits at an edge of a range, in the range's own scale (log for a log
+    range), although the other top trials do not crowd it (so no confirmed boundary)."""
+
+    param: str
+    edge: Edge
+    trial: int
+    value: Any
+    position: float              # 0..1 across the range, log-space for a log range
+    scale: str
+    low: float
+    high: float
 
 
 def tuned_params(recs: RoundRecords) -> dict[str, Param]:
@@ -120,6 +137,7 @@ def axes(recs: RoundRecords, top: int = 5) -> AxesResult:
     diverged = [t for t in recs.sweep if t.status == "diverged"]
     completed = [t for t in recs.sweep if t.status == "completed"]
     boundaries: list[BoundaryProposal] = []
+    edges: list[EdgeBest] = []
     stability: list[StabilityBound] = []
     for name, p in params.items():
         if not _ranged(p):
@@ -131,11 +149,17 @@ def axes(recs: RoundRecords, top: int = 5) -> AxesResult:
         prop = _boundary(name, p, top_ids, rest_ids, cfg, bound)
         if prop is not None:
             boundaries.append(prop)
+        elif bound is None and top_ids:
+            lone = _edge_best(name, p, top_ids[0], cfg)
+            if lone is not None:
+                edges.append(lone)
     findings = [_boundary_finding(b, recs) for b in boundaries]
+    findings += [_edge_finding(e) for e in edges]
     findings += [_stability_finding(s, len(diverged), _best_near(s, params[s.param], ranked))
                  for s in stability]
     findings += _scattered(recs, diverged, stability)
-    return AxesResult(recs.basis, points, axis_list, top_ids, boundaries, stability, findings)
+    return AxesResult(recs.basis, points, axis_list, top_ids, boundaries, stability, findings,
+                      edges)
 
 
 # -- checks ----------------------------------------------------------------------------------
@@ -204,6 +228,42 @@ def _boundary(name: str, p: Param, top_ids: list[int], rest_ids: list[int],
         return BoundaryProposal(name, e, p.low, p.high, new_low, new_high, list(top_ids),
                                 [cfg.get(i) for i in top_ids], pval, reason)
     return None
+
+
+def _edge_best(name: str, p: Param, best: int, cfg: dict[int, Any]) -> EdgeBest | None:
+    us = _units(p, [best], cfg)  # the position in the range's own scale (log for log ranges)
+    if not us:
+        return None
+    for edge in ("high", "low"):
+        e: Edge = edge  # type: ignore[assignment]
+        if _near(us[0], e, EDGE_BAND):
+            assert p.low is not None and p.high is not None
+            return EdgeBest(name, e, best, cfg.get(best), us[0], p.scale, p.low, p.high)
+    return None
+
+
+def _edge_finding(e: EdgeBest) -> Finding:
+    where = "top" if e.edge == "high" else "bottom"
+    new_low, new_high = _widen_values(e)
+    return Finding(
+        "edge_best", "warning",
+        f"The best trial ({e.trial}, {e.param} = {_fmt(e.value)}) sits at {100 * e.position:.0f}%"
+        f" of {e.param}'s {'log ' if e.scale == 'log' else ''}range [{_fmt(e.low)}, "
+        f"{_fmt(e.high)}]; the other top trials do not crowd that edge, so the boundary is not "
+        "confirmed, but the best value may lie beyond it.",
+        f"Widen {e.param} at the {where} (e.g. to [{_fmt(new_low)}, {_fmt(new_high)}]) or add "
+        "trials near the edge to confirm (checklist 3.3: best points at the boundary -> expand "
+        "the search range).",
+        {"param": e.param, "edge": e.edge, "trial": e.trial, "value": e.value,
+         "position": e.position, "range": [e.low, e.high], "scale": e.scale})
+
+
+def _widen_values(e: EdgeBest) -> tuple[float, float]:
+    if e.scale == "log":
+        factor = min((e.high / e.low) ** WIDEN, MAX_LOG_FACTOR)
+        return (e.low, e.high * factor) if e.edge == "high" else (e.low / factor, e.high)
+    step = WIDEN * (e.high - e.low)
+    return (e.low, e.high + step) if e.edge == "high" else (e.low - step, e.high)
 
 
 def _widen(p: Param, edge: Edge) -> tuple[float | None, float | None, str]:

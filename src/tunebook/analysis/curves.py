@@ -15,26 +15,27 @@ still-rising curve is not called saturated.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from tunebook.analysis.findings import Finding
+from tunebook.analysis.judgements.instability import read_loss
+from tunebook.analysis.judgements.length import (
+    LengthVerdict,
+    round_length,
+    round_steps,
+    trial_length,
+)
+from tunebook.analysis.judgements.overfit import read_overfit
 from tunebook.analysis.records import RoundRecords
-from tunebook.core.score import Goal
+from tunebook.core.score import GLITCH_K, Goal, eval_size, isolated_evals, point_noise
 
 LOSS_KEY = "train/loss"
-EARLY, LATE = 0.10, 0.75       # best step in the first 10% / last 25% of training
-END = 0.9                      # still improving: gains within the last 10% of training
-OVERFIT_SHARE = 0.10           # dev gave back at least 10% of its improvement ...
-NOISE_OVERFIT = 3.0            # ... and 3 noise levels
-SPIKE_SCALE = 6.0              # a loss spike: 6 robust deviations above the recent level ...
-SPIKE_SHARE = 0.5              # ... and 50% above it ...
-SPIKE_PROGRESS = 0.2           # ... giving back a fifth of the loss's progress so far
-RISE_SHARE = 0.2               # training loss gave back 20% of its decrease
 DRAW_POINTS = 400              # training-loss points kept for drawing
+DROP_SHARE, DROP_NOISE = 0.2, 4.0   # a sudden dev drop: a fifth of the progress, 4 SEs
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,12 @@ class CurveDiagnosis:
     dev_drops: list[int] = field(default_factory=list)
     loss_rising_from: int | None = None
     codes: list[str] = field(default_factory=list)
+    periodic_spikes: list[int] = field(default_factory=list)   # structure, not instability
+    period: int | None = None
+    glitches: list[int] = field(default_factory=list)          # isolated evals, never best
+    length: LengthVerdict = LengthVerdict("unknown", None, None)
+    se: float = 0.0                                            # one eval's standard error
+    loss_signals: list[str] = field(default_factory=list)      # the instability rule's words
 
 
 @dataclass(frozen=True)
@@ -86,11 +93,14 @@ def dev_series(curve: Mapping[int, Mapping[str, float]],
 def diagnose(trial: int, curve: Mapping[int, Mapping[str, float]],
              value_of: Callable[[Mapping[str, float]], float | None], goal: Goal, *,
              total_steps: int | None = None, best_step: int | None = None,
-             group: dict[str, Any] | None = None, value: float | None = None) -> CurveDiagnosis:
+             group: dict[str, Any] | None = None, value: float | None = None,
+             n_eval: int | None = None) -> CurveDiagnosis:
     """Diagnose one trial's curves (a pure function of the curve).
 
     ``curve`` maps step -> {metric: value}; ``value_of`` turns one step's metrics into the dev
-    value (None where it is not logged); ``total_steps`` defaults to the last logged step.
+    value (None where it is not logged); ``total_steps`` defaults to the last logged step;
+    ``n_eval`` is the eval set's size (the binomial SE of an accuracy). Each question is answered
+    by its owner in :mod:`tunebook.analysis.judgements`.
 
     >>> curve = {s: {"dev/acc": 1 - abs(s - 200) / 1000} for s in range(100, 1001, 100)}
     >>> d = diagnose(1, curve, lambda m: m.get("dev/acc"), "max", total_steps=1000)
@@ -102,132 +112,72 @@ def diagnose(trial: int, curve: Mapping[int, Mapping[str, float]],
     total = max(int(total_steps or 0), last, 1)
     y = np.asarray(dev.values) * (1.0 if goal == "max" else -1.0)
     steps = np.asarray(dev.steps)
+    glitch_idx = isolated_evals(list(y), n_eval=n_eval)
     if best_step is None and len(y):
-        best_step = int(steps[int(np.argmax(y))])
+        masked = y.copy()
+        masked[glitch_idx] = -np.inf
+        best_step = int(steps[int(np.argmax(masked))])
     frac = None if best_step is None else best_step / total
-    loss_steps, loss = _loss(curve)
+    se = point_noise(dev.values, n_eval) if len(y) else 0.0
     codes: list[str] = []
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"glitches": [int(steps[i]) for i in glitch_idx], "se": se}
+    over = read_overfit(dev.steps, list(y), se, glitch_idx)
+    if over is not None:
+        out["overfit_drop"] = over.drop
+        codes.append("overfitting")
+    length = trial_length(dev.steps, list(y), total, best_step, se, overfit=over is not None)
+    out["length"] = length
+    if length.reason is not None:
+        codes.append(length.reason)
+    if length.reason == "early_saturation":
+        out["saturated_at"] = length.saturated_at
+    if length.reason == "still_improving":
+        out["still_improving"] = True
     if len(y) >= 3:
-        noise = _noise(y)
-        b = int(np.argmax(y))
-        improvement = float(y[b] - y[0])
-        tol = max(2 * noise, 0.005 * abs(improvement), 1e-12)
-        n_after = len(y) - 1 - b
-        if n_after >= 2 and improvement > 0:
-            end = float(np.mean(y[-2:]))
-            drop = float(y[b]) - end
-            if drop > max(OVERFIT_SHARE * improvement, NOISE_OVERFIT * noise):
-                out["overfit_drop"] = drop
-                codes.append("overfitting")
-        first = y[steps <= 0.5 * total]
-        second = y[steps > 0.5 * total]
-        if "overfitting" not in codes and len(first) >= 2 and len(second) >= 2 \
-                and float(second.max() - first.max()) <= tol:
-            out["saturated_at"] = int(steps[int(np.argmax(y >= y.max() - tol))])
-            codes.append("early_saturation")
-        # Still improving: the last eval beats everything before the last 10% of training.
-        before = y[steps <= END * total]
-        if len(before) >= 1 and steps[-1] > END * total and y[-1] >= y.max() - tol \
-                and float(y[-1] - before.max()) > tol:
-            out["still_improving"] = True
-            codes.append("still_improving")
-        out["dev_drops"] = _drops(steps, y, improvement, noise)
-    if frac is not None and frac <= EARLY:
-        codes.append("best_step_early")
-    elif frac is not None and frac >= LATE and not {"early_saturation", "still_improving"} \
-            & set(codes):
-        codes.append("best_step_late")
-    spikes: list[int] = []
-    if len(loss) >= 20:
-        spikes, rising = _loss_checks(loss_steps, loss)
-        out["loss_spikes"] = spikes
-        if rising is not None:
-            out["loss_rising_from"] = rising
-    if spikes or out.get("dev_drops") or out.get("loss_rising_from") is not None:
+        clean = np.delete(y, glitch_idx)
+        out["dev_drops"] = _drops(steps, y, float(clean.max() - clean[0]), se)
+    if glitch_idx:
+        codes.append("eval_glitch")
+    loss_steps, loss = _loss(curve)
+    reading = read_loss(loss_steps.tolist(), loss.tolist())
+    out["loss_spikes"] = list(reading.spikes)
+    out["periodic_spikes"] = list(reading.periodic)
+    out["period"] = reading.period
+    out["loss_rising_from"] = reading.rising_from
+    out["loss_signals"] = reading.signals()
+    if reading.unstable or out.get("dev_drops"):
         codes.append("instability")
+    if reading.period is not None:
+        codes.append("periodic_loss")
     return CurveDiagnosis(trial, dict(group or {}), value, total, best_step, frac, dev,
-                          _thin(loss_steps, loss, spikes) if len(loss) else None,
-                          codes=codes, **out)
+                          _thin(loss_steps, loss, reading.spikes + reading.periodic)
+                          if len(loss) else None, codes=codes, **out)
 
 
 # -- signal helpers ---------------------------------------------------------------------------
 
 
 def _loss(curve: Mapping[int, Mapping[str, float]]) -> tuple[np.ndarray, np.ndarray]:
-    pts = [(s, m[LOSS_KEY]) for s, m in sorted(curve.items())
-           if LOSS_KEY in m and math.isfinite(m[LOSS_KEY])]
+    pts = [(s, m[LOSS_KEY]) for s, m in sorted(curve.items()) if LOSS_KEY in m]
     if not pts:
         return np.zeros(0, dtype=int), np.zeros(0)
     a = np.asarray(pts, dtype=float)
     return a[:, 0].astype(int), a[:, 1]
 
 
-def _noise(y: np.ndarray) -> float:
-    """Robust per-point noise from second differences (blind to a curve's trend and bend).
-
-    For white noise of std s, ``y[i+1] - 2 y[i] + y[i-1]`` has std ``s * sqrt(6)``; the MAD
-    around the median ignores the smooth curvature and the odd spike.
-    """
-    d2 = np.diff(y, n=2)
-    if len(d2) < 2:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / math.sqrt(6))
-
-
-def _drops(steps: np.ndarray, y: np.ndarray, improvement: float, noise: float) -> list[int]:
+def _drops(steps: np.ndarray, y: np.ndarray, improvement: float, se: float) -> list[int]:
     """Eval steps where dev fell sharply and recovered at the next eval."""
     if len(y) < 5 or improvement <= 0:
         return []
-    thr = max(0.2 * improvement, 4 * noise)
+    thr = max(DROP_SHARE * improvement, DROP_NOISE * se)
     mid = y[1:-1]
     hit = mid < np.minimum(y[:-2], y[2:]) - thr
     return [int(s) for s in steps[1:-1][hit]]
 
 
-def _trailing_median(x: np.ndarray, w: int) -> np.ndarray:
-    """Median of the ``w`` points before each point (the first point: itself)."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    padded = np.concatenate([np.full(w, x[0]), x])
-    return np.median(sliding_window_view(padded, w)[:-1], axis=1)
-
-
-def _loss_checks(steps: np.ndarray, loss: np.ndarray) -> tuple[list[int], int | None]:
-    n = len(loss)
-    w = int(min(51, max(5, n // 20)))
-    base = _trailing_median(loss, w)
-    resid = loss - base
-    scale = float(1.4826 * np.median(np.abs(resid - np.median(resid))))
-    # Minibatch noise of a small loss is multiplicative: a batch at 5x the recent level is
-    # common near convergence. A spike must also give back a fifth of the progress so far.
-    start = float(np.median(loss[:max(3, min(10, n // 50))]))
-    progress = np.maximum(start - base, 0.0)
-    hit = (resid > np.maximum(SPIKE_SCALE * scale, SPIKE_SHARE * np.abs(base))) & (
-        resid > SPIKE_PROGRESS * progress)
-    hit[:w] = False  # the trailing window is still filling up
-    spikes: list[int] = []
-    last = -10**9
-    for i in np.flatnonzero(hit):
-        if i - last > w:  # consecutive spike points are one event
-            spikes.append(int(steps[i]))
-        last = int(i)
-    # Rising: the level at the end is above the lowest level by a fifth of the total decrease.
-    k = max(5, n // 10)
-    start = float(np.median(loss[:k]))
-    level = np.asarray([np.median(loss[max(0, i - k + 1):i + 1]) for i in range(k - 1, n, k)])
-    if len(level) < 3:
-        return spikes, None
-    lo_i = int(np.argmin(level[:-1]))
-    lowest, end = float(level[lo_i]), float(level[-1])
-    decrease = start - lowest
-    rising = None
-    if decrease > 0 and end - lowest > max(RISE_SHARE * decrease, 4 * scale / math.sqrt(k)):
-        rising = int(steps[min((lo_i + 1) * k - 1, n - 1)])
-    return spikes, rising
-
-
-def _thin(steps: np.ndarray, loss: np.ndarray, keep: list[int]) -> Series:
+def _thin(steps: np.ndarray, loss: np.ndarray, keep: Sequence[int]) -> Series:
+    ok = np.isfinite(loss)
+    steps, loss = steps[ok], loss[ok]
     if len(loss) <= DRAW_POINTS:
         return Series([int(s) for s in steps], [float(v) for v in loss])
     idx = set(np.linspace(0, len(loss) - 1, DRAW_POINTS).astype(int).tolist())
@@ -272,24 +222,39 @@ def curve_report(recs: RoundRecords, curves: Mapping[int, Mapping[int, Mapping[s
     diags = []
     for t in recs.ranked(distinct=True)[:top]:
         cfg_total = t.config.get("max_train_steps")
+        curve = curves.get(t.id, {})
+        key = recs.value_name if not use_best else (recs.scorer.formula.metrics or ("",))[0]
         diags.append(diagnose(
-            t.id, curves.get(t.id, {}), value_of, recs.goal,
+            t.id, curve, value_of, recs.goal,
             total_steps=int(cfg_total) if isinstance(cfg_total, int | float) else None,
             best_step=t.best_step if use_best else None, group=t.group,
-            value=recs.values.get(t.id)))
-    return CurveReport(recs.value_name, diags, _findings(recs, diags))
+            value=recs.values.get(t.id), n_eval=eval_size(curve, key) if key else None))
+    name = "dev score" if recs.value_name == "score" else recs.value_name
+    return CurveReport(recs.value_name, diags, curve_findings(name, diags))
 
 
 def _f(x: float | None) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
-def _findings(recs: RoundRecords, diags: list[CurveDiagnosis]) -> list[Finding]:
-    name = "dev score" if recs.value_name == "score" else recs.value_name
+def curve_findings(name: str, diags: list[CurveDiagnosis]) -> list[Finding]:
+    """The round's findings from its top trials' diagnoses (best first), one per question.
+
+    Training length speaks with one voice: only trials whose verdict goes the round's way
+    (:func:`tunebook.analysis.judgements.length.round_length`) make its finding; the others are
+    named in its evidence as dissent.
+    """
     n = len(diags)
     out: list[Finding] = []
+    direction = round_length([d.length for d in diags])
+    dissent = [d.trial for d in diags if d.length.direction in ("shorter", "longer")
+               and d.length.direction != direction]
+    length_codes = {"early_saturation", "best_step_early", "still_improving", "best_step_late"}
 
     def hit(code: str) -> list[CurveDiagnosis]:
+        if code in length_codes:
+            return [d for d in diags if d.length.reason == code
+                    and d.length.direction == direction]
         return [d for d in diags if code in d.codes]
 
     def head(ds: list[CurveDiagnosis], what: str) -> str:
@@ -312,7 +277,7 @@ def _findings(recs: RoundRecords, diags: list[CurveDiagnosis]) -> list[Finding]:
                          "drop": d.overfit_drop} for d in ds]}))
     if ds := hit("early_saturation"):
         stop = max(d.saturated_at or 0 for d in ds)
-        suggest = _round_steps(1.25 * stop)
+        suggest = round_steps(1.25 * stop)
         parts = [f"trial {d.trial} (no gain beyond noise after step {d.saturated_at} of "
                  f"{d.total_steps})"
                  for d in ds]
@@ -327,7 +292,7 @@ def _findings(recs: RoundRecords, diags: list[CurveDiagnosis]) -> list[Finding]:
                          "total_steps": d.total_steps} for d in ds],
              "suggested_max_train_steps": suggest}))
     if ds := hit("still_improving"):
-        suggest = _round_steps(2 * max(d.total_steps for d in ds))
+        suggest = round_steps(2 * max(d.total_steps for d in ds))
         parts = [f"trial {d.trial} (best {_f(best_of(d))} at step {d.best_step} of "
                  f"{d.total_steps})" for d in ds]
         out.append(Finding(
@@ -341,7 +306,7 @@ def _findings(recs: RoundRecords, diags: list[CurveDiagnosis]) -> list[Finding]:
                          "total_steps": d.total_steps} for d in ds],
              "suggested_max_train_steps": suggest}))
     if ds := hit("best_step_late"):
-        suggest = _round_steps(1.5 * max(d.total_steps for d in ds))
+        suggest = round_steps(1.5 * max(d.total_steps for d in ds))
         parts = [f"trial {d.trial} (step {d.best_step} of {d.total_steps})" for d in ds]
         out.append(Finding(
             "best_step_late", "info",
@@ -352,7 +317,7 @@ def _findings(recs: RoundRecords, diags: list[CurveDiagnosis]) -> list[Finding]:
                          "total_steps": d.total_steps} for d in ds],
              "suggested_max_train_steps": suggest}))
     if ds := hit("best_step_early"):
-        suggest = _round_steps(max(4 * max(d.best_step or 0 for d in ds), 1))
+        suggest = round_steps(max(4 * max(d.best_step or 0 for d in ds), 1))
         parts = [f"trial {d.trial} (step {d.best_step} of {d.total_steps})" for d in ds]
         out.append(Finding(
             "best_step_early", "info",
@@ -366,13 +331,9 @@ def _findings(recs: RoundRecords, diags: list[CurveDiagnosis]) -> list[Finding]:
     if ds := hit("instability"):
         parts = []
         for d in ds:
-            bits = []
-            if d.loss_spikes:
-                bits.append(f"training-loss spikes at steps {_steps(d.loss_spikes)}")
+            bits = [f"training loss: {x}" for x in d.loss_signals]
             if d.dev_drops:
                 bits.append(f"sudden {name} drops at steps {_steps(d.dev_drops)}")
-            if d.loss_rising_from is not None:
-                bits.append(f"training loss rising from step {d.loss_rising_from}")
             parts.append(f"trial {d.trial}: " + ", ".join(bits))
         out.append(Finding(
             "instability", "problem",
@@ -383,6 +344,33 @@ def _findings(recs: RoundRecords, diags: list[CurveDiagnosis]) -> list[Finding]:
             {"trials": [{"trial": d.trial, "loss_spikes": d.loss_spikes,
                          "dev_drops": d.dev_drops, "loss_rising_from": d.loss_rising_from}
                         for d in ds]}))
+    if ds := hit("periodic_loss"):
+        parts = [f"trial {d.trial} (every ~{d.period} steps: {_steps(d.periodic_spikes)})"
+                 for d in ds]
+        out.append(Finding(
+            "periodic_loss", "info",
+            head(ds, "The training loss spikes at a regular period") + ": " + "; ".join(parts)
+            + ". A period is structure (the same hard batches each epoch), not instability.",
+            "If the period is the epoch length, shuffle the training data each epoch "
+            "(DataLoader(shuffle=True)); nothing to stabilize.",
+            {"trials": [{"trial": d.trial, "period": d.period, "spikes": d.periodic_spikes}
+                        for d in ds]}))
+    if ds := hit("eval_glitch"):
+        parts = [f"trial {d.trial} (steps {_steps(d.glitches)})" for d in ds]
+        out.append(Finding(
+            "eval_glitch", "warning",
+            head(ds, f"An eval of the {name} stands alone far above its neighbours") + ": "
+            + "; ".join(parts) + ". Rule: a best step must be confirmed by a neighbouring "
+            f"eval within {GLITCH_K:g} standard errors; these were passed over.",
+            "Check the eval for a bug (a batch evaluated twice, a metric averaged over the "
+            "wrong count) or evaluate more often around that step.",
+            {"trials": [{"trial": d.trial, "glitches": d.glitches, "se": d.se} for d in ds]}))
+    if dissent and any(f.code in length_codes for f in out):
+        for i, f in enumerate(out):
+            if f.code in length_codes:
+                out[i] = Finding(f.code, f.severity, f.message + f" (trials {dissent} point the "
+                                 "other way; the majority of the top trials decides.)",
+                                 f.action, {**f.evidence, "dissent": dissent})
     if diags and all(d.train_loss is None for d in diags):
         out.append(Finding(
             "no_train_loss", "info",
@@ -395,11 +383,3 @@ def _findings(recs: RoundRecords, diags: list[CurveDiagnosis]) -> list[Finding]:
 def _steps(steps: list[int]) -> str:
     shown = ", ".join(map(str, steps[:5]))
     return shown + (f" (+{len(steps) - 5} more)" if len(steps) > 5 else "")
-
-
-def _round_steps(x: float) -> int:
-    """Round a step count up to 2 significant digits (1234 -> 1300)."""
-    if x <= 0:
-        return 0
-    mag = 10 ** max(int(math.floor(math.log10(x))) - 1, 0)
-    return int(math.ceil(x / mag) * mag)

@@ -16,6 +16,13 @@ value at the trial's best step, ``<split>/<name>``, becomes an error by the metr
 The target error is ``task.target_error`` (human-level or Bayes error) unless one is passed.
 Without a train_dev split, dev - train is reported as variance that may include mismatch.
 The largest gap picks the checklist's actions.
+
+Each gap carries a 95% interval when the errors are shares (goal ``max`` metrics in [0, 1], or
+an error rate) and the splits' sizes are known: from the trial's stored predictions (their row
+count per split) or a logged ``<split>/examples``. A share's interval is Wilson's; a gap between
+two splits uses Newcombe's hybrid score interval (Wilson on each side); a gap to the target
+error uses the train error's. A gap whose interval holds 0 is not told apart from no gap: it
+never becomes the largest, and a finding says which split is too small to tell.
 """
 
 from __future__ import annotations
@@ -69,6 +76,58 @@ class Diagnosis:
     largest: str | None               # the gap that picks the actions; None when none > tol
     mismatch_auc: float | None = None
     findings: list[Finding] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)      # split -> examples evaluated
+    intervals: dict[str, tuple[float, float] | None] = field(default_factory=dict)  # 95%
+
+
+Z95 = 1.959964
+
+
+def wilson(p: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson's score interval of a share ``p`` observed on ``n`` examples.
+
+    >>> [round(v, 3) for v in wilson(0.1, 180)]
+    [0.064, 0.153]
+    """
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def gap_interval(hi: float, n_hi: int, lo: float, n_lo: int | None) -> tuple[float, float]:
+    """Newcombe's interval of ``hi - lo`` (two shares); ``n_lo`` None: ``lo`` is exact.
+
+    >>> [round(v, 3) for v in gap_interval(0.15, 180, 0.05, 1000)]
+    [0.053, 0.161]
+    """
+    d = hi - lo
+    l1, u1 = wilson(hi, n_hi)
+    if n_lo is None:
+        return l1 - lo, u1 - lo
+    l2, u2 = wilson(lo, n_lo)
+    return d - math.sqrt((hi - l1) ** 2 + (u2 - lo) ** 2), \
+        d + math.sqrt((u1 - hi) ** 2 + (lo - l2) ** 2)
+
+
+def _intervals(errors: Mapping[str, float | None], sizes: Mapping[str, int],
+               target: float | None, shares: bool) -> dict[str, tuple[float, float] | None]:
+    pairs = {"avoidable_bias": ("train", None), "variance": ("train_dev", "train"),
+             "mismatch": ("dev", "train_dev"), "dev_overfit": ("test", "dev")}
+    out: dict[str, tuple[float, float] | None] = {}
+    for gap, (a, b) in pairs.items():
+        if gap == "variance" and errors.get("train_dev") is None:
+            a = "dev"
+        ea, na = errors.get(a), sizes.get(a)
+        if not shares or ea is None or not na:
+            out[gap] = None
+            continue
+        if b is None:
+            out[gap] = None if target is None else gap_interval(ea, na, target, None)
+            continue
+        eb, nb = errors.get(b), sizes.get(b)
+        out[gap] = None if eb is None or not nb else gap_interval(ea, na, eb, nb)
+    return out
 
 
 def error_rule(project: ProjectSpec, metric: str | None = None) -> tuple[str, Goal]:
@@ -105,7 +164,8 @@ def error_rule(project: ProjectSpec, metric: str | None = None) -> tuple[str, Go
 
 def diagnose(metrics: Mapping[str, float], metric: str, goal: Goal,
              target: float | None = None, *, trial_id: int | None = None,
-             mismatch_auc: float | None = None, tolerance: float = 0.0) -> Diagnosis:
+             mismatch_auc: float | None = None, tolerance: float = 0.0,
+             sizes: Mapping[str, int] | None = None) -> Diagnosis:
     """The error ladder from ``split/metric`` values; the largest gap picks the actions.
 
     >>> d = diagnose({"train/accuracy": 0.80, "dev/accuracy": 0.78}, "accuracy", "max", 0.01)
@@ -134,14 +194,57 @@ def diagnose(metrics: Mapping[str, float], metric: str, goal: Goal,
                         + "), then re-run the trial (tunebook baseline, or tunebook round run "
                         "NAME); make a train_dev split too to separate variance from mismatch.")
     gaps = _gaps(errors, target)
-    sized = {k: v for k, v in gaps.items() if v is not None}
-    largest = max(sized, key=lambda k: sized[k]) if sized else None
-    if largest is not None and sized[largest] <= tolerance:
+    n_of = {s: int(v) for s, v in (sizes or {}).items() if v}
+    for split in SPLITS:  # a logged "<split>/examples" counts when no predictions said
+        logged = metrics.get(f"{split}/examples")
+        if split not in n_of and logged is not None and math.isfinite(logged) and logged >= 1:
+            n_of[split] = int(logged)
+    shares = goal == "max" or all(0.0 <= e <= 1.0 for e in errors.values() if e is not None) \
+        and metric in ("error", "error_rate", "err")
+    intervals = _intervals(errors, n_of, target, shares)
+    # A gap whose 95% interval holds zero is not told apart from no gap.
+    told = {k: v for k, v in gaps.items() if v is not None
+            and (intervals.get(k) is None or intervals[k][0] > 0)}  # type: ignore[index]
+    largest = max(told, key=lambda k: told[k]) if told else None
+    if largest is not None and told[largest] <= tolerance:
         largest = None
     rule = f"1 - {metric}" if goal == "max" else metric
     findings = _findings(errors, gaps, largest, target, rule, mismatch_auc, trial_id)
+    findings += _uncertain(gaps, intervals, n_of, largest)
     return Diagnosis(trial_id, metric, rule, target, errors, gaps, largest, mismatch_auc,
-                     findings)
+                     findings, n_of, intervals)
+
+
+def _uncertain(gaps: Mapping[str, float | None],
+               intervals: Mapping[str, tuple[float, float] | None], sizes: Mapping[str, int],
+               largest: str | None) -> list[Finding]:
+    """Say which gaps the split sizes cannot tell from zero, or from the largest gap."""
+    out = []
+    vague = [k for k, v in gaps.items() if v is not None and v > 0
+             and (ci := intervals.get(k)) is not None and ci[0] <= 0]
+    if vague:
+        parts = [f"{LABELS[k]} {gaps[k]:.3g} (95% interval {intervals[k][0]:+.3g} to "  # type: ignore[index]
+                 f"{intervals[k][1]:+.3g})" for k in vague]  # type: ignore[index]
+        small = ", ".join(f"{s} n={n}" for s, n in sizes.items())
+        out.append(Finding(
+            "diagnose.too_small", "info",
+            "Too small to tell: " + "; ".join(parts) + f" (split sizes: {small}).",
+            "Grow the smaller split (or evaluate on all of it) before acting on these gaps.",
+            {"gaps": vague, "intervals": {k: intervals[k] for k in vague},
+             "sizes": dict(sizes)}))
+    if largest is not None and (ci := intervals.get(largest)) is not None:
+        rivals = [k for k, v in gaps.items() if k != largest and v is not None
+                  and (cj := intervals.get(k)) is not None and cj[1] >= ci[0] and v > 0]
+        if rivals:
+            out.append(Finding(
+                "diagnose.close_call", "info",
+                f"The largest gap, {LABELS[largest]}, cannot be told apart from "
+                + ", ".join(LABELS[k] for k in rivals) + " at these split sizes (their 95% "
+                "intervals overlap).", "Act on the largest gap, and re-diagnose after the "
+                "change; a larger dev set would settle it.",
+                {"largest": largest, "rivals": rivals,
+                 "intervals": {k: intervals[k] for k in [largest, *rivals]}}))
+    return out
 
 
 def _gaps(errors: Mapping[str, float | None], target: float | None) -> dict[str, float | None]:
@@ -223,5 +326,10 @@ def diagnose_trial(store: Store, project: ProjectSpec, trial: TrialRecord,
     tgt = project.task.target_error if target is None else target
     if tgt is not None and (not math.isfinite(tgt) or tgt < 0):
         raise SpecError("--target", "an error >= 0", tgt)
+    sizes: dict[str, int] = {}
+    for art in sorted(store.artifacts(trial.id, "predictions"), key=lambda a: (a.step or 0, a.id)):
+        rows, split = art.meta.get("rows"), art.meta.get("split")
+        if isinstance(rows, int) and rows > 0 and isinstance(split, str):
+            sizes[split] = rows  # the latest predictions of each split
     return diagnose(trial.best_metrics, name, goal, tgt, trial_id=trial.id,
-                    mismatch_auc=latest_mismatch_auc(store), tolerance=tolerance)
+                    mismatch_auc=latest_mismatch_auc(store), tolerance=tolerance, sizes=sizes)

@@ -7,16 +7,9 @@ confidence band and every metadata column. Categories are ranked by their share 
 errors; each carries its *ceiling*, the dev error that would go away if every error of that
 category were fixed (share x dev error), which says how much fixing it can be worth.
 
-Likely label errors are listed apart, by a documented rule (confident learning's per-class
-threshold, on the one confidence the predictions file keeps):
-
-1. the model is confidently wrong: its confidence is at least the mean confidence of its
-   *correct* predictions of the same predicted class; and
-2. its neighbours agree with it: other models' predictions of the same example (other trials of
-   the round) mostly name the same wrong class. Without other models, rule 1 alone applies.
-
-cleanlab's ``find_label_issues`` needs every class's probability per example; the predictions
-file stores only the top confidence, so the rule above is used instead.
+Likely label errors are listed apart, and judged, by the one label-quality rule in
+:mod:`tunebook.analysis.judgements.labels` (confidently wrong, confirmed by other models in the
+store, and as sure as the correct predictions of their class).
 
 The sample exports to CSV with empty ``tag`` and ``note`` columns for manual tagging; reading
 the filled file back adds a ``tag`` dimension to the tally (``;`` separates several tags).
@@ -34,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tunebook.analysis.findings import Finding
+from tunebook.analysis.judgements.labels import LabelVerdict, Suspect, find_suspects, label_verdict
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import TrialRecord
@@ -43,7 +37,6 @@ BASE_COLUMNS = ("id", "label", "prediction", "confidence")
 BANDS = (0.5, 0.8, 0.95)
 MAX_LEVELS = 20          # a text column with more distinct values is an id, not a slice
 NUMERIC_BINS = 4         # numeric metadata with many values is cut at its quartiles
-SUSPECT_SHARE = 0.10     # this share of errors looking mislabelled is worth a warning
 SLICE_LIFT = 1.5         # a slice this much more error-prone than average is worth a finding
 FEW_ERRORS = 30          # below this many errors, shares are anecdotes, not a ranking
 
@@ -61,19 +54,6 @@ class Category:
 
 
 @dataclass(frozen=True)
-class Suspect:
-    """An error that looks like a label error rather than a model error."""
-
-    id: str
-    label: str
-    prediction: str
-    confidence: float
-    threshold: float            # mean confidence of correct predictions of this class
-    agreement: float | None     # share of other models predicting the same wrong class
-    others: int                 # how many other models' predictions were compared
-
-
-@dataclass(frozen=True)
 class ErrorAnalysis:
     trial_id: int | None
     n_examples: int
@@ -88,6 +68,23 @@ class ErrorAnalysis:
     tags: list[Category] = field(default_factory=list)
     n_tagged: int = 0
     findings: list[Finding] = field(default_factory=list)
+    # Which model made the predictions read: the step they were saved at (None: saved without
+    # a step) and the trial's best step (the model its score describes).
+    predictions_step: int | None = None
+    best_step: int | None = None
+
+    @property
+    def step_note(self) -> str:
+        if self.predictions_step is None:
+            return ("predictions saved without a step (the plain run.save_predictions API: the "
+                    "model as train() left it, usually its last step)"
+                    + (f"; the trial's best step is {self.best_step}"
+                       if self.best_step is not None else ""))
+        if self.predictions_step == self.best_step:
+            return f"predictions of step {self.predictions_step}, the trial's best step"
+        return (f"predictions of step {self.predictions_step}, not the trial's best step "
+                f"{self.best_step}")
+    labels: LabelVerdict | None = None  # the label-quality judgement
 
 
 def _bands(edges: Sequence[float]) -> list[tuple[float, float, str]]:
@@ -146,47 +143,6 @@ def _keys(row: Mapping[str, str], slicers: Mapping[str, Mapping[str, str]],
     for col, mapping in slicers.items():
         keys.append((col, mapping.get(row.get(col, ""), row.get(col, ""))))
     return keys
-
-
-def find_suspects(rows: Sequence[Mapping[str, str]],
-                  others: Mapping[str, Sequence[str]] | None = None) -> list[Suspect]:
-    """Errors that look mislabelled: confidently wrong and agreed with by other models.
-
-    >>> rows = [{"id": str(i), "label": "a", "prediction": "a", "confidence": "0.9"}
-    ...         for i in range(5)] + [{"id": "x", "label": "b", "prediction": "a",
-    ...                                "confidence": "0.99"}]
-    >>> [s.id for s in find_suspects(rows, {"x": ["a", "a"]})]
-    ['x']
-    """
-    if not rows or "confidence" not in rows[0]:
-        return []
-    right: dict[str, list[float]] = {}
-    for r in rows:
-        c = _float(r.get("confidence"))
-        if c is not None and r["label"] == r["prediction"]:
-            right.setdefault(r["prediction"], []).append(c)
-    every = [c for cs in right.values() for c in cs]
-    if not every:
-        return []
-    fallback = sum(every) / len(every)
-    out = []
-    for r in rows:
-        c = _float(r.get("confidence"))
-        if c is None or r["label"] == r["prediction"]:
-            continue
-        cs = right.get(r["prediction"])
-        threshold = sum(cs) / len(cs) if cs else fallback
-        if c < threshold:
-            continue
-        theirs = list((others or {}).get(r["id"], ()))
-        agreement = (sum(p == r["prediction"] for p in theirs) / len(theirs)) if theirs else None
-        if agreement is not None and agreement < 0.5:
-            continue  # other models side with the label: a model error, not a label error
-        out.append(Suspect(r["id"], r["label"], r["prediction"], c, threshold, agreement,
-                           len(theirs)))
-    out.sort(key=lambda s: (-(s.agreement if s.agreement is not None else 0.0), -s.confidence,
-                            s.id))
-    return out
 
 
 def analyze_errors(rows: Sequence[Mapping[str, str]], *, sample_size: int = 150, seed: int = 0,
@@ -249,7 +205,8 @@ def analyze_errors(rows: Sequence[Mapping[str, str]], *, sample_size: int = 150,
     suspects = find_suspects(table, others)
     tag_cats, n_tagged = _tally_tags(tags or {}, {r["id"] for r in wrong}, dev_error)
     result = ErrorAnalysis(trial_id, n, n_err, dev_error, seed, k, sample, categories, suspects,
-                           list(slicers), tag_cats, n_tagged)
+                           list(slicers), tag_cats, n_tagged,
+                           labels=label_verdict(table, suspects, others))
     return replace(result, findings=_findings(result))
 
 
@@ -308,13 +265,16 @@ def _findings(a: ErrorAnalysis) -> list[Finding]:
                 {"category": worst.__dict__}))
     if a.suspects:
         share = len(a.suspects) / a.n_errors
+        problem = a.labels is not None and a.labels.problem
         out.append(Finding(
-            "errors.label_quality", "warning" if share >= SUSPECT_SHARE and not few else "info",
+            "errors.label_quality", "warning" if problem else "info",
             f"{len(a.suspects)} of {a.n_errors} dev errors ({share:.0%}) look mislabelled "
-            "(confidently wrong and other models agree).",
+            "(confidently wrong and other models agree); "
+            + (a.labels.reason if a.labels else "") + ".",
             "Review them; if dev labels are wrong, clean dev and test first to restore trust in "
             "the metric; systematic train label noise calls for targeted relabeling.",
-            {"ids": [s.id for s in a.suspects[:20]], "share": share}))
+            {"ids": [s.id for s in a.suspects[:20]], "share": share, "problem": problem,
+             "typical_p": a.labels.typical_p if a.labels else None}))
     if a.tags:
         top_tag = a.tags[0]
         out.append(Finding(
@@ -370,12 +330,15 @@ def errors_of_trial(store: Store, project: ProjectSpec, project_dir: str | Path,
                     metadata: Mapping[str, Mapping[str, str]] | None = None,
                     tags: Mapping[str, str] | None = None, neighbours: int = 10,
                     split: str = "dev") -> ErrorAnalysis:
-    """Error analysis of a stored trial; other trials of its round act as neighbours.
+    """Error analysis of a stored trial; the other trials in the store act as neighbours.
+
+    Every other completed trial with stored predictions of ``split`` can confirm a suspect
+    (the trial's own round first, then the latest of other rounds), up to ``neighbours``.
 
     >>> errors_of_trial(store, project, ".", store.trial(4)).categories[0]  # doctest: +SKIP
     Category(dimension='confusion', value='3 -> 8', ...)
     """
-    from tunebook.experiments.baseline import read_predictions
+    from tunebook.experiments.baseline import predictions_artifact, read_predictions
     from tunebook.rounds.lifecycle import ranked
 
     if project.task.type == "regression":
@@ -389,10 +352,33 @@ def errors_of_trial(store: Store, project: ProjectSpec, project_dir: str | Path,
                         f"split='{split}') at the end of train(config, run), then re-run it "
                         f"(tunebook round run {trial.round}, or tunebook baseline).")
     others: dict[str, list[str]] = {}
-    peers = [t for t in ranked(store, store.round(trial.round_id))
-             if t.id != trial.id and t.status == "completed"][:neighbours]
-    for peer in peers:
-        for r in read_predictions(store, peer, project_dir, split) or []:
+    same = [t for t in ranked(store, store.round(trial.round_id))
+            if t.id != trial.id and t.status == "completed"]
+    seen = {t.id for t in same} | {trial.id}
+    rest = sorted((t for t in store.trials(status="completed") if t.id not in seen),
+                  key=lambda t: -t.id)
+    used = 0
+    for peer in [*same, *rest]:
+        if used >= neighbours:
+            break
+        peer_rows = read_predictions(store, peer, project_dir, split)
+        if not peer_rows:
+            continue
+        used += 1
+        for r in peer_rows:
             others.setdefault(r["id"], []).append(r["prediction"])
-    return analyze_errors(rows, sample_size=sample_size, seed=seed, metadata=metadata,
-                          others=others, tags=tags, trial_id=trial.id)
+    result = analyze_errors(rows, sample_size=sample_size, seed=seed, metadata=metadata,
+                            others=others, tags=tags, trial_id=trial.id)
+    art = predictions_artifact(store, trial, split)
+    result = replace(result, predictions_step=art.step if art else None,
+                     best_step=trial.best_step)
+    if result.predictions_step != trial.best_step:
+        result = replace(result, findings=[*result.findings, Finding(
+            "errors.predictions_step", "warning",
+            f"These errors are of the model at another point than the trial's score: "
+            f"{result.step_note}.",
+            "Save predictions at the best step: reload the best checkpoint first "
+            "(tk.Checkpoints.load_best, then tk.save_predictions(..., step=best_step)), or pass "
+            "step= to run.save_predictions.",
+            {"predictions_step": result.predictions_step, "best_step": trial.best_step})])
+    return result

@@ -31,6 +31,12 @@ class Finding:
     action: str
     evidence: dict[str, Any]
 
+    def _repr_html_(self) -> str:
+        from tunebook.core.html import table_html
+
+        return table_html(["code", "severity", "message", "action"],
+                          [[self.code, self.severity, self.message, self.action]])
+
 
 def by_severity(findings: list[Finding]) -> list[Finding]:
     """Findings ordered problem, warning, info (stable within each level).

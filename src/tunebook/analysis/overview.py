@@ -16,6 +16,7 @@ from tunebook.analysis.importance import Importance, importance
 from tunebook.analysis.isolation import Isolation, isolation
 from tunebook.analysis.records import RoundRecords, load_records
 from tunebook.core.errors import SpecError
+from tunebook.core.usage import ignored_by_all
 from tunebook.store import Store
 
 
@@ -36,6 +37,21 @@ class RoundAnalysis:
     importance: Importance | None
     findings: list[Finding]
     answer: str                  # the round's answer to its question, in a sentence or two
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the answer, the counts and the findings (plots: tunebook.plots)."""
+        import html
+
+        from tunebook.core.html import table_html
+
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
+        return (f"<b>round {html.escape(self.round)}</b>: {html.escape(self.question)}"
+                f"<p>{html.escape(self.answer)}</p><p>{html.escape(counts)}; best trial "
+                f"{self.best_trial} ({html.escape(self.value_name)} "
+                f"{'–' if self.best_value is None else f'{self.best_value:.4g}'})</p>"
+                + table_html(["code", "severity", "message", "action"],
+                             [[f.code, f.severity, f.message, f.action]
+                              for f in self.findings]))
 
 
 def analyze_round(store: Store, round_name: str, *, top: int = 5, metric: str | None = None,
@@ -109,6 +125,30 @@ def _outcomes(recs: RoundRecords) -> list[Finding]:
             "Check whether the constraint is reachable in this search space; narrow the ranges "
             "toward the feasible trials or revisit the constraint (checklist 1.1).",
             {"trials": infeasible, "constraints": [str(c) for c in recs.scorer.constraints]}))
+    out += ignored_params(recs)
+    return out
+
+
+def ignored_params(recs: RoundRecords) -> list[Finding]:
+    """A tuned hyperparameter that train() never read: every value trained the same model, so
+    whatever the round seems to say about it is noise (tunebook.core.usage)."""
+    out: list[Finding] = []
+    finished = list(recs.finished)
+    for name, p in recs.spec.params.items():
+        if p.role == "fixed":
+            continue
+        never = ignored_by_all(finished, name)
+        if never:
+            out.append(Finding(
+                "ignored_param", "problem",
+                f"train() never reads {name} (trials {', '.join(map(str, never[:5]))}"
+                f"{' ...' if len(never) > 5 else ''} recorded the keys they read): every value "
+                f"of {name} in round {recs.record.name} trained the same model, so the round "
+                f"says nothing about {name}.",
+                f"Make train(config, run) use config['{name}']"
+                + (" (tk.make_schedule reads warmup_steps)" if name == "warmup_steps" else "")
+                + ", or drop it from the round.",
+                {"param": name, "trials": never}))
     return out
 
 

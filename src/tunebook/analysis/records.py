@@ -8,6 +8,7 @@ training. Reading is the only impure step; every analysis after it is a pure fun
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -46,7 +47,8 @@ class RoundRecords:
         """Completed and diverged trials."""
         return [t for t in self.trials if t.status in ANALYZED]
 
-    @property
+    # Cached: in_sweep asks it once per trial, and recomputing it each time was O(n^2).
+    @functools.cached_property
     def staged(self) -> bool:
         """A short-then-long round: some trials ran at a fraction of the full length."""
         return any(is_partial(t) for t in self.trials)

@@ -14,27 +14,29 @@ and override ``lr``, ``warmup_steps`` and ``max_train_steps``:
   ``train/grad_norm``), :func:`tunebook.core.clipping.propose_clip_threshold` proposes the 90th
   percentile and warns when more than half the steps would be clipped.
 
-A training-loss curve counts as unstable when it diverges (a non-finite value), rises (the last
-10% of points average above the first 10%), blows up early (a point in the first 20% above 1.5x
-the first loss) or spikes (a point above twice the median of the 20 before it *and* higher than
-that median by half the first loss: minibatch noise near zero loss is not a spike).
+A training-loss curve counts as unstable when the trial diverged or when the one instability
+rule (:func:`tunebook.analysis.judgements.instability.read_loss`, also read by ``tunebook
+analyze`` and the baseline check) finds divergence, an early blow-up, irregular spikes or a
+rising loss; spikes at a regular period (an unshuffled loader's epoch) are structure and do not
+count.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunebook.analysis.findings import Finding
+from tunebook.analysis.judgements.instability import read_loss
 from tunebook.analysis.selection import fresh_round_name, trial_in_round
 from tunebook.core.clipping import ClipProposal, propose_clip_threshold
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import TrialRecord
+from tunebook.core.usage import train_usage
 from tunebook.store import Store
 
 LOSS = "train/loss"
@@ -70,6 +72,7 @@ class CurveCheck:
     loss_first: float | None
     loss_last: float | None
     losses: list[list[float]] = field(default_factory=list)  # [step, loss], thinned for plots
+    period: int | None = None        # spikes recurring at this period: structure, not unstable
 
     @property
     def unstable(self) -> bool:
@@ -99,22 +102,13 @@ def check_curve(losses: Sequence[tuple[int, float]], *, label: str = "", status:
     vals = [v for _, v in pts if math.isfinite(v)]
     first = vals[0] if vals else None
     last = vals[-1] if vals else None
-    rising = blowup = False
-    spikes: list[int] = []
-    if first is not None and len(vals) >= 5:
-        k = max(1, len(vals) // 10)
-        rising = sum(vals[-k:]) / k > sum(vals[:k]) / k
-        early = vals[: max(2, len(vals) // 5)]
-        blowup = max(early) > 1.5 * first and first > 0
-        fin = [(s, v) for s, v in pts if math.isfinite(v)]
-        for i in range(5, len(fin)):
-            med = statistics.median(v for _, v in fin[max(0, i - 20):i])
-            if fin[i][1] > 2 * med and fin[i][1] - med > 0.5 * abs(first):
-                spikes.append(fin[i][0])
+    reading = read_loss([s for s, _ in pts], [v for _, v in pts])
+    rising, blowup = reading.rising_from is not None, reading.blowup
+    spikes, period = list(reading.spikes), reading.period
     stride = max(1, len(pts) // 200)
     thin = [[float(s), v] for s, v in pts[::stride]]
     return CurveCheck(label, trial_id, status, lr, int(warmup_steps), int(steps), score,
-                      len(pts), diverged, rising, blowup, spikes, first, last, thin)
+                      len(pts), diverged, rising, blowup, spikes, first, last, thin, period)
 
 
 @dataclass(frozen=True)
@@ -136,9 +130,13 @@ class StabilityReport:
 
 def assess(reference: CurveCheck, probe: CurveCheck | None, warmup: Sequence[CurveCheck],
            grad_norms: Sequence[float], *, goal: str = "max", lr_factor: float = 2.0,
-           current_clip: float | None = None) -> tuple[int | None, ClipProposal | None,
-                                                       list[Finding]]:
-    """The recommended warmup, the clipping proposal and the findings (pure)."""
+           current_clip: float | None = None, warmup_read: bool | None = None,
+           ) -> tuple[int | None, ClipProposal | None, list[Finding]]:
+    """The recommended warmup, the clipping proposal and the findings (pure).
+
+    ``warmup_read=False``: the chosen trial recorded the config keys its ``train()`` read and
+    ``warmup_steps`` was not among them, so no warmup scan ran and none is recommended.
+    """
     findings: list[Finding] = []
     ev_ref = {"trial": reference.trial_id, "signals": reference.signals()}
     if reference.unstable:
@@ -172,7 +170,17 @@ def assess(reference: CurveCheck, probe: CurveCheck | None, warmup: Sequence[Cur
         sign = 1.0 if goal == "max" else -1.0
         best = max(ok, key=lambda w: (sign * (w.score or 0.0), -w.warmup_steps))
         recommended = best.warmup_steps
-    if len(warmup) >= 2 and len({(w.status, w.score, w.loss_last) for w in warmup}) == 1:
+    ignored = warmup_read is False or (
+        len(warmup) >= 2 and len({(w.status, w.score, w.loss_last) for w in warmup}) == 1)
+    if warmup_read is False:
+        findings.append(Finding(
+            "stability.warmup_ignored", "warning",
+            f"train() never reads warmup_steps (trial {reference.trial_id} recorded the config "
+            "keys it read), so a warmup scan would change nothing and none was run.",
+            "Add a schedule with warmup to train() first (tk.make_schedule(config, run) "
+            "reads warmup_steps), then run the protocol again; meanwhile the next mitigations "
+            "are gradient clipping and a lower peak lr.", {"trial": reference.trial_id}))
+    elif ignored:
         findings.append(Finding(
             "stability.warmup_ignored", "warning",
             f"Every warmup in {sorted(w.warmup_steps for w in warmup)} gave the same run: the "
@@ -180,7 +188,7 @@ def assess(reference: CurveCheck, probe: CurveCheck | None, warmup: Sequence[Cur
             "Read config['warmup_steps'] in train(config, run) and ramp the lr linearly over "
             "that many steps, then run the protocol again.",
             {"warmups": sorted(w.warmup_steps for w in warmup)}))
-    if warmup:
+    if warmup and not ignored:
         table = {str(w.warmup_steps): {"status": w.status, "score": w.score,
                                        "signals": w.signals()} for w in warmup}
         if recommended is None:
@@ -234,11 +242,12 @@ def plan_probes(config: Mapping[str, Any], *, lr_factor: float = 2.0, probe_step
                              "seed": seed, "group": {"probe": "lr"}, "kind": "probe",
                              "parent_id": parent_id}
     full = probe_steps >= steps
-    if full:  # the probe is as long as training: it doubles as the scan's warmup-0 run
+    if full and warmups:  # as long as training: the probe doubles as the warmup-0 run
         probe["config"]["warmup_steps"] = 0
         probe["group"]["warmup_steps"] = 0
     items = [probe]
-    for w in sorted({0, *(int(w) for w in warmups)}):
+    scan = sorted({0, *(int(w) for w in warmups)}) if warmups else []  # none: no scan at all
+    for w in scan:
         if w < 0 or w > MAX_WARMUP_SHARE * steps or (full and w == 0):
             continue  # the playbook caps warmup at 10% of training
         items.append({"config": {**config, "lr": high, "warmup_steps": w, "max_train_steps": steps},
@@ -287,6 +296,15 @@ def stability(store: Store, project: ProjectSpec, project_dir: str | Path, round
         raise SpecError(f"trial {chosen.id}", "a finished trial (completed or diverged)",
                         chosen.status, f"Run it first: tunebook round run {chosen.round}.")
     lr, steps = _lr_and_steps(chosen.config)
+    usage = train_usage(chosen)
+    if usage.ignores("lr"):
+        raise SpecError(f"trial {chosen.id} config.lr", "a learning rate that train() reads",
+                        "a key train() never read",
+                        "The probes scale config['lr']; read it in train(config, run) (e.g. "
+                        "tk.make_optimizer) and run the trial again.")
+    warmup_read = False if usage.ignores("warmup_steps") else None
+    if warmup_read is False:
+        warmups = ()  # never run what the script ignores
     items = plan_probes(chosen.config, lr_factor=lr_factor, probe_steps=probe_steps,
                         warmups=warmups, seed=chosen.seed, parent_id=chosen.id)
     name = fresh_round_name(store, f"stability-{round_name}")
@@ -314,13 +332,16 @@ def stability(store: Store, project: ProjectSpec, project_dir: str | Path, round
     clip_now = chosen.config.get("clip_norm")
     recommended, clip, findings = assess(
         ref, probe, warm, norms, goal=project.scorer().goal, lr_factor=lr_factor,
-        current_clip=float(clip_now) if isinstance(clip_now, int | float) and clip_now else None)
+        current_clip=float(clip_now) if isinstance(clip_now, int | float) and clip_now else None,
+        warmup_read=warmup_read)
     report = StabilityReport(chosen.id, name, lr, lr_factor, probe_steps, steps, ref, probe,
                              warm, recommended, clip, MITIGATION_ORDER, findings)
     store.add_decision("stability", f"stability of trial {chosen.id}: "
                        + "; ".join(f.message for f in findings[:2]),
                        {"trial_id": chosen.id, "round": name,
                         "recommended_warmup": recommended,
+                        "warmup_ignored": any(f.code == "stability.warmup_ignored"
+                                              for f in findings),
                         "clip_threshold": clip.threshold if clip else None,
                         "probe_unstable": probe.unstable if probe else None},
                        round_id=record.id)

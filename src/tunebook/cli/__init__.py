@@ -20,7 +20,8 @@ app = typer.Typer(
 )
 
 # Areas of the CLI; a module not yet written is skipped so areas can land one at a time.
-_AREAS = ("core", "rounds", "kit", "data", "analysis", "decide", "search", "team", "runbook")
+_AREAS = ("core", "rounds", "kit", "data", "analysis", "decide", "search", "team", "runbook",
+          "serve", "interop")
 
 
 def _load() -> None:

@@ -1,4 +1,4 @@
-"""Core commands: demo, init, validate, baseline, trials, trial, export, worker."""
+"""Core commands: demo, init, validate, baseline, gc, trials, trial, export, worker."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ from tunebook.cli.output import (
     fmt,
     project_at,
     store_at,
+    to_jsonable,
 )
 from tunebook.cli.round_render import trials_table
-from tunebook.core.errors import SpecError
+from tunebook.core.errors import SpecError, WorkFailed
 from tunebook.runbook.export import trials_payload
 
 
@@ -34,9 +35,28 @@ def _copy_example(dest: Path, force: bool = False) -> list[str]:
         if target.exists() and not force:
             raise SpecError(str(target), "a file that does not exist yet", "an existing file",
                             "Pass --force to overwrite it.")
-        target.write_text((src / name).read_text(encoding="utf-8"), encoding="utf-8")
+        text = (src / name).read_text(encoding="utf-8")
+        if name == "tunebook.yaml":
+            text = _template_goal(text)
+        target.write_text(text, encoding="utf-8")
         written.append(str(target))
     return written
+
+
+def _template_goal(text: str) -> str:
+    """The example's goal and success lines become placeholders: an init'ed project's goal is
+    the user's to state, and the checklist does not tick a placeholder."""
+    from tunebook.runbook.checklist.setup import PLACEHOLDER_GOAL, PLACEHOLDER_SUCCESS
+
+    out = []
+    for line in text.splitlines(keepends=True):
+        head = line.split(":", 1)[0]
+        if head == "  goal":
+            line = f'  goal: "{PLACEHOLDER_GOAL}"\n'
+        elif head == "  success":
+            line = f'  success: "{PLACEHOLDER_SUCCESS}"\n'
+        out.append(line)
+    return "".join(out)
 
 
 
@@ -92,9 +112,27 @@ def register(app: typer.Typer) -> None:
         st = store_at(store, pdir)
         verdict = run_baseline(st, spec, pdir, seed=seed, show_progress=not as_json)
         emit(verdict.to_dict(), as_json, _render_baseline)
-        if not verdict.ok:
-            raise typer.Exit(1)
+        if not verdict.ok:  # the work failed: exit 1 with one line (plain and --json)
+            raise WorkFailed("the baseline needs attention: "
+                             + ("; ".join(verdict.problems) or "see the checks above"))
 
+
+    @app.command()
+    def gc(keep_best: int = typer.Option(None, "--keep-best", help="Checkpoints each trial of "
+                                         "a finished round keeps (default: the project's "
+                                         "checkpoints.keep_best)."),
+           dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be freed; "
+                                        "remove nothing."),
+           project: str = ProjectOption, store: str = StoreOption,
+           as_json: bool = JsonOption) -> None:
+        """Free checkpoint space from finished rounds (never the baseline's or a promoted
+        config's checkpoints)."""
+        from tunebook.experiments.cleanup import collect
+
+        spec, pdir = project_at(project)
+        st = store_at(store, pdir)
+        result = collect(st, spec, pdir, keep_best=keep_best, dry_run=dry_run)
+        emit(to_jsonable(result), as_json, _render_gc)
 
     @app.command()
     def trials(name: str, status: str = typer.Option(None, help="Only this status."),
@@ -122,16 +160,29 @@ def register(app: typer.Typer) -> None:
         emit(data, as_json, _render_trial)
 
     @app.command()
-    def export(name: str, format: str = typer.Option("csv", "--format", help="csv | json"),
+    def export(name: str,
+               where: str = typer.Argument(None, help="With --to: the storage URL, tracking "
+                                           "URI or folder to write to."),
+               format: str = typer.Option("csv", "--format", help="csv | json"),
                out: Path = typer.Option(None, help="File to write (default: stdout)."),
-               project: str = ProjectOption, store: str = StoreOption) -> None:
-        """Dump a round's trials (config, status, best step, score, best metrics)."""
+               to: str = typer.Option(None, "--to", help="optuna | mlflow | tensorboard"),
+               study: str = typer.Option(None, "--study", help="The Optuna study or MLflow "
+                                         "experiment name (default: the round's name)."),
+               project: str = ProjectOption, store: str = StoreOption,
+               as_json: bool = JsonOption) -> None:
+        """Dump a round's trials (CSV/JSON), or export it to Optuna, MLflow or TensorBoard."""
         from tunebook.runbook.export import export_round
 
         if format not in ("csv", "json"):
             raise SpecError("--format", "csv or json", format)
         _, pdir = project_at(project)
         st = store_at(store, pdir)
+        if to is not None:
+            from tunebook.cli.interop import render_export
+            from tunebook.interop.export import export_to
+
+            emit(export_to(st, name, to, where, study), as_json, render_export)
+            return
         text = export_round(st, st.round(name), format)
         if out:
             from tunebook.store.files import atomic_write
@@ -178,6 +229,19 @@ def _render_demo(console: Console, data: dict[str, Any]) -> None:
     console.print(f"\nproject in {data['directory']} (store: {data['store']}); "
                   f"took {data['seconds']:.0f} s. Try: cd {data['directory']} && "
                   f"tunebook trials {data['trials']['round']}")
+
+
+def _render_gc(console: Console, d: dict[str, Any]) -> None:
+    verb = "would free" if d["dry_run"] else "freed"
+    mb = d["bytes_freed"] / 2**20
+    console.print(f"{verb} {mb:.1f} MiB: {len(d['dropped'])} checkpoints beyond the best "
+                  f"{d['keep_best']} per trial, {len(d['orphans'])} orphan files, in "
+                  f"{len(d['rounds'])} finished rounds")
+    if d["protected_trials"]:
+        console.print("kept whole (baseline, promoted): trials "
+                      + ", ".join(map(str, d["protected_trials"][:12])))
+    if d["skipped_rounds"]:
+        console.print("not finished, left alone: " + ", ".join(d["skipped_rounds"]))
 
 
 def _render_baseline(console: Console, v: dict[str, Any]) -> None:

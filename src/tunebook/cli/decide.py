@@ -86,6 +86,7 @@ def register(app: typer.Typer) -> None:
         result = errors_of_trial(st, spec, pdir, t, sample_size=sample, seed=seed,
                                  metadata=meta, tags=tag_map)
         data = to_jsonable(result)
+        data["step_note"] = result.step_note  # which model's predictions were read
         if export is not None:
             from tunebook.store.files import atomic_write
 
@@ -170,17 +171,24 @@ def _render_diagnosis(console: Console, d: dict[str, Any]) -> None:
     t.add_column("level")
     t.add_column("error", justify="right")
     t.add_column("gap to next", justify="right")
+    t.add_column("95% interval", justify="right")
     gaps = d["gaps"]
-    rows = [("target", d["target"], gaps["avoidable_bias"], "avoidable bias"),
-            ("train", d["errors"]["train"], gaps["variance"], "variance"),
-            ("train_dev", d["errors"]["train_dev"], gaps["mismatch"], "mismatch"),
-            ("dev", d["errors"]["dev"], gaps["dev_overfit"], "overfitting to dev"),
-            ("test", d["errors"]["test"], None, "")]
-    for level, err, gap, label in rows:
+    ivs = d.get("intervals") or {}
+    rows = [("target", d["target"], gaps["avoidable_bias"], "avoidable bias", "avoidable_bias"),
+            ("train", d["errors"]["train"], gaps["variance"], "variance", "variance"),
+            ("train_dev", d["errors"]["train_dev"], gaps["mismatch"], "mismatch", "mismatch"),
+            ("dev", d["errors"]["dev"], gaps["dev_overfit"], "overfitting to dev",
+             "dev_overfit"),
+            ("test", d["errors"]["test"], None, "", "")]
+    for level, err, gap, label, key in rows:
+        iv = ivs.get(key) if key else None
+        n = (d.get("sizes") or {}).get(level)
+        level = f"{level} (n={n})" if n else level
         mark = " <- largest" if label and d["largest"] and label.startswith(
             {"avoidable_bias": "avoidable", "variance": "variance", "mismatch": "mismatch",
              "dev_overfit": "overfitting"}[d["largest"]]) else ""
-        t.add_row(level, fmt(err), f"{fmt(gap)} {label}{mark}" if label else "")
+        t.add_row(level, fmt(err), f"{fmt(gap)} {label}{mark}" if label else "",
+                  f"{iv[0]:+.3g} to {iv[1]:+.3g}" if iv else "")
     console.print(t)
     if d.get("mismatch_auc") is not None:
         console.print(f"domain classifier AUC (train vs dev): {fmt(d['mismatch_auc'])}")
@@ -191,6 +199,7 @@ def _render_errors(console: Console, d: dict[str, Any]) -> None:
     console.print(f"trial {d['trial_id']}: {d['n_errors']} dev errors of {d['n_examples']} "
                   f"(error {fmt(d['dev_error'])}); sample of {d['sample_size']} (seed "
                   f"{d['seed']})")
+    console.print(d["step_note"])
     t = Table(title="largest error categories (share of sampled errors)")
     for col in ("dimension", "value", "count", "share", "ceiling", "error rate"):
         t.add_column(col, justify="left" if col in ("dimension", "value") else "right")

@@ -13,13 +13,14 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    check_trials,
     emit,
     fmt,
     project_at,
     store_at,
     to_jsonable,
 )
-from tunebook.core.errors import SpecError
+from tunebook.core.errors import SpecError, WorkFailed
 from tunebook.runbook.export import trials_payload
 
 round_app = typer.Typer(help="Create, run and inspect rounds (one question each).",
@@ -79,7 +80,7 @@ def register(app: typer.Typer) -> None:
         from tunebook.cli.round_render import render_run
         from tunebook.experiments.seeds import check_k, parents, run_seeds
         from tunebook.rounds.fidelity import from_flags, report, set_fidelity
-        from tunebook.rounds.lifecycle import specs
+        from tunebook.rounds.lifecycle import all_failed, specs
         from tunebook.workers.execute import run_round
         from tunebook.workers.limits import TrialLimits
 
@@ -112,7 +113,13 @@ def register(app: typer.Typer) -> None:
             payload["fidelity"] = asdict(report(st, rec))
         if spread is not None:
             payload["seeds"] = spread
+        failed = all_failed(st, rec)
+        if failed:
+            payload["failed"] = failed
         emit(payload, as_json, render_run)
+        if failed:  # every trial failed: exit 1 with the first failure's reason
+            raise WorkFailed(failed)
+        check_trials(counts, name)  # exit 1 when a trial failed or some were left unfinished
 
     @round_app.command("rescore")
     def round_rescore(name: str,

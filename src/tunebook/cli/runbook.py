@@ -18,10 +18,12 @@ STATUS_MARK = {"done": "[green]✓ done[/]", "not_done": "[yellow]○ todo[/]",
                "not_applicable": "[dim]– n/a[/]"}
 
 
-def _session(project: str, store: str | None) -> Any:
+def _session(project: str, store: str | None, named: Path | None = None) -> Any:
+    """The agent session; a path the user typed on the command line is their explicit choice,
+    so its folder is allowed too (an agent's paths stay inside the project)."""
     from tunebook.tools.agent import Session
 
-    return Session(project, store)
+    return Session(project, store, allow=[named.resolve().parent] if named else ())
 
 
 def register(app: typer.Typer) -> None:
@@ -66,7 +68,7 @@ def register(app: typer.Typer) -> None:
         """Write one self-contained HTML report (no network needed to view it)."""
         from tunebook.tools import agent
 
-        data = agent.report(_session(project, store), round_name,
+        data = agent.report(_session(project, store, out), round_name,
                             str(out.resolve()) if out else None)
         emit(data, as_json, _render_report)
 
@@ -83,10 +85,12 @@ def register(app: typer.Typer) -> None:
         """The runbook: from a task description (steps 1-3) or from the project's results
         (steps 4-9: bottleneck, promotion, the next round as a ready-to-run file)."""
         from tunebook.core.errors import SpecError
+        from tunebook.store.files import allowed_roots
         from tunebook.tools import agent
 
         if task is not None:
-            data = agent.advise_task(str(task))
+            data = agent.advise_task(str(task.resolve()), allowed_roots(Path.cwd(),
+                                                                         [task.resolve().parent]))
             if write_project is not None:
                 if write_project.exists() and not force:
                     raise SpecError("--write-project", "a path that does not exist yet",
@@ -97,7 +101,7 @@ def register(app: typer.Typer) -> None:
                 data["written"] = str(write_project)
             emit(data, as_json, _render_task)
             return
-        data = agent.propose_round(_session(project, store),
+        data = agent.propose_round(_session(project, store, write),
                                    str(write.resolve()) if write else None, force)
         emit(data, as_json, render_advice)
 
@@ -106,9 +110,12 @@ def register(app: typer.Typer) -> None:
                                         help="The project file or its folder."),
             store: str = StoreOption,
             schemas: bool = typer.Option(False, "--schemas", help="Print the tools' output "
-                                         "JSON schemas and exit.")) -> None:
+                                         "JSON schemas and exit."),
+            allow: list[Path] = typer.Option(None, "--allow", help="A folder outside the "
+                                             "project that tools may read and write (repeat); "
+                                             "by default only the project folder.")) -> None:
         """Serve the runbook as Model Context Protocol tools over stdio (pip install
-        'tunebook[mcp]')."""
+        'tunebook\\[mcp]')."""
         if schemas:
             from tunebook.tools.schemas import SCHEMAS, json_schema
 
@@ -116,7 +123,7 @@ def register(app: typer.Typer) -> None:
             return
         from tunebook.tools.mcp_server import serve
 
-        serve(project, store)
+        serve(project, store, allow or ())
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -6,9 +6,12 @@ from typing import Any
 
 
 class TunebookError(Exception):
-    """Base of every error tunebook raises on purpose."""
+    """Base of every error tunebook raises on purpose.
 
-    # The CLI's exit code: 2 for a usage, spec or store problem; 1 where the work itself failed.
+    ``exit_code`` is what the CLI exits with: 2 for a usage or spec error (the default), 1 when
+    the work itself failed, 128 + N after signal N.
+    """
+
     exit_code = 2
 
 
@@ -32,14 +35,23 @@ class SpecError(TunebookError, ValueError):
         super().__init__(text)
 
 
-class StoreError(TunebookError):
-    """The study store cannot be opened or used."""
-
-
 class WorkFailed(TunebookError):
-    """The work could not finish (a worker stopped on a store failure): exit code 1."""
+    """The command ran but its work failed: a trial or check failed, or workers died (exit 1)."""
 
     exit_code = 1
+
+
+class Interrupted(TunebookError):
+    """Stopped by a signal (Ctrl-C, SIGTERM) after running trials went back to the queue."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+        super().__init__(message)
+
+
+class StoreError(TunebookError):
+    """The study store cannot be opened or used."""
 
 
 class StoreFull(StoreError):

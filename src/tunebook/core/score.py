@@ -11,7 +11,8 @@ import ast
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+import statistics
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -210,12 +211,108 @@ class Scorer:
         return score, feasible
 
 
+# An eval far above both neighbours is a glitch until a neighbour confirms it (the one rule for
+# "is this eval the best step", used by the worker, rescoring and the curve diagnosis).
+GLITCH_K = 4.0        # standard errors an isolated eval must stand above its neighbours
+GLITCH_MOVES = 2.0    # ... and twice the curve's median eval-to-eval change
+GLITCH_MIN_EVALS = 5  # fewer evals give no estimate of the curve's own noise
+EVAL_SIZE_SUFFIX = "examples"   # a logged "<split>/examples" is the eval set's size
+
+
 @dataclass(frozen=True)
 class BestStep:
     step: int | None
     score: float | None
     feasible: bool
     metrics: dict[str, float]
+    glitches: tuple[int, ...] = ()   # isolated eval steps passed over (never the best step)
+
+
+def eval_size(curve: Mapping[int, Mapping[str, float]], key: str) -> int | None:
+    """The eval set's size for metric ``key`` (``dev/accuracy`` -> a logged ``dev/examples``).
+
+    The training function logs it once (``run.log(step, dev_examples=len(dev_set))``); the
+    latest value wins. None when it was never logged.
+    """
+    split = metric_key(key).split("/", 1)[0]
+    name = f"{split}/{EVAL_SIZE_SUFFIX}"
+    sizes = [curve[s][name] for s in sorted(curve) if name in curve[s]]
+    n = sizes[-1] if sizes else None
+    return int(n) if n is not None and math.isfinite(n) and n >= 1 else None
+
+
+def point_noise(values: Sequence[float], n_eval: int | None = None) -> float:
+    """One eval's standard error: the larger of the binomial SE and the curve's own scatter.
+
+    The binomial SE ``sqrt(p (1 - p) / n)`` applies to a share (an accuracy) measured on
+    ``n_eval`` examples; the scatter is a robust estimate from second differences (blind to
+    the curve's trend and bend, and to one outlier): for white noise of std s,
+    ``y[i+1] - 2 y[i] + y[i-1]`` has std ``s * sqrt(6)``.
+
+    >>> round(point_noise([0.5, 0.5, 0.5, 0.5], n_eval=100), 3)
+    0.05
+    """
+    y = [float(v) for v in values if math.isfinite(v)]
+    binom = 0.0
+    if n_eval and y and all(0.0 <= v <= 1.0 for v in y):
+        p = min(max(statistics.median(y), 1.0 / n_eval), 1 - 1.0 / n_eval)
+        binom = math.sqrt(p * (1 - p) / n_eval)
+    scatter = 0.0
+    if len(y) >= 4:
+        d2 = [y[i + 1] - 2 * y[i] + y[i - 1] for i in range(1, len(y) - 1)]
+        med = statistics.median(d2)
+        scatter = 1.4826 * statistics.median(abs(d - med) for d in d2) / math.sqrt(6)
+    spread = (max(y) - min(y)) if y else 0.0
+    return max(binom, scatter, 1e-9 * (1.0 + spread))
+
+
+def isolated_evals(values: Sequence[float], *, higher_is_better: bool = True,
+                   n_eval: int | None = None, k: float = GLITCH_K) -> list[int]:
+    """Indices of evals that stand alone above the curve: glitches, not results.
+
+    Rule (named in the docs as "a best step must be confirmed by a neighbour"): an eval is
+    isolated when it beats the better of its neighbours by more than ``k`` standard errors
+    (:func:`point_noise`) and GLITCH_MOVES times the median eval-to-eval change, *and* its
+    second difference is ``k`` robust deviations below the
+    curve's typical bend; the first and last eval are compared with the straight line through
+    their two neighbours, so a curve still rising at the end is not a glitch. Needs
+    GLITCH_MIN_EVALS evals.
+
+    >>> isolated_evals([0.50, 0.60, 0.65, 0.95, 0.66, 0.67, 0.68, 0.68])
+    [3]
+    >>> isolated_evals([0.50, 0.60, 0.65, 0.66, 0.67, 0.68, 0.69, 0.70])
+    []
+    """
+    sign = 1.0 if higher_is_better else -1.0
+    y = [sign * float(v) for v in values]
+    n = len(y)
+    if n < GLITCH_MIN_EVALS or not all(math.isfinite(v) for v in y):
+        return []
+    out = []
+    for i in range(n):
+        if i == 0:
+            ref, bend = max(y[1], 2 * y[1] - y[2]), y[2] - 2 * y[1] + y[0]
+        elif i == n - 1:
+            ref, bend = max(y[-2], 2 * y[-2] - y[-3]), y[-1] - 2 * y[-2] + y[-3]
+        else:
+            ref, bend = max(y[i - 1], y[i + 1]), y[i + 1] - 2 * y[i] + y[i - 1]
+        if y[i] <= ref:
+            continue
+        # The curve's noise and typical bend without this eval (a glitch inflates both).
+        rest = y[:i] + y[i + 1:]
+        se = point_noise([sign * v for v in rest], n_eval)
+        d2 = [rest[j + 1] - 2 * rest[j] + rest[j - 1] for j in range(1, len(rest) - 1)]
+        med = statistics.median(d2)
+        floor = max(1.4826 * statistics.median(abs(d - med) for d in d2), math.sqrt(6) * se)
+        # In the interior a glitch is a sharp negative second difference; at an end, a bend
+        # of either sign away from the line through the two neighbours.
+        sharp = (med - bend) if 0 < i < n - 1 else abs(bend - med)
+        # A clean kink (a noise-free peak) is no glitch: the jump must also dwarf the
+        # curve's ordinary eval-to-eval change.
+        moves = statistics.median(abs(rest[j + 1] - rest[j]) for j in range(len(rest) - 1))
+        if y[i] - ref > max(k * se, GLITCH_MOVES * moves) and sharp > k * floor:
+            out.append(i)
+    return out
 
 
 def best_step(curve: Mapping[int, Mapping[str, float]], scorer: Scorer) -> BestStep:
@@ -223,20 +320,30 @@ def best_step(curve: Mapping[int, Mapping[str, float]], scorer: Scorer) -> BestS
 
     ``curve`` maps step -> {metric: value}. Steps missing a needed metric are not eval steps.
     When no step is feasible, the best infeasible step is returned with ``feasible=False`` so the
-    trial still carries a number (it is never "best" of a round).
+    trial still carries a number (it is never "best" of a round). An isolated eval
+    (:func:`isolated_evals`: far above both neighbours, unconfirmed by either) is never the best
+    step; it is returned in ``glitches``.
     """
-    best: tuple[int, float, bool] | None = None
+    evals: list[tuple[int, float, bool]] = []
     for step in sorted(curve):
         values = curve[step]
         if any(k not in values for k in scorer.needs):
             continue
         score, feasible = scorer.evaluate(values)
-        if not math.isfinite(score):
+        if math.isfinite(score):
+            evals.append((step, score, feasible))
+    key = scorer.formula.metrics[0] if scorer.formula.metrics else ""
+    glitch_idx = set(isolated_evals([e[1] for e in evals], higher_is_better=scorer.goal == "max",
+                                    n_eval=eval_size(curve, key) if key else None))
+    best: tuple[int, float, bool] | None = None
+    for i, (step, score, feasible) in enumerate(evals):
+        if i in glitch_idx:
             continue
         if best is None or (feasible and not best[2]) or (
             feasible == best[2] and scorer.better(score, best[1])
         ):
             best = (step, score, feasible)
+    glitches = tuple(evals[i][0] for i in sorted(glitch_idx))
     if best is None:
-        return BestStep(None, None, False, {})
-    return BestStep(best[0], best[1], best[2], dict(curve[best[0]]))
+        return BestStep(None, None, False, {}, glitches)
+    return BestStep(best[0], best[1], best[2], dict(curve[best[0]]), glitches)

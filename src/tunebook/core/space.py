@@ -246,5 +246,44 @@ class Space:
             out[name] = p.from_unit(u)
         return out
 
+    def check_config(self, entry: dict[str, Any], where: str) -> None:
+        """A hand-picked config must lie in this space: targets among their values, fixed
+        ones at their value, nuisance values in range (or among the choices)."""
+        from tunebook.core.errors import SpecError
+
+        if not isinstance(entry, dict) or not entry:
+            raise SpecError(where, "a {hyperparameter: value} mapping", entry)
+        for name, v in entry.items():
+            p = self.params.get(name)
+            if p is None:
+                import difflib
+
+                near = difflib.get_close_matches(name, list(self.params), n=1)
+                raise SpecError(f"{where}.{name}", f"a hyperparameter of the round among "
+                                f"{sorted(self.params)}", name,
+                                f"Did you mean '{near[0]}'?" if near else "")
+            if p.role == "target" and v not in (p.values or []):
+                raise SpecError(f"{where}.{name}", f"one of the target values {p.values}", v)
+            if p.role == "fixed" and v != p.value:
+                raise SpecError(f"{where}.{name}", f"the fixed value {p.value!r}", v)
+            if p.role == "nuisance":
+                if p.kind == "choice":
+                    if v not in (p.choices or []):
+                        raise SpecError(f"{where}.{name}", f"one of {p.choices}", v)
+                    continue
+                assert p.low is not None and p.high is not None
+                ok = isinstance(v, int | float) and not isinstance(v, bool) and (
+                    p.kind == "float" or float(v).is_integer())
+                if not ok or not p.low <= v <= p.high:
+                    kind = "an int" if p.kind == "int" else "a number"
+                    raise SpecError(f"{where}.{name}", f"{kind} in [{p.low:g}, {p.high:g}]", v)
+        group_names = [k for k, p in self.params.items() if p.role == "target" and k in entry]
+        group = {k: entry[k] for k in group_names}
+        missing = [k for k, p in self.nuisance.items()
+                   if k not in entry and (set(p.when or {}) <= set(group)) and p.applies(group)]
+        if missing:
+            raise SpecError(where, f"a value for every nuisance hyperparameter ({missing} "
+                            "missing)", entry)
+
     def unit_point(self, config: dict[str, Any]) -> list[float]:
         return [p.to_unit(config[name]) for name, p in self.nuisance.items()]

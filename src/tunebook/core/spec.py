@@ -154,6 +154,14 @@ def split_fractions(fractions: dict[str, float]) -> dict[str, float]:
     return full
 
 
+class CheckpointPolicy(_Frozen):
+    """Which checkpoints each trial keeps when it finishes (``tunebook gc`` frees the rest)."""
+
+    keep_best: int = Field(2, ge=0, description="the N best-scoring checkpoints per trial")
+    keep_latest: bool = Field(True, description="also the latest (a re-queued trial resumes "
+                              "from it)")
+
+
 class ProjectSpec(_Frozen):
     """The contents of ``tunebook.yaml``."""
 
@@ -174,6 +182,7 @@ class ProjectSpec(_Frozen):
     promotion: Promotion = Field(default_factory=Promotion)
     notes: dict[str, str] = Field(default_factory=dict)
     data: DataSpec | None = None
+    checkpoints: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
 
     @property
     def metric_keys(self) -> set[str]:
@@ -238,6 +247,13 @@ class RoundSpec(_Frozen):
         description="seconds without a run.log before a trial fails")
     fidelity: Fidelity | None = None
     early_stop: EarlyStop | None = None
+    warm_start: list[str] = Field(
+        default_factory=list,
+        description="earlier rounds whose trials on compatible configs inform the model "
+                    "(bayesian, explore_exploit); they never count against the budget")
+    enqueue: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="hand-picked configs run first ({param: value}; within the budget)")
 
     @field_validator("budget", mode="before")
     @classmethod
@@ -268,6 +284,14 @@ class RoundSpec(_Frozen):
                             "(budget x target groups)",
                             f"{self.budget} x {self.total_trials // self.budget} groups",
                             "Split the question into smaller rounds.")
+        if self.warm_start and self.algorithm not in ("bayesian", "explore_exploit"):
+            raise SpecError("warm_start", "a round searched by a model (algorithm: bayesian or "
+                            "explore_exploit)", self.algorithm,
+                            "Earlier trials inform a model; a quasi-random search ignores them.")
+        if self.name in self.warm_start:
+            raise SpecError("warm_start", "earlier rounds, not this one", self.name)
+        for i, entry in enumerate(self.enqueue):
+            self.space.check_config(entry, f"enqueue[{i}]")
         if self.algorithm == "bayesian":
             space = self.space
             empty = [g for g in space.target_groups() if space.for_group(g).dim == 0]
@@ -351,7 +375,8 @@ def _translate(exc: ValidationError, model: type[BaseModel], source: str) -> Spe
                          _near(str(loc[-1]), valid) + " Unknown keys are errors.")
     if err["type"] == "missing":
         return SpecError(where, "this required key", "nothing")
-    return SpecError(where, err["msg"].lower(), err.get("input"))
+    msg = str(err["msg"])  # lower-case the first letter only: patterns keep their case
+    return SpecError(where, msg[:1].lower() + msg[1:], err.get("input"))
 
 
 def parse_project(data: Any, source: str = "tunebook.yaml") -> ProjectSpec:

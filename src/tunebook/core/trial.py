@@ -63,6 +63,14 @@ class TrialRecord:
 
         return asdict(self)
 
+    def _repr_html_(self) -> str:  # a notebook shows the trial as a small table
+        from tunebook.core.html import fields_html
+
+        return fields_html(f"trial {self.id} ({self.status})", {
+            "round": self.round, "number": self.number, "config": self.config,
+            "seed": self.seed, "score": self.score, "best step": self.best_step,
+            "feasible": self.feasible, "attempts": self.attempts, "error": self.error})
+
 
 @dataclass(frozen=True)
 class RoundRecord:
@@ -78,6 +86,15 @@ class RoundRecord:
         from dataclasses import asdict
 
         return asdict(self)
+
+    def _repr_html_(self) -> str:
+        from tunebook.core.html import fields_html
+
+        params = self.spec.get("params") or {}
+        return fields_html(f"round {self.name} ({self.kind})", {
+            "question": self.question, "algorithm": self.spec.get("algorithm"),
+            "budget": self.spec.get("budget"),
+            "params": {k: (p or {}).get("role") for k, p in params.items()}})
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 The dev metric must be clearly better than chance, computed from the dev labels the run saved
 with its predictions (majority class and uniform guessing for classification, the mean
-predictor for regression), and training must be stable (no non-finite values, loss falls).
+predictor for regression), and training must be stable (no non-finite values, loss falls, and
+no irregular spikes or rise by the one instability rule, :mod:`tunebook.analysis.judgements`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import csv
 import io
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunebook.analysis.judgements.instability import read_loss
 from tunebook.core.spec import ProjectSpec, RoundSpec
-from tunebook.core.trial import TrialRecord
+from tunebook.core.trial import ArtifactRecord, TrialRecord
 from tunebook.rounds.lifecycle import specs
 from tunebook.store import Store
 from tunebook.workers.execute import artifact_root, run_round
@@ -62,12 +65,23 @@ class BaselineVerdict:
 def read_predictions(store: Store, trial: TrialRecord, project_dir: str | Path,
                      split: str = "dev") -> list[dict[str, str]] | None:
     """The rows of the trial's stored predictions for ``split`` (latest step), if any."""
+    art = predictions_artifact(store, trial, split)
+    if art is None:
+        return None
+    data = artifact_root(project_dir).read_verified(art.path, art.sha256)
+    return list(csv.DictReader(io.StringIO(data.decode())))
+
+
+def predictions_artifact(store: Store, trial: TrialRecord,
+                         split: str = "dev") -> ArtifactRecord | None:
+    """The trial's predictions file for ``split`` that judgements read: the one saved at the
+    trial's best step when there is one, else the latest (its ``step`` says which model made
+    it; None: saved without a step, by the plain API at whatever point train() called it)."""
     arts = [a for a in store.artifacts(trial.id, "predictions") if a.meta.get("split") == split]
     if not arts:
         return None
-    art = max(arts, key=lambda a: (a.step or 0, a.id))
-    data = artifact_root(project_dir).read_verified(art.path, art.sha256)
-    return list(csv.DictReader(io.StringIO(data.decode())))
+    at_best = [a for a in arts if trial.best_step is not None and a.step == trial.best_step]
+    return max(at_best or arts, key=lambda a: (a.step or 0, a.id))
 
 
 def chance_level(rows: list[dict[str, str]], task_type: str) -> Chance:
@@ -94,22 +108,42 @@ def chance_level(rows: list[dict[str, str]], task_type: str) -> Chance:
                   margin=margin, better=acc > floor + margin)
 
 
+def loss_stability(curve: Mapping[int, Mapping[str, float]],
+                   status: str = "completed") -> tuple[bool, list[str]]:
+    """Whether the baseline trained stably, by the one instability rule (and why not).
+
+    The rule is :func:`tunebook.analysis.judgements.instability.read_loss`, the same that
+    ``tunebook analyze`` and ``tunebook stability`` read; a non-finite metric or a diverged
+    trial is unstable too.
+    """
+    pts = [(s, curve[s][k]) for s in sorted(curve) for k in LOSS_KEYS if k in curve[s]]
+    reading = read_loss([s for s, _ in pts], [v for _, v in pts])
+    nonfinite = any(not math.isfinite(v) for m in curve.values() for v in m.values())
+    stable = not nonfinite and status != "diverged" and not reading.unstable
+    signals = [x for x in reading.signals() if x != "diverged"]
+    return stable, ([f"training is unstable: {'; '.join(signals)}"] if signals else [])
+
+
 def check(store: Store, trial: TrialRecord, project: ProjectSpec,
           project_dir: str | Path) -> BaselineVerdict:
     problems: list[str] = []
     if trial.status != "completed":
+        why = (trial.error or "").strip().splitlines()
         problems.append(f"the baseline trial ended {trial.status}: "
-                        f"{(trial.error or '').strip().splitlines()[-1:]}")
+                        f"{why[-1] if why else 'no error recorded'}")
+    elif trial.score is None:
+        problems.append("the baseline trial has no score: no eval step logged the score's "
+                        "metrics")
     curve = store.curve(trial.id)
     losses = [curve[s][k] for s in sorted(curve) for k in LOSS_KEYS if k in curve[s]]
     nonfinite = [v for s in curve.values() for v in s.values() if not math.isfinite(v)]
     first = last = None
-    stable = not nonfinite and trial.status != "diverged"
+    stable, unstable_why = loss_stability(curve, trial.status)
+    problems += unstable_why
     if losses:
         k = max(1, len(losses) // 10)
         first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
-        if not last < first:
-            stable = False
+        if not last < first:  # a pipeline problem (no learning), unstable only if it rose
             problems.append(f"training loss did not fall (first 10% mean {first:.4g}, "
                             f"last 10% mean {last:.4g})")
     else:
@@ -159,4 +193,4 @@ def current_baseline(store: Store) -> dict[str, Any] | None:
 
 
 __all__ = ["BaselineVerdict", "Chance", "chance_level", "check", "run_baseline",
-           "current_baseline", "read_predictions", "specs"]
+           "current_baseline", "predictions_artifact", "read_predictions", "specs"]

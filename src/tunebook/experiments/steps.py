@@ -26,6 +26,7 @@ import numpy as np
 
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import ProjectSpec, RoundSpec
+from tunebook.core.usage import train_usage
 from tunebook.store import Store
 
 MAX_EXTRAPOLATION = 10
@@ -212,6 +213,14 @@ def run_probe(store: Store, project: ProjectSpec, project_dir: str | Path,
     if trial.status != "completed":
         result.notes.append(f"the probe trial ended {trial.status}: "
                             f"{(trial.error or '').strip().splitlines()[-1:]}")
+    usage = train_usage(store.trial(trial.id))
+    if usage.lr_constant is False or usage.ignores("schedule"):
+        # The probe asks for schedule: constant; a train() with its own scheduler ignores it.
+        result.notes.append(
+            f"the probe's lr was not constant (trial {trial.id} "
+            + ("never reads config['schedule']" if usage.ignores("schedule") else
+               "recorded a changing lr") + "): the estimate is of this schedule, not of a "
+            "constant lr; make train() honour schedule: constant (tk.make_schedule)")
     payload: dict[str, Any] = asdict(result)
     payload.pop("points")
     summary = (f"initial max_train_steps {result.recommended} (probe of {steps} steps, "

@@ -23,3 +23,10 @@ def save_png(fig: Any, path: str | Path) -> Path:
     fig.savefig(buf, format="png")
     atomic_write(path, buf.getvalue())
     return Path(path)
+
+
+def png_bytes(fig: Any) -> bytes:
+    """The figure as PNG bytes (what a server or a notebook shows without touching disk)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

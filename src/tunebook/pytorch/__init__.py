@@ -8,8 +8,9 @@ training loop, and the user's ``train(config, run)`` still reads top to bottom::
     seeds = tk.seed_everything(run)                            # init + data seeds, recorded
     opt = tk.make_optimizer(model.parameters(), config, run)   # every hyperparameter recorded
     lr_at = tk.make_schedule(config, run)                      # pure function of the step
-    ckpts = tk.Checkpoints(run, keep_best=2)                   # N best + latest, verified
+    ckpts = tk.Checkpoints(run)                                # N best + latest, verified
     ...
+    tk.save_best_predictions(run, ckpts, model, x, ids, y, batch_size=256)  # at the best step
     norm = tk.clip_gradients(model, config.get("clip"))        # unclipped global grad norm
 
 Importing this package needs torch (``pip install 'tunebook[torch]'``).
@@ -34,6 +35,7 @@ from tunebook.pytorch.predict import (
     eval_batch_size,
     measure_inference,
     predict,
+    save_best_predictions,
     save_predictions,
 )
 from tunebook.pytorch.schedule import SCHEDULES, Schedule, make_schedule, set_lr
@@ -58,6 +60,7 @@ __all__ = [
     "predict",
     "profile_input",
     "propose_clip",
+    "save_best_predictions",
     "save_predictions",
     "scan_batch_sizes",
     "seed_everything",

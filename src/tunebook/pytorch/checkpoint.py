@@ -20,6 +20,7 @@ import torch
 
 from tunebook.core.errors import SpecError
 from tunebook.core.score import Goal, Scorer
+from tunebook.core.spec import CheckpointPolicy
 from tunebook.core.trial import ArtifactRecord
 from tunebook.pytorch.seed import rng_state, set_rng_state
 from tunebook.store.files import ArtifactRoot
@@ -51,7 +52,10 @@ class Checkpoints:
         best_step = ckpts.load_best(model)           # retrospective selection
     """
 
-    def __init__(self, run: Run, keep_best: int = 2, goal: Goal | None = None) -> None:
+    def __init__(self, run: Run, keep_best: int | None = None, goal: Goal | None = None) -> None:
+        policy = _project_policy(run)
+        if keep_best is None:  # the project's setting (checkpoints.keep_best), else 2
+            keep_best = policy.keep_best if policy is not None else 2
         if isinstance(keep_best, bool) or not isinstance(keep_best, int) or keep_best < 0:
             raise SpecError("keep_best", "an integer >= 0", keep_best)
         if goal not in (None, "max", "min"):
@@ -155,6 +159,8 @@ class Checkpoints:
         kept = self.kept()
         if not kept:
             return
+        # The latest is kept while training whatever the setting: a retried attempt resumes
+        # from it. keep_latest=False drops it when the trial finishes (tunebook.workers.retention).
         keep = {max(kept, key=lambda k: (k.step, k.artifact_id)).artifact_id}
         scored = sorted((k for k in kept if k.score is not None), key=self._rank)
         keep |= {k.artifact_id for k in scored[:self.keep_best]}
@@ -243,6 +249,17 @@ def _kept(a: ArtifactRecord) -> Kept:
     score = a.meta.get("score")
     return Kept(int(a.step or 0), None if score is None else float(score),
                 bool(a.meta.get("feasible", score is not None)), a.id, a.path, a.sha256)
+
+
+def _project_policy(run: Run) -> CheckpointPolicy | None:
+    """The project's checkpoint retention setting, or None outside a tunebook project."""
+    from tunebook.core.spec import parse_project
+
+    try:
+        record = run.store.round(run.trial.round_id)
+        return parse_project(record.project, f"round {record.name} project").checkpoints
+    except Exception:  # a hand-made Run (tests, notebooks) has no project
+        return None
 
 
 def _project_scorer(run: Run) -> Scorer | None:

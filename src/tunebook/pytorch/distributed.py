@@ -57,7 +57,10 @@ class SilentRun:
 
     @property
     def config(self) -> dict[str, Any]:
-        return dict(self._run.config)
+        return self._run.config  # type: ignore[no-any-return]  # the same tracked config
+
+    def watch(self, optimizer: Any, *, record_hparams: bool = True) -> None:
+        return None
 
     @property
     def seed(self) -> int:

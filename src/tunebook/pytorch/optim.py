@@ -17,6 +17,7 @@ import torch
 
 from tunebook.core.errors import SpecError
 from tunebook.pytorch.fields import choice, number
+from tunebook.workers.run import optimizer_record
 
 if TYPE_CHECKING:
     from tunebook.workers.run import Run
@@ -46,8 +47,6 @@ OPTIMIZERS: dict[str, _Kind] = {
 # Every key some optimizer reads: a config key in this set that the chosen optimizer ignores
 # is reported (a round may vary the optimizer and keep e.g. momentum fixed).
 OPTIMIZER_KEYS = frozenset().union(*(k.keys for k in OPTIMIZERS.values())) | {"optimizer"}
-# Implementation switches, not hyperparameters: left out of the record.
-_NOT_HPARAMS = frozenset({"foreach", "fused", "capturable", "differentiable"})
 
 
 def make_optimizer(params: Iterable[Any], config: Mapping[str, Any],
@@ -64,7 +63,9 @@ def make_optimizer(params: Iterable[Any], config: Mapping[str, Any],
     """
     name, block, where = _block(config)
     kind = OPTIMIZERS[name]
-    ignored = sorted(k for k in block if k in OPTIMIZER_KEYS - kind.keys - {"optimizer", "name"})
+    # Membership tests, never a walk over the config: train()'s config notes the keys read, and
+    # only the keys this optimizer uses are read.
+    ignored = sorted(k for k in OPTIMIZER_KEYS - kind.keys - {"optimizer", "name"} if k in block)
     if ignored:
         warnings.warn(f"optimizer {name} does not use {ignored}; they are ignored",
                       stacklevel=2)
@@ -72,10 +73,13 @@ def make_optimizer(params: Iterable[Any], config: Mapping[str, Any],
     opt = kind.build(params, **kwargs)
     opt.tunebook_name = name  # type: ignore[attr-defined]  # read by optimizer_hparams
     if run is not None:
-        record = optimizer_hparams(opt)
+        record = {**optimizer_hparams(opt), "source": "kit"}
         if ignored:
             record["ignored"] = ignored
         run.record(optimizer=record)
+        watch = getattr(run, "watch", None)
+        if callable(watch):  # the lr of every step, so the schedule really used is on record
+            watch(opt, record_hparams=False)
     return opt
 
 
@@ -86,17 +90,7 @@ def optimizer_hparams(opt: torch.optim.Optimizer) -> dict[str, Any]:
     >>> optimizer_hparams(opt)["momentum"]
     0
     """
-    out: dict[str, Any] = {"name": getattr(opt, "tunebook_name", type(opt).__name__.lower()),
-                           "class": f"{type(opt).__module__}.{type(opt).__qualname__}"}
-    for key, value in opt.defaults.items():
-        if key not in _NOT_HPARAMS:
-            out[key] = list(value) if isinstance(value, tuple) else value
-    groups = opt.param_groups
-    if len(groups) > 1:  # per-group overrides (e.g. no weight decay on norms) are recorded too
-        out["param_groups"] = [{k: (list(v) if isinstance(v, tuple) else v)
-                                for k, v in g.items() if k != "params" and k not in _NOT_HPARAMS
-                                and v != opt.defaults.get(k)} for g in groups]
-    return out
+    return optimizer_record(opt)
 
 
 def _block(config: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], str]:
@@ -123,7 +117,7 @@ def _kwargs(name: str, kind: _Kind, block: Mapping[str, Any], where: str) -> dic
     if block.get("lr") is None:
         raise SpecError(f"{where}.lr", "a number > 0", None,
                         "The learning rate has no safe default: set it (and tune it).")
-    merged = {**kind.defaults, **{k: v for k, v in block.items() if k in kind.keys}}
+    merged = {**kind.defaults, **{k: block[k] for k in kind.keys if k in block}}
     out: dict[str, Any] = {"lr": number(merged, "lr", low=0, low_open=True, where=where)}
     if "weight_decay" in merged:
         out["weight_decay"] = number(merged, "weight_decay", low=0, where=where)

@@ -20,6 +20,7 @@ from tunebook.pytorch.fields import integer
 from tunebook.pytorch.memory import memory_kind, peak_mb, reset_peak
 
 if TYPE_CHECKING:
+    from tunebook.pytorch.checkpoint import Checkpoints
     from tunebook.workers.run import Run
 
 # Evaluation holds no activations for backward, so it fits batches well above the training one.
@@ -87,6 +88,25 @@ def save_predictions(run: Run, ids: Sequence[Any] | np.ndarray | torch.Tensor,
                                                list(columns["group"])))
     run.record(**{f"{split}_metrics": record})
     return metrics
+
+
+def save_best_predictions(run: Run, checkpoints: Checkpoints, model: torch.nn.Module,
+                          inputs: torch.Tensor, ids: Sequence[Any] | np.ndarray | torch.Tensor,
+                          labels: Sequence[Any] | np.ndarray | torch.Tensor, *,
+                          batch_size: int, split: str = "dev",
+                          **columns: Sequence[Any]) -> tuple[int, ClassificationMetrics]:
+    """Reload the best checkpoint into ``model``, predict ``inputs`` and save the predictions at
+    that step: error analysis then reads the model the trial's score describes, not the last
+    one. Returns the best step and the metrics.
+
+    At the end of ``train(config, run)``::
+
+        best_step, _ = tk.save_best_predictions(run, ckpts, model, dev_x, dev_ids, dev_y,
+                                                batch_size=eval_batch)
+    """
+    step = checkpoints.load_best(model)
+    logits = predict(model, inputs, batch_size)
+    return step, save_predictions(run, ids, labels, logits, step=step, split=split, **columns)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from tunebook.core.spec import ProjectSpec, RoundSpec, parse_project, parse_roun
 from tunebook.core.trial import FINISHED, RoundRecord, TrialRecord
 from tunebook.rounds.fidelity import check as check_fidelity
 from tunebook.rounds.fidelity import expected_extra, first_stage, is_partial
+from tunebook.rounds.warm import compatible, enqueued, warm, warm_trials
 from tunebook.search import make_searcher, upfront
 from tunebook.store import Store, group_key
 
@@ -21,6 +22,7 @@ def create_round(store: Store, project: ProjectSpec, spec: RoundSpec,
         make_searcher(spec.algorithm, spec.space.for_group(group), spec.seed, goal=goal,
                       budget=spec.budget)
     check_fidelity(project, spec)  # a fidelity round needs a max_train_steps to shorten
+    warm_trials(store, spec)  # a warm_start round not in the store: refused before recording
     record = store.create_round(spec.name, spec.question, spec.model_dump(mode="json"),
                                 project.model_dump(mode="json"), kind=kind)
     fill(store, record)
@@ -53,14 +55,23 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
     existing = store.trials(record.id, kind="search")
     items: list[dict[str, Any]] = []
     added: list[int] = []
+    prior = warm_trials(store, spec)
     for group in space.target_groups():
         mine = [t for t in existing if group_key(t.group) == group_key(group)]
+        gspace = space.for_group(group)  # conditional hyperparameters exist per target value
+        if not mine and spec.enqueue:
+            picked = enqueued(base_config(project, spec), spec, group, gspace)
+            if picked:  # hand-picked configs first; the budget check makes this happen once
+                added += store.add_trials(record.id, picked, max_per_group=len(picked))
+                mine = [t for t in store.trials(record.id, kind="search")
+                        if group_key(t.group) == group_key(group)]
         left = spec.budget - len(mine)
         if left <= 0:
             continue
-        gspace = space.for_group(group)  # conditional hyperparameters exist per target value
         searcher = make_searcher(spec.algorithm, gspace, spec.seed, goal=goal,
                                  budget=spec.budget)
+        if prior:
+            warm(searcher, compatible(prior, base_config(project, spec), gspace, group))
         searcher.update(mine)
         n = left
         if searcher.adaptive:
@@ -145,3 +156,15 @@ def ranked(store: Store, record: RoundRecord) -> list[TrialRecord]:
         return (0 if ok and t.feasible and not is_partial(t) else 1 if ok else 2,
                 sign * (t.score if t.score is not None else 0.0), t.id)
     return sorted(store.trials(record.id), key=key)
+
+
+def all_failed(store: Store, record: RoundRecord) -> str | None:
+    """One line saying why, when every finished trial of the round failed (the work failed:
+    ``tunebook round run`` exits 1), else None. Diverged and pruned trials are results."""
+    ts = [t for t in store.trials(record.id) if t.status in FINISHED]
+    if not ts or any(t.status != "failed" for t in ts):
+        return None
+    reasons = [(t.error or "").strip().splitlines() for t in ts]
+    first = next((r[-1] for r in reasons if r), "no error recorded")
+    return (f"{len(ts)} of {len(ts)} trials of round {record.name} failed, every one; "
+            f"trial {ts[0].id}: {first}")

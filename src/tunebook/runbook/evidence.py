@@ -20,6 +20,7 @@ from typing import Any
 from tunebook.core.errors import TunebookError
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import DecisionRecord, RoundRecord, TrialRecord
+from tunebook.core.usage import TrainUsage, train_usage
 from tunebook.experiments.baseline import current_baseline
 from tunebook.store import Store
 
@@ -151,6 +152,25 @@ class Evidence:
         return None
 
     @functools.cached_property
+    def usage(self) -> TrainUsage | None:
+        """What train() did with its config (keys read, optimizer, lr per step): the baseline
+        trial's record, else the newest completed trial that recorded it."""
+        done = [t for t in reversed(self.all_trials) if t.status == "completed"]
+        for t in [self.baseline_trial, *done]:
+            if t is not None and t.meta:
+                u = train_usage(t)
+                if u.reads is not None or u.optimizer is not None or u.lr is not None:
+                    return u
+        return None
+
+    def ignored(self, key: str) -> str | None:
+        """``"trial N never read KEY"`` when train() certainly ignores ``key``, else None."""
+        u = self.usage
+        if u is not None and u.ignores(key):
+            return f"train() never reads {key} (trial {u.trial_id} recorded the keys it read)"
+        return None
+
+    @functools.cached_property
     def notes(self) -> dict[str, tuple[str, str]]:
         """item id -> (text, where): the spec's ``notes`` first, then ``tunebook note``s."""
         out = {k: (v, "tunebook.yaml notes") for k, v in self.project.notes.items()}
@@ -223,28 +243,24 @@ def is_missing(reading: Any) -> bool:
     return isinstance(reading, Missing)
 
 
-# Likely label errors matter once they are this share of all dev examples: a point of dev
-# metric, more than most tuning gains, so the metric cannot be trusted to rank configs.
-LABEL_SHARE = 0.01
 
 
 def confirmed_suspects(errors: Any) -> list[Any]:
-    """Likely label errors that other models agree on (confidence alone is weak evidence)."""
-    return [s for s in getattr(errors, "suspects", [])
-            if s.others > 0 and (s.agreement or 0.0) >= 0.5]
+    """Likely label errors that other models confirm (judgements.labels makes every suspect so).
+    """
+    return list(getattr(errors, "suspects", []))
 
 
 def label_alarm(errors: Any) -> Any:
-    """The error analysis's label-quality finding when the suspects are significant, else None.
+    """The error analysis's label-quality finding when the one label rule calls it a problem.
 
-    Significant: the errors area flags them, other models agree with the "wrong" prediction,
-    and they are at least LABEL_SHARE of the dev examples (1 suspect among 270 examples is an
-    anecdote, 5 are a problem).
+    The rule (:mod:`tunebook.analysis.judgements.labels`): confirmed suspects are at least 1% of
+    the dev examples and as sure as the correct predictions of their class (flipped labels).
     """
     if isinstance(errors, Missing):
         return None
-    flagged = [f for f in getattr(errors, "findings", []) if f.code == "errors.label_quality"]
-    n = int(getattr(errors, "n_examples", 0) or 0)
-    if flagged and n and len(confirmed_suspects(errors)) / n >= LABEL_SHARE:
-        return flagged[0]
-    return None
+    verdict = getattr(errors, "labels", None)
+    if verdict is None or not verdict.problem:
+        return None
+    return next((f for f in getattr(errors, "findings", [])
+                 if f.code == "errors.label_quality"), None)

@@ -27,6 +27,9 @@ from tunebook.store import Store, redact
 from tunebook.store.files import atomic_write
 
 TEMPLATE = "report.html.j2"
+# In the head of every report (the template's generator tag): only such a file is overwritten.
+REPORT_MARK = '<meta name="generator" content="tunebook'
+
 TOP_CATEGORIES = 8
 
 

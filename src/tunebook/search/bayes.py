@@ -99,6 +99,7 @@ class BayesianSearcher:
         self.sampler = sampler
         self.start = self._start()
         self.trials: list[TrialRecord] = []
+        self.prior: list[TrialRecord] = []  # earlier rounds' trials (warm start): told only
 
     def _start(self) -> int:
         """Quasi-random trials before the model (none: the model starts once it has data)."""
@@ -114,9 +115,19 @@ class BayesianSearcher:
     def update(self, trials: Sequence[TrialRecord]) -> None:
         self.trials = list(trials)
 
+    def warm(self, trials: Sequence[TrialRecord]) -> None:
+        """Earlier finished trials (another round's) that the model learns from.
+
+        They are not this group's trials: no trial index, no budget. Each one stands in for
+        a trial of the quasi-random start, so a warm group reaches the model that much sooner.
+        """
+        self.prior = [t for t in trials if t.status in FINISHED
+                      and self._params(_full(t)) is not None]
+        self.start = max(0, self._start() - len(self.prior))
+
     def suggest(self, n: int) -> list[dict[str, Any]]:
         count = len(self.trials)
-        finished = sum(t.status in FINISHED for t in self.trials)
+        finished = sum(t.status in FINISHED for t in self.trials) + len(self.prior)
         out: list[dict[str, Any]] = []
         study = None
         cut = self.local_from
@@ -180,7 +191,7 @@ class BayesianSearcher:
              ) -> dict[str, Any]:
         # Never a config the group already has: a pending one would run twice at once, and a
         # finished one (a GP likes to return to a bound) would read as a seed replicate.
-        known = [_full(t) for t in self.trials] + batch
+        known = [_full(t) for t in self.trials + self.prior] + batch
         with _quiet():
             for _ in range(3):
                 # An asked trial stays RUNNING in the study, so asking again avoids it.
@@ -234,7 +245,7 @@ class BayesianSearcher:
         from optuna.trial import TrialState, create_trial
 
         dists = self.distributions
-        done = [t for t in self.trials if t.status in FINISHED]
+        done = self.prior + [t for t in self.trials if t.status in FINISHED]
         scores = [t.score for t in done if t.score is not None and math.isfinite(t.score)]
         worst = (min(scores) if self.goal == "max" else max(scores)) if scores else 0.0
         told: list[tuple[TrialRecord, float, bool]] = []

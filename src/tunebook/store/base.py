@@ -23,10 +23,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, RowMapping
-from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, ProgrammingError
 
 from tunebook.core.errors import NotFoundError, SpecError, StoreError
 from tunebook.core.trial import RoundRecord, TrialRecord
+from tunebook.store import migrations
 from tunebook.store.clock import MAX_LEASE_S, lease_clock
 from tunebook.store.connection import (
     first_line,
@@ -39,7 +40,7 @@ from tunebook.store.connection import (
 )
 from tunebook.store.health import check_sqlite_file
 from tunebook.store.rows import json_safe, pk, round_record, trial_record
-from tunebook.store.schema import SCHEMA_VERSION, info, meta, rounds, trials
+from tunebook.store.schema import info, rounds, trials
 
 
 class StoreBase:
@@ -76,22 +77,22 @@ class StoreBase:
         # (a WAL snapshot that never blocks a writer); writes take the lock up front.
         self._reader = self.engine.execution_options(tunebook_read=True)
         self._sql = self._statements()
-        try:
-            with self.engine.begin() as conn:
-                meta.create_all(conn, checkfirst=True)
-                row = conn.execute(select(info.c.value).where(info.c.key == "schema")).first()
-                if row is None:
-                    conn.execute(info.insert().values(key="schema", value=str(SCHEMA_VERSION)))
-                if self.dialect == "sqlite":
-                    self._adopt_clock(conn)
-        except IntegrityError:
-            pass  # another process created the schema at the same moment
-        except (OperationalError, DatabaseError, OSError) as exc:
-            fatal = store_failure(self.url, exc)
-            if fatal is not None:
-                raise fatal from None
-            raise StoreError(f"store {redact(self.url)} is unreachable: "
-                             f"{first_line(exc)}") from None
+        for attempt in (1, 2):
+            try:
+                with self.engine.begin() as conn:
+                    migrations.check(conn, self.url)
+                    if self.dialect == "sqlite":
+                        self._adopt_clock(conn)
+                break
+            except (IntegrityError, ProgrammingError):
+                if attempt == 2:  # another process created the schema at the same moment
+                    raise
+            except (OperationalError, DatabaseError, OSError) as exc:
+                fatal = store_failure(self.url, exc)
+                if fatal is not None:
+                    raise fatal from None
+                raise StoreError(f"store {redact(self.url)} is unreachable: "
+                                 f"{first_line(exc)}") from None
 
     @staticmethod
     def _check_writable(path: Path) -> None:
@@ -242,6 +243,21 @@ class StoreBase:
             rows = conn.execute(select(trials.c.status, func.count()).where(
                 trials.c.round_id == round_id).group_by(trials.c.status)).all()
         return {str(s): int(n) for s, n in rows}
+
+    @transient
+    def mark(self, round_id: int) -> str:
+        """A fingerprint of a round's trial states, from one aggregate query.
+
+        It changes whenever a trial is queued, claimed, finished or re-queued, so a reader that
+        polls (the dashboard) can skip re-reading every trial while nothing happened.
+        """
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(
+                trials.c.status, func.count(), func.max(trials.c.started_at),
+                func.max(trials.c.finished_at), func.sum(trials.c.attempts)).where(
+                trials.c.round_id == round_id).group_by(trials.c.status).order_by(
+                trials.c.status)).all()
+        return ";".join(f"{s}:{n}:{a}:{b}:{k}" for s, n, a, b, k in rows)
 
     def close(self) -> None:
         self.engine.dispose()

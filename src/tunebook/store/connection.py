@@ -17,6 +17,8 @@ from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 
 from tunebook.core.env import env_number
 from tunebook.core.errors import StoreError, StoreFull
+from tunebook.core.redact import redact_text
+from tunebook.core.redact import redact_url as redact  # the one redaction rule, re-exported
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -29,7 +31,7 @@ def retry_seconds() -> float:
 
 def first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
-    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    return redact_text((str(orig).strip().splitlines() or [type(orig).__name__])[0])
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -112,14 +114,6 @@ def transient(fn: _F) -> _F:
                 raise
 
     return wrapper  # type: ignore[return-value]
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced, for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable store URL>"
 
 
 def parse_store_url(url: str | Path) -> tuple[str, str, Any]:

@@ -127,6 +127,24 @@ class TrialQueue(StoreBase):
         return True
 
     @transient
+    def requeue_workers(self, round_id: int, workers: Sequence[str], reason: str) -> list[int]:
+        """Give back at once the running trials that these workers held (they were stopped or
+        died): their leases need not run out first. Returns the re-queued trial ids."""
+        if not workers:
+            return []
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(trials.c.id, trials.c.attempts, trials.c.worker,
+                                       trials.c.meta).where(and_(
+                trials.c.round_id == round_id, trials.c.status == "running",
+                trials.c.worker.in_(list(workers))))).all()
+            for tid, attempts, worker, meta_ in rows:
+                conn.execute(update(trials).where(and_(
+                    trials.c.id == tid, trials.c.status == "running")).values(
+                    status="queued", token=None, worker=None, lease_until=None, error=reason,
+                    meta=with_history(meta_, attempts, worker, reason)))
+        return [int(r[0]) for r in rows]
+
+    @transient
     def reap(self, round_id: int | None = None, max_attempts: int = 3) -> list[int]:
         """Re-queue running trials whose lease expired; fail those out of attempts."""
         cond = and_(trials.c.status == "running", self.lease_expired())

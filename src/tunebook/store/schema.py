@@ -17,7 +17,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 1
+# Changing a table? Add a revision file in store/migrations/versions/ in the same commit
+# (docs/architecture.md, "Changing the store's tables"); tests compare the two.
 meta = MetaData()
 
 rounds = Table(

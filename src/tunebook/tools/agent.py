@@ -15,27 +15,36 @@ function and shape the answer exactly as its CLI does; while that area has not l
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from tunebook.cli.output import to_jsonable
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import ProjectSpec, load_project
+from tunebook.runbook.advise.roundfile import PROPOSED_MARK
 from tunebook.runbook.evidence import Evidence, NotAvailable, find
+from tunebook.runbook.report import REPORT_MARK
 from tunebook.store import Store, open_store, redact
+from tunebook.store.files import allowed_roots, inside
 from tunebook.tools.schemas import validated
 
 
 class Session:
     """One project file and its store; the spec is re-read on every call (edits apply)."""
 
-    def __init__(self, project_file: str | Path, store_url: str | None = None) -> None:
+    def __init__(self, project_file: str | Path, store_url: str | None = None,
+                 allow: Sequence[str | Path] = ()) -> None:
         p = Path(project_file)
         self.project_file = p / "tunebook.yaml" if p.is_dir() else p
         if not self.project_file.is_file():
             raise SpecError("--project", "a tunebook.yaml file (or its folder)", str(p))
         self.project_dir = self.project_file.resolve().parent
         self.store_url = store_url
+        # Every path a tool or command receives must resolve inside one of these: the
+        # project folder, then the folders the user allowed (``allow``, $TUNEBOOK_ALLOWED_ROOTS).
+        self.roots = allowed_roots(self.project_dir, allow)
 
     @property
     def project(self) -> ProjectSpec:
@@ -106,15 +115,31 @@ def note(s: Session, item: str, text: str) -> dict[str, Any]:
     return _out("note", record_note(s.store, item, text))
 
 
-def advise_task(description: str) -> dict[str, Any]:
-    """Steps 1-3 from a task description: a file path, or the YAML/text itself."""
+# A description that names a file this way is a path, never text to parse.
+_PATH_LIKE = re.compile(r"^(~|/|\.\.?/)|(^|/)\.\.(/|$)|\.(ya?ml|txt|md|json)$", re.IGNORECASE)
+
+
+def advise_task(description: str, roots: Sequence[Path] | None = None) -> dict[str, Any]:
+    """Steps 1-3 from a task description: a file path inside ``roots`` (default: the current
+    folder), or the YAML/text itself. A path that leaves the roots is refused, never read."""
     from tunebook.runbook.advise import advise_task as advise
     from tunebook.runbook.advise import parse_task, read_task
 
-    path = Path(description) if "\n" not in description and len(description) < 4096 else None
-    if path is not None and path.is_file():
-        task = read_task(path)
-    else:
+    roots = tuple(roots) if roots else allowed_roots(Path.cwd())
+    task = None
+    if "\n" not in description and 0 < len(description) < 4096:
+        try:
+            path = inside(description, roots, "description")
+        except SpecError:
+            if _PATH_LIKE.search(description.strip()):
+                raise
+            path = None  # plain text that merely looks odd as a path
+        if path is not None and path.is_file():
+            task = read_task(path)
+        elif path is not None and _PATH_LIKE.search(description.strip()):
+            raise SpecError("description", "a task description, or a file inside "
+                            f"{roots[0]}", description, "No such file.")
+    if task is None:
         task = parse_task(description, "task description")
     return _out("advise_task", advise(task))
 
@@ -136,11 +161,28 @@ def propose_round(s: Session, write: str | None = None, overwrite: bool = False
 
     target = None
     if write:
-        target = Path(write) if Path(write).is_absolute() else s.project_dir / write
+        target = inside(write, s.roots, "write")
+        if target.suffix.lower() not in (".yaml", ".yml"):
+            raise SpecError("write", "a round file path ending .yaml", write)
+        if target == s.project_file.resolve():
+            raise SpecError("write", "a round file, not the project file", write)
         if target.exists() and not overwrite:
             raise SpecError("write", "a path that does not exist yet", str(target),
                             "Pass overwrite (--force) to replace it.")
+        if target.exists() and not _starts_with(target, PROPOSED_MARK):
+            raise SpecError("write", "a new file or a round file tunebook advise wrote",
+                            str(target), "It was not written by tunebook advise, so it is "
+                            "kept; choose another name.")
     return _out("propose_round", advise_project(s.evidence(), target))
+
+
+def _starts_with(path: Path, mark: str) -> bool:
+    """Whether the file (read only up to the mark's length) starts with ``mark``."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(mark.encode())).decode("utf-8", "replace") == mark
+    except OSError:
+        return False
 
 
 def run_round(s: Session, round: str, workers: int = 2, executor: str = "processes"
@@ -153,9 +195,9 @@ def run_round(s: Session, round: str, workers: int = 2, executor: str = "process
 
     if workers < 1:
         raise SpecError("workers", "an int >= 1", workers)
-    path = Path(round) if Path(round).is_absolute() else s.project_dir / round
     created = False
     if round.endswith((".yaml", ".yml")):
+        path = inside(round, s.roots, "round")
         if not path.is_file():
             raise SpecError("round", "a round name or an existing round file", round)
         spec = load_round(path)
@@ -226,8 +268,22 @@ def report(s: Session, round: str | None = None, out: str | None = None) -> dict
 
     target = None
     if out:
-        target = Path(out) if Path(out).is_absolute() else s.project_dir / out
+        target = inside(out, s.roots, "out")
+        if target.suffix.lower() not in (".html", ".htm"):
+            raise SpecError("out", "an HTML file path ending .html", out)
+        if target.exists() and not _is_report(target):
+            raise SpecError("out", "a new file or a report tunebook wrote", str(target),
+                            "It is not a tunebook report, so it is kept; choose another name.")
     return _out("report", write_report(s.project, s.project_dir, s.store, round, target))
+
+
+def _is_report(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2048).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return REPORT_MARK in head
 
 
 __all__ = ["Session", "advise_task", "analyze", "baseline", "checklist", "diagnose",

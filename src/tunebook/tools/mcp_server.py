@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,9 +81,13 @@ def _sdk() -> tuple[Any, type[Exception]]:
         raise MissingExtraError("mcp", "mcp") from None
 
 
-def build_server(project: str | Path, store: str | None = None) -> Any:
-    """The MCP server with one tool per runbook step, bound to one project."""
-    session = agent.Session(project, store)
+def build_server(project: str | Path, store: str | None = None,
+                 allow: Sequence[str | Path] = ()) -> Any:
+    """The MCP server with one tool per runbook step, bound to one project.
+
+    Every path a tool receives must resolve inside the project folder or an ``allow``-ed one.
+    """
+    session = agent.Session(project, store, allow)
     server_class, tool_error = _sdk()
     server = server_class("tunebook", instructions=INSTRUCTIONS, log_level="WARNING")
 
@@ -119,7 +123,7 @@ def build_server(project: str | Path, store: str | None = None) -> Any:
         """Runbook steps 1-3: from a task description (YAML or text, or a path to one) propose
         metrics, score, splits, architecture, optimizer, batch size, schedule, steps and the
         transfer strategy, each with its rule; includes a draft tunebook.yaml."""
-        return call("advise_task", lambda: agent.advise_task(description))
+        return call("advise_task", lambda: agent.advise_task(description, session.roots))
 
     def run_baseline() -> BaselineOut:
         """Train the baseline config once and check it beats chance and trains stably."""
@@ -129,7 +133,8 @@ def build_server(project: str | Path, store: str | None = None) -> Any:
         """Runbook steps 4-7 and 9: the current bottleneck (bias/variance/mismatch/stability/
         data), whether to promote, and the next round (question, roles, ranges, budget, first
         configs). With write=PATH the round file is written there (relative to the project
-        folder), ready for run_round; an existing file is kept unless overwrite is true."""
+        folder), ready for run_round; an existing file is kept unless overwrite is true and
+        it is a round file advise wrote. Paths outside the project folder are refused."""
         return call("propose_round", lambda: agent.propose_round(session, write, overwrite))
 
     def run_round(round: str, workers: int = 2, executor: str = "processes") -> TrialsOut:
@@ -171,9 +176,10 @@ def build_server(project: str | Path, store: str | None = None) -> Any:
     return server
 
 
-def serve(project: str | Path, store: str | None = None) -> None:
+def serve(project: str | Path, store: str | None = None,
+          allow: Sequence[str | Path] = ()) -> None:
     """Run the server over stdio until the client closes it."""
-    server = build_server(project, store)
+    server = build_server(project, store, allow)
     # Keep the MCP messages on a private copy of stdout and point fd 1 at stderr, so worker
     # processes and anything else writing to fd 1 cannot corrupt the protocol stream.
     wire = os.dup(1)

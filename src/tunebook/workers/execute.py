@@ -21,18 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from tunebook.core.errors import (
+    Interrupted,
     LeaseLost,
     ScoreError,
     SpecError,
     StoreError,
     StoreFull,
     TrialDiverged,
+    TrialFailed,
     TrialPruned,
     TrialTimedOut,
     WorkerStopped,
     WorkFailed,
 )
-from tunebook.core.score import best_step
+from tunebook.core.score import best_step, formula_name, metric_key
 from tunebook.core.spec import load_pipeline
 from tunebook.core.trial import TrialRecord
 from tunebook.rounds.fidelity import advance
@@ -41,14 +43,26 @@ from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.connection import disk_full
 from tunebook.store.files import ArtifactRoot
+from tunebook.workers.command import check_command, pipeline_function
+from tunebook.workers.gpus import assign
+from tunebook.workers.lifeline import (
+    Lifeline,
+    ParentSignals,
+    die_with_parent,
+    grace_s,
+    stop_processes,
+)
 from tunebook.workers.limits import TrialLimits, lease_seconds
 from tunebook.workers.limits import max_attempts as attempts_limit
+from tunebook.workers.repro import Recorder
+from tunebook.workers.retention import retain
 from tunebook.workers.run import Run
+from tunebook.workers.threads import per_trial, set_threads
 from tunebook.workers.watchdog import EXIT_STUCK, Watchdog, alarm_raises, interrupts_seen
 
 # A worker process that stops on a store failure no retry can fix (full disk, damaged or
-# read-only store) exits with this code after one line on stderr; its parent does not replace
-# it, and the round fails (exit code 1).
+# read-only store) exits with this code; its parent does not replace it, and the round fails
+# (exit code 1) with the worker's one-line reason.
 EXIT_FATAL = 74
 
 
@@ -85,17 +99,18 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
     store.drop_points_after(trial.id, max(ckpt_steps, default=-1))
     run = Run(store, trial, token, eval_every=project.eval_every,
               artifact_root=artifact_root(project_dir), lease_s=lease_s, stop=stop,
-              pruner=make_pruner(store, record, trial, scorer))
+              pruner=make_pruner(store, record, trial, scorer),
+              declared=frozenset(project.metric_keys))
     status, error = "completed", None
     try:
         with interrupts_seen() as sigint, alarm_raises(run), \
                 Watchdog(run, limits, hard_exit=hard_exit):
-            train_fn(trial.config, run)
+            train_fn(run.tracked, run)
     except TrialDiverged as exc:
         status, error = "diverged", f"non-finite value: {exc}"
     except TrialPruned as exc:
         status, error = "pruned", str(exc)
-    except TrialTimedOut as exc:
+    except (TrialFailed, TrialTimedOut) as exc:
         status, error = "failed", str(exc)
     except LeaseLost:
         _close_quietly(run)
@@ -126,14 +141,19 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
         if isinstance(exc, StoreError) or disk_full(exc):
             _stop_worker(store, run, trial, token, exc)
         status, error = "failed", f"recording the trial's curve failed: {exc}"
+    curve = store.curve(trial.id)
     try:
-        best = best_step(store.curve(trial.id), scorer)
+        best = best_step(curve, scorer)
     except ScoreError as exc:
-        status, error = "failed", str(exc)
-        recorded = store.finish(trial.id, token, status, error=error)
-        return Outcome(trial.id, status, recorded)
+        recorded = store.finish(trial.id, token, "failed", error=str(exc))
+        return Outcome(trial.id, "failed", recorded)
+    if status == "completed" and best.score is None:
+        status, error = "failed", missing_score(curve, scorer.needs, run.undeclared)
     recorded = store.finish(trial.id, token, status, error=error, best_step=best.step,
                             score=best.score, feasible=best.feasible, best_metrics=best.metrics)
+    if recorded:  # the project's retention: the N best checkpoints and the latest
+        policy = project.checkpoints
+        retain(store, run.artifacts, trial.id, scorer, policy.keep_best, policy.keep_latest)
     return Outcome(trial.id, status, recorded)
 
 
@@ -163,80 +183,102 @@ def _stop_worker(store: Store, run: Run, trial: TrialRecord, token: str,
                     "it resumes.") from None
 
 
-def set_threads(threads: int | None) -> None:
-    """Give torch ``threads`` intra-op threads (measured: never oversubscribe the cores).
-
-    The environment variable covers a torch imported later by the user's module; a torch that
-    is already imported is told directly. Importing torch here would cost non-torch projects
-    a second per worker.
-    """
-    if not threads:
-        return
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(threads)
+def missing_score(curve: dict[int, dict[str, float]], needs: tuple[str, ...],
+                  undeclared: dict[str, str | None]) -> str:
+    """Why a trial that returned normally has no score: one line naming the fix."""
+    logged = sorted({k for point in curve.values() for k in point})
+    if not logged:
+        return ("train() returned without logging any metric: call run.log(step, ...) with "
+                f"the score's metrics ({', '.join(formula_name(n) for n in needs)})")
+    never = [n for n in needs if not any(n in point for point in curve.values())]
+    if never:
+        hints = [f"{name} (did you mean {near}?)" for name, near in undeclared.items()
+                 if near is not None and metric_key(near) in never]
+        return (f"the score needs {', '.join(formula_name(n) for n in never)}, never logged; "
+                f"logged: {', '.join(hints or logged[:8])}")
+    return ("no step logged every metric the score needs "
+            f"({', '.join(formula_name(n) for n in needs)}) together: log them at the same step")
 
 
 def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
                 lease_s: float | None = None, poll_s: float = 0.2, threads: int | None = None,
                 max_trials: int | None = None, max_attempts: int | None = None,
                 on_outcome: Callable[[Outcome], None] | None = None,
-                limits: TrialLimits | None = None, hard_exit: bool = False) -> int:
-    """Claim and run trials of ``round_name`` until the round is finished. Returns trials run."""
+                lifeline: Lifeline | None = None, limits: TrialLimits | None = None,
+                hard_exit: bool = False) -> int:
+    """Claim and run trials of ``round_name`` until the round is finished. Returns trials run.
+
+    SIGTERM (and Ctrl-C in a foreground worker) stops it: the running trial goes back to the
+    queue at its next ``run.log``, or within the grace of ``tunebook.workers.lifeline`` if it
+    never gets there, and :class:`Interrupted` is raised (exit 130 / 143).
+    """
     lease_s = lease_seconds(lease_s)
     attempts = attempts_limit(max_attempts)
     set_threads(threads)
     store = Store(store_url)
     record = store.round(round_name)
     project, _ = specs(record)
-    train_fn = load_pipeline(project, project_dir)
+    train_fn = Recorder(pipeline_function(load_pipeline(project, project_dir), project_dir),
+                        project_dir)
     set_threads(threads)  # again: the user's module may have imported torch just now
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     ran = 0
 
-    # SIGTERM only raises a flag; the trial stops at its next run.log() and goes back to the
-    # queue, and no store write is ever interrupted half-way.
-    stop = threading.Event()
+    # A signal only raises a flag; the trial stops at its next run.log() and goes back to the
+    # queue, and no store write is ever interrupted half-way. The watchdog bounds the wait.
+    life = lifeline or Lifeline()
+    stop = life.stop
+    life.watch(store.requeue)
     try:
-        old = signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
-    except ValueError:  # not the main thread: no signal handling there
-        old = None
-    try:
-        while (max_trials is None or ran < max_trials) and not stop.is_set():
-            store.reap(record.id, max_attempts=attempts)
-            if record.kind == "search":
-                fill(store, record)
-                advance(store, record)  # queue a short-then-long round's next stage when due
-            claimed = store.claim(record.id, worker, lease_s)
-            if claimed is None:
-                if progress(store, record).done:
-                    break
-                stop.wait(poll_s)  # others still running: a lease may expire and re-queue
-                continue
-            trial, token = claimed
-            outcome = run_trial(store, trial, token, train_fn, project_dir, lease_s=lease_s,
-                                stop=stop, limits=limits, hard_exit=hard_exit)
-            ran += 1
-            if on_outcome is not None:
-                on_outcome(outcome)
+        with life.signals():
+            while (max_trials is None or ran < max_trials) and not stop.is_set():
+                store.reap(record.id, max_attempts=attempts)
+                if record.kind == "search":
+                    fill(store, record)
+                    advance(store, record)  # queue a short-then-long round's next stage when due
+                claimed = store.claim(record.id, worker, lease_s)
+                if claimed is None:
+                    if progress(store, record).done:
+                        break
+                    stop.wait(poll_s)  # others still running: a lease may expire and re-queue
+                    continue
+                trial, token = claimed
+                life.hold(trial.id, token)
+                try:
+                    outcome = run_trial(store, trial, token, train_fn, project_dir,
+                                        lease_s=lease_s, stop=stop, limits=limits,
+                                        hard_exit=hard_exit)
+                finally:
+                    life.release()
+                ran += 1
+                if on_outcome is not None:
+                    on_outcome(outcome)
     finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
         store.close()
+    if life.signum is not None:
+        raise Interrupted(life.signum, f"worker {worker} stopped by "
+                          f"{signal.Signals(life.signum).name} after {ran} trials; its running "
+                          "trial went back to the queue")
     return ran
 
 
 def _process_main(store_url: str, round_name: str, project_dir: str, worker: str,
-                  threads: int, lease_s: float, limits: TrialLimits | None = None,
+                  threads: int, lease_s: float, parent_pid: int, grace: float,
+                  cuda: str | None = None, limits: TrialLimits | None = None,
                   fatal: Any = None) -> None:
+    if cuda is not None:  # before anything could initialise CUDA in this process
+        os.environ["CUDA_VISIBLE_DEVICES"] = cuda
     # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
     # re-queues the running trial cleanly instead of leaving it to a lease expiry.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    life = Lifeline(parent_pid=parent_pid, grace=grace)
+    die_with_parent(parent_pid)  # a killed parent leaves no orphan training unattended
     sys.stdout = sys.stderr  # train()'s prints never mix into a parent's --json document
     try:
         worker_loop(store_url, round_name, project_dir, worker=worker, threads=threads,
-                    lease_s=lease_s, limits=limits, hard_exit=True)
+                    lease_s=lease_s, lifeline=life, limits=limits, hard_exit=True)
+    except Interrupted as exc:
+        sys.exit(exc.exit_code)
     except StoreError as exc:  # one line, and a code that tells the parent not to replace us
         if fatal is not None:
             fatal.put(str(exc))
@@ -248,10 +290,12 @@ def _process_main(store_url: str, round_name: str, project_dir: str, worker: str
 def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers: int = 2,
               executor: str = "processes", threads: int | None = None,
               lease_s: float | None = None, show_progress: bool = True,
+              gpus: list[str] | None = None, gpus_per_trial: float | None = None,
               limits: TrialLimits | None = None) -> dict[str, int]:
     """Run a round to its end with ``workers`` workers and return its status counts.
 
-    ``limits`` (per-trial time and no-progress limits) override the round's and project's.
+    ``gpus``: device ids to spread the workers over (``tunebook.workers.gpus``), each worker
+    seeing only its own; the Ray executor asks Ray for ``gpus_per_trial`` GPUs per worker.
     """
     if executor not in EXECUTORS:
         raise SpecError("executor", f"one of {sorted(EXECUTORS)}", executor)
@@ -262,19 +306,32 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
     record = store.round(round_name)
     project, _ = specs(record)
     load_pipeline(project, project_dir)  # a broken entry point fails here, before any worker
-    cores = os.cpu_count() or 1
-    threads = threads or max(1, cores // workers)
+    grace_s()  # a bad $TUNEBOOK_GRACE_S fails here, before any worker starts
+    check_command(store, record, project_dir)
+    threads = per_trial(workers, threads)
+    placement: dict[str, Any] = {"limits": limits}
+    if executor == "ray":
+        placement["num_gpus"] = gpus_per_trial if gpus_per_trial is not None else (
+            1.0 if gpus else 0.0)
+    elif gpus:
+        placement["cuda"] = assign(gpus, 1 if executor == "inline" else workers,
+                                   1.0 if gpus_per_trial is None else gpus_per_trial)
+    elif gpus_per_trial is not None:
+        raise SpecError("gpus_per_trial", "--gpus too (the devices to share out)",
+                        gpus_per_trial)
     return EXECUTORS[executor](store, round_name, str(Path(project_dir).resolve()), workers,
-                               threads, lease_s, show_progress, limits=limits)
+                               threads, lease_s, show_progress, **placement)
 
 
 def _inline(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-            lease_s: float, show_progress: bool, *,
+            lease_s: float, show_progress: bool, cuda: list[str] | None = None,
             limits: TrialLimits | None = None) -> dict[str, int]:
     # train() runs in this process: a trial that calls os._exit ends the round with it, and one
     # stuck in C code past its time limit is recorded as failed but keeps the round waiting
     # (see workers/watchdog.py). The processes executor isolates both.
     record = store.round(round_name)
+    if cuda:  # effective only while nothing in this process has initialised CUDA yet
+        os.environ["CUDA_VISIBLE_DEVICES"] = cuda[0]
     with _bar(store, record, show_progress) as tick:
         worker_loop(store.url, round_name, project_dir, worker=f"inline:{os.getpid()}",
                     threads=threads, lease_s=lease_s, on_outcome=lambda _o: tick(),
@@ -283,41 +340,66 @@ def _inline(store: Store, round_name: str, project_dir: str, workers: int, threa
 
 
 def _processes(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-               lease_s: float, show_progress: bool, *,
+               lease_s: float, show_progress: bool, cuda: list[str] | None = None,
                limits: TrialLimits | None = None) -> dict[str, int]:
     record = store.round(round_name)
+    grace = grace_s()
     ctx = mp.get_context("spawn")  # fork would copy torch's thread pools and locks
     base = f"{socket.gethostname()}:{os.getpid()}"
+    names = [f"{base}:w{i}" for i in range(workers)]
     fatal = ctx.SimpleQueue()  # a worker's one-line reason for stopping on a store failure
 
-    def start(name: str) -> Any:
-        proc = ctx.Process(target=_process_main, name=f"tunebook-worker-{name}",
-                           args=(store.url, round_name, project_dir, f"{base}:{name}", threads,
-                                 lease_s, limits, fatal))
-        proc.start()
-        return proc
+    def make(i: int, name: str) -> Any:
+        return ctx.Process(target=_process_main, name=f"tunebook-worker-{name.rsplit(':', 1)[1]}",
+                           args=(store.url, round_name, project_dir, name, threads, lease_s,
+                                 os.getpid(), grace, cuda[i] if cuda else None, limits, fatal))
 
-    procs = {f"w{i}": start(f"w{i}") for i in range(workers)}
+    procs = [make(i, names[i]) for i in range(workers)]
     deaths = _Deaths(store, record, base, workers)
-    try:
-        with _bar(store, record, show_progress) as tick:
-            while any(p.is_alive() for p in procs.values()):
+    with ParentSignals() as sig:
+        for p in procs:
+            p.start()
+        try:
+            with _bar(store, record, show_progress) as tick:
+                while any(p.is_alive() for p in procs) and sig.received is None:
+                    tick()
+                    for k, proc in enumerate(list(procs)):
+                        short = names[k].rsplit(":", 1)[1]
+                        if not proc.is_alive() and deaths.replace(short, proc.exitcode):
+                            # a trial killed its worker process: a replacement finishes the round
+                            name = f"{base}:{short.split('.')[0]}.{deaths.replaced}"
+                            names.append(name)
+                            procs.append(make(k % workers, name))
+                            procs[-1].start()
+                    for _ in range(6):  # 0.3 s, but answer a signal within 0.05 s
+                        if sig.received is not None:
+                            break
+                        time.sleep(0.05)
                 tick()
-                time.sleep(0.3)
-                for name, proc in list(procs.items()):
-                    if not proc.is_alive() and deaths.replace(name, proc.exitcode):
-                        new = f"{name.split('.')[0]}.{deaths.replaced}"
-                        procs[new] = start(new)
-            tick()
-    except KeyboardInterrupt:
-        for p in procs.values():
-            p.terminate()  # workers re-queue their trials on SIGTERM
-        for p in procs.values():
-            p.join(10)
-        raise
-    for p in procs.values():
+        finally:
+            if sig.received is not None or any(p.is_alive() for p in procs):
+                # Forward the stop; workers re-queue their trials. A second Ctrl-C skips the
+                # wait for stuck trials.
+                stop_processes(procs, grace, hurry=lambda: sig.count > 1)
+        if sig.received is not None:
+            back = store.requeue_workers(record.id, names, "re-queued: round run was stopped")
+            raise Interrupted(sig.received, f"round run {round_name} stopped by "
+                              f"{signal.Signals(sig.received).name}; running trials went back "
+                              f"to the queue{f' ({len(back)} by the parent)' if back else ''}. "
+                              f"Resume with: tunebook round run {round_name}")
+    for p in procs:
         p.join()
     deaths.raise_fatal(None if fatal.empty() else fatal.get())
+    died = [f"{p.name} (exit code {p.exitcode})" for p in procs if p.exitcode != 0
+            and p.name.rsplit("-", 1)[1] not in deaths.replaced_names]  # replaced: accounted for
+    if died:
+        back = store.requeue_workers(record.id, names, "re-queued: its worker process died")
+        pr = progress(store, record)
+        if not pr.done:
+            raise WorkFailed(f"worker processes died: {', '.join(died)}; round {round_name} is "
+                             f"not finished ({pr.finished}/{pr.total} trials"
+                             f"{f', {len(back)} re-queued' if back else ''}). "
+                             f"Resume with: tunebook round run {round_name}")
     return store.counts(record.id)
 
 
@@ -334,6 +416,7 @@ class _Deaths:
         self.store, self.record, self.base = store, record, base
         self.seen: set[str] = set()
         self.replaced = 0
+        self.replaced_names: set[str] = set()
         self.fatal: list[str] = []
         self.idle_deaths = 0
         self.max_idle_deaths = 2 * workers  # deaths outside any trial: a broken worker
@@ -363,6 +446,7 @@ class _Deaths:
         if progress(self.store, self.record).done:
             return False
         self.replaced += 1
+        self.replaced_names.add(name)
         return True
 
     def raise_fatal(self, reason: str | None) -> None:
@@ -410,13 +494,14 @@ class _bar:
 
 
 def _ray(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-         lease_s: float, show_progress: bool, *,
+         lease_s: float, show_progress: bool, num_gpus: float = 0.0,
          limits: TrialLimits | None = None) -> dict[str, int]:
     # The round's and project's trial limits apply on Ray too (each worker reads the specs);
     # limits given to run_round here do not travel to the cluster.
     from tunebook.workers.ray_executor import run_with_ray
 
-    return run_with_ray(store, round_name, project_dir, workers, threads, lease_s, show_progress)
+    return run_with_ray(store, round_name, project_dir, workers, threads, lease_s, show_progress,
+                        num_gpus=num_gpus)
 
 
 EXECUTORS: dict[str, Callable[..., dict[str, int]]] = {

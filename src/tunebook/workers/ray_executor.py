@@ -31,11 +31,14 @@ def run_with_ray(store: Store, round_name: str, project_dir: str, workers: int, 
     started_here = not ray.is_initialized()
     if started_here:
         address = address or os.environ.get("RAY_ADDRESS")
-        # A local instance binds to 127.0.0.1 and ships no dashboard: nothing listens outside.
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if address:
+        if address:  # joining a cluster is the user's explicit choice, on its own terms
             ray.init(address=address, **kwargs)
         else:
+            # A local instance: node address 127.0.0.1 and no dashboard. Ray's C++ servers
+            # still listen on the wildcard address whatever the node address says (measured
+            # with Ray 2.60, see docs/reliability.md); Ray >= 2.59 makes a local instance
+            # demand its generated token on every one of them.
             ray.init(num_cpus=max(workers, 1), _node_ip_address="127.0.0.1", **kwargs)
 
     @ray.remote(num_cpus=1, max_retries=0)  # retries are the store's job (leases)

@@ -11,7 +11,13 @@ It is the whole integration surface::
                 run.log(step, dev_accuracy=evaluate(model))
 
 Metric names ``<split>_<name>`` become ``<split>/<name>`` keys (``dev_accuracy`` ->
-``dev/accuracy``). A non-finite value ends the trial as ``diverged``.
+``dev/accuracy``). A non-finite value ends the trial as ``diverged``. The first ``log`` of a name
+that ``tunebook.yaml`` does not declare warns once (stderr and the trial's record) with the
+nearest declared name (``val_accuracy`` -> ``dev_accuracy``).
+
+``config`` notes which keys ``train()`` reads (:class:`tunebook.core.usage.TrackedConfig`), and
+``run.watch(optimizer)`` records the optimizer's hyperparameters and the lr of every step: one
+line that lets a plain PyTorch script show what it really trained with.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import numbers
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +41,14 @@ from tunebook.core.errors import (
     WorkerStopped,
 )
 from tunebook.core.score import checked_metric_key
+from tunebook.core.usage import (
+    LR_KEY,
+    OPTIMIZER_KEY,
+    READS_KEY,
+    UNDECLARED_KEY,
+    TrackedConfig,
+    undeclared_warning,
+)
 from tunebook.store.files import ArtifactRoot
 
 if TYPE_CHECKING:
@@ -52,7 +67,8 @@ class Run:
     def __init__(self, store: Store, trial: TrialRecord, token: str, *, eval_every: int,
                  artifact_root: ArtifactRoot, lease_s: float = 60.0,
                  heartbeat: bool = True, stop: threading.Event | None = None,
-                 pruner: Callable[[int, dict[str, float]], str | None] | None = None) -> None:
+                 pruner: Callable[[int, dict[str, float]], str | None] | None = None,
+                 declared: frozenset[str] | None = None) -> None:
         self.store = store
         self.trial = trial
         self.token = token
@@ -64,6 +80,13 @@ class Run:
         self.pruner = pruner  # the round's early-stopping rule (tunebook.rounds.pruning), if any
         self._rows: list[tuple[int, int, str, float]] = []
         self._keys: dict[str, str] = {}
+        # The metrics contract: names tunebook.yaml declares (None: a hand-made Run, no check).
+        self.declared = declared
+        self.undeclared: dict[str, str | None] = {}
+        self.tracked = TrackedConfig(trial.config)
+        self._watched: list[Any] = []
+        self._opt_steps = 0
+        self._lr_changes: list[tuple[int, float]] = []
         self._wake = threading.Event()
         self._flush_lock = threading.Lock()
         self._write_error: Exception | None = None
@@ -87,7 +110,8 @@ class Run:
 
     @property
     def config(self) -> dict[str, Any]:
-        return dict(self.trial.config)
+        """The config handed to ``train()`` (the same object: reads through it are noted)."""
+        return self.tracked
 
     @property
     def trial_id(self) -> int:
@@ -136,6 +160,7 @@ class Run:
                 key = keys.get(name)
                 if key is None:
                     key = keys[name] = checked_metric_key(name)
+                    self._first_log(name, key)
                 try:
                     v = float(value)
                 except (TypeError, ValueError):
@@ -155,6 +180,56 @@ class Run:
                 raise TrialPruned(reason)
         if full:
             self._wake.set()
+
+    def _first_log(self, name: str, key: str) -> None:
+        if self.declared is None or key in self.declared:
+            return
+        warn, near, message = undeclared_warning(name, self.declared)
+        self.undeclared[name] = near
+        if warn:
+            print(f"tunebook: trial {self.trial.id}: {message}", file=sys.stderr, flush=True)
+
+    # -- what the optimizer really did -----------------------------------------------------------
+
+    def watch(self, optimizer: Any, *, record_hparams: bool = True) -> None:
+        """Record ``optimizer``'s hyperparameters (defaults included) now, and the lr of param
+        group 0 at every ``optimizer.step()`` (stored as the steps where it changed).
+
+        One line in a plain PyTorch loop, after building the optimizer::
+
+            opt = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9)
+            run.watch(opt)
+
+        ``tk.make_optimizer(..., run)`` calls it for you.
+        """
+        if any(o is optimizer for o in self._watched):
+            return
+        hook = getattr(optimizer, "register_step_post_hook", None)
+        if not callable(hook) or not getattr(optimizer, "param_groups", None):
+            raise SpecError("run.watch optimizer", "a torch.optim.Optimizer",
+                            type(optimizer).__name__)
+        self._watched.append(optimizer)
+        if record_hparams:
+            self.record(**{OPTIMIZER_KEY: {**optimizer_record(optimizer), "source": "watch"}})
+        hook(self._after_step)
+
+    def _after_step(self, optimizer: Any, *_args: Any) -> None:
+        if optimizer is not self._watched[0]:
+            return  # the first watched optimizer is the one whose lr the judgements read
+        self._opt_steps += 1
+        lr = float(optimizer.param_groups[0]["lr"])
+        if not self._lr_changes or self._lr_changes[-1][1] != lr:
+            self._lr_changes.append((self._opt_steps, lr))
+
+    def _record_usage(self) -> None:
+        """What train() did: keys read, lr per step, undeclared metrics (at the end)."""
+        info: dict[str, Any] = {READS_KEY: self.tracked.reads().to_meta()}
+        if self._lr_changes:
+            info[LR_KEY] = {"changes": [list(c) for c in self._lr_changes],
+                            "steps": self._opt_steps}
+        if self.undeclared:
+            info[UNDECLARED_KEY] = dict(self.undeclared)
+        self.store.update_meta(self.trial.id, self.token, info)
 
     def flush(self) -> None:
         """Write every buffered point now (called on close, divergence and by the writer)."""
@@ -258,6 +333,11 @@ class Run:
                 continue
 
     def close(self) -> None:
+        if not self._lost.is_set() and not self._stop.is_set():
+            try:
+                self._record_usage()
+            except Exception as exc:  # reported like a failed curve write, below
+                self._write_error = self._write_error or exc
         self._stop.set()
         self._wake.set()
         if self._beat is not None:
@@ -270,6 +350,32 @@ class Run:
     @property
     def lost(self) -> bool:
         return self._lost.is_set()
+
+
+# Implementation switches of torch optimizers, not hyperparameters.
+_NOT_HPARAMS = frozenset({"foreach", "fused", "capturable", "differentiable", "params"})
+
+
+def optimizer_record(opt: Any) -> dict[str, Any]:
+    """Every hyperparameter of a torch optimizer (defaults included), JSON-ready (torch-free)."""
+    out: dict[str, Any] = {"name": getattr(opt, "tunebook_name", type(opt).__name__.lower()),
+                           "class": f"{type(opt).__module__}.{type(opt).__qualname__}"}
+    for key, value in opt.defaults.items():
+        if key not in _NOT_HPARAMS:
+            out[key] = _plain_hparam(value)
+    groups = opt.param_groups
+    if len(groups) > 1:  # per-group overrides (e.g. no weight decay on norms) are recorded too
+        out["param_groups"] = [{k: _plain_hparam(v) for k, v in g.items()
+                                if k not in _NOT_HPARAMS and v != opt.defaults.get(k)}
+                               for g in groups]
+    return out
+
+
+def _plain_hparam(v: Any) -> Any:
+    if isinstance(v, tuple | list):
+        return [_plain_hparam(x) for x in v]
+    v = _plain(v)
+    return v if v is None or isinstance(v, bool | int | float | str) else str(v)
 
 
 def _plain(x: Any) -> Any:

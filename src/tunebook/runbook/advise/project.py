@@ -152,18 +152,35 @@ def _stability(ev: Evidence, last: RoundRecord | None) -> Bottleneck | None:
         div = [t for t in done if t.status == "diverged"]
         if done and len(div) / len(done) >= DIVERGED_SHARE:
             evidence.append(f"round {last.name}: {len(div)} of {len(done)} trials diverged")
+        a = ev.analysis(last)
+        if not isinstance(a, Missing):
+            # tunebook analyze's instability judgement (periodic spikes are not instability).
+            evidence += [f"tunebook analyze {last.name}: {f.message}"
+                         for f in getattr(a, "findings", []) if f.code == "instability"]
     d = ev.latest("stability")
     cfg = _config(ev)
-    if d is not None and d.payload.get("probe_unstable") and not cfg.get("warmup_steps"):
+    warmed = cfg.get("warmup_steps") and not ev.ignored("warmup_steps")
+    if d is not None and d.payload.get("probe_unstable") and not warmed:
         evidence.append(f"stability decision {d.id}: the lr probe was unstable")
     if not evidence:
         return None
     return _bn("stability", "stability-gate", "training is unstable", *evidence,
-               actions=["scan warmup with lr as nuisance (the proposed round)",
-                        "then clip at the 90th percentile of the grad norm (tunebook stability)"])
+               actions=_stability_actions(ev))
 
 
-def _warmup_plan(ev: Evidence) -> _Plan:
+def _stability_actions(ev: Evidence) -> list[str]:
+    ignored = ev.ignored("warmup_steps")
+    if ignored:
+        return [f"{ignored}, so a warmup round would change nothing: add a schedule with warmup "
+                "to train() first (tk.make_schedule), then tunebook advise again",
+                "meanwhile clip at the 90th percentile of the grad norm (tunebook stability)"]
+    return ["scan warmup with lr as nuisance (the proposed round)",
+            "then clip at the 90th percentile of the grad norm (tunebook stability)"]
+
+
+def _warmup_plan(ev: Evidence) -> _Plan | None:
+    if ev.ignored("warmup_steps"):
+        return None  # never propose what the script ignores (the bottleneck says what to do)
     cfg = _config(ev)
     steps = int(cfg.get("max_train_steps") or 1000)
     values = sorted({0, *(max(1, round(steps * f)) for f in (0.01, 0.05, 0.1))})
@@ -308,6 +325,27 @@ def _baseline_update(ev: Evidence) -> Proposal | None:
                    "been compared with the baseline over seeds", f"trial {best.id}")
 
 
+def _honoured(ev: Evidence, plan: _Plan, bn: Bottleneck) -> tuple[_Plan | None, Bottleneck]:
+    """The plan without the keys train() never reads: a nuisance one is dropped, a target one
+    drops the round (it would train the same model for every value)."""
+    ignored = {k: why for k in plan.params if (why := ev.ignored(k))}
+    if not ignored:
+        return plan, bn
+    targets = [k for k in ignored if plan.params[k].get("role") == "target"]
+    if targets:
+        key = targets[0]
+        action = (f"{ignored[key]}, so a round over {key} would change nothing: make train() "
+                  f"use config['{key}'] first" + (" (tk.make_schedule reads warmup_steps)"
+                                                  if key == "warmup_steps" else ""))
+        return None, Bottleneck(bn.kind, bn.rule, bn.source, bn.why,
+                                [*bn.evidence, ignored[key]], [action, *bn.actions])
+    params = {k: v for k, v in plan.params.items() if k not in ignored}
+    note = propose("dropped", sorted(ignored), "honoured-keys",
+                   "; ".join(ignored.values()), *ignored.values())
+    return _Plan(plan.stem, plan.question, params, [*plan.rules, note], plan.algorithm,
+                 plan.budget), bn
+
+
 def advise_project(ev: Evidence, write: str | Path | None = None) -> ProjectAdvice:
     """The bottleneck, a baseline-update recommendation and the next round (written if asked).
 
@@ -316,6 +354,8 @@ def advise_project(ev: Evidence, write: str | Path | None = None) -> ProjectAdvi
     ('bias', 'Does a larger model (width 16 -> 32) reduce the avoidable bias?')
     """
     bn, plan = diagnose_project(ev)
+    if plan is not None:
+        plan, bn = _honoured(ev, plan, bn)
     update = _baseline_update(ev)
     proposal = None
     if plan is not None:

@@ -16,6 +16,9 @@ from tunebook.store.files import atomic_write
 
 PREVIEW_PER_GROUP = 2
 
+# The first line of every round file advise writes: only such a file may be overwritten.
+PROPOSED_MARK = "# Proposed by tunebook advise."
+
 
 @dataclass(frozen=True)
 class RoundProposal:
@@ -52,7 +55,7 @@ def build_round(project: ProjectSpec, name: str, question: str, params: dict[str
     doc["params"] = params
     spec = parse_round(doc, f"proposed round {name}")
     make_searcher(spec.algorithm, spec.space, spec.seed)  # an unknown algorithm fails here
-    header = [f"# Proposed by tunebook advise. Question: {question}"]
+    header = [f"{PROPOSED_MARK} Question: {question}"]
     header += [f"# - {p.topic}: {p.why} [rule {p.rule}; {p.source}]" for p in rules]
     text = "\n".join(header) + "\n" + yaml.safe_dump(doc, sort_keys=False)
     return RoundProposal(name, question, algorithm, budget, seed, max_train_steps, params,

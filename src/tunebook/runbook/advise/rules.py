@@ -84,6 +84,9 @@ _RULES = [
     Rule("first-round", "With a fresh baseline and nothing diagnosed yet, the first question is "
          "the lr range (with the other nuisance hyperparameters tuned alongside).",
          "checklist 3.1"),
+    Rule("honoured-keys", "Never propose, scan or tick a config key that train() does not read: "
+         "a round over it trains the same model for every value. Make train() use it first.",
+         "tunebook: the keys train() read are recorded per trial"),
     Rule("finish-the-round", "Analyze a round only once its trials have finished.",
          "checklist 3.3"),
     Rule("stability-gate", "Frequent divergence or an unstable lr probe comes before any other "

@@ -55,6 +55,20 @@ class Checklist:
     next_steps: list[str]    # the first open items' next steps, in checklist order
     unknown_notes: list[str]  # note keys that name no checklist item (typos)
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the counts, the next steps, then every item with its evidence."""
+        import html
+
+        from tunebook.core.html import table_html
+
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
+        steps = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in self.next_steps)
+        rows = [[it.id, it.status, it.text, "; ".join(it.evidence), it.next or ""]
+                for sec in self.sections for it in sec.items]
+        return (f"<b>checklist of {html.escape(self.project)}</b>: {html.escape(counts)}"
+                f"<ol>{steps}</ol>"
+                + table_html(["item", "status", "text", "evidence", "next"], rows))
+
 
 def item_ids() -> list[str]:
     return list(ITEMS)

@@ -72,14 +72,26 @@ def _mitigation(ev: Evidence) -> Verdict:
     if not d.payload.get("probe_unstable"):
         return not_applicable(f"the lr probe stayed stable (decision {d.id})")
     cfg = (ev.baseline or {}).get("config") or {}
-    used = [k for k in ("warmup_steps", "clip", "clip_norm") if cfg.get(k)]
+    # A key train() never reads mitigates nothing, whatever its value.
+    used = [k for k in ("warmup_steps", "clip", "clip_norm") if cfg.get(k) and not ev.ignored(k)]
     if used:
         return done("baseline config mitigates: " + ", ".join(f"{k}={cfg[k]}" for k in used),
                     f"stability decision {d.id}")
     warm, clip = d.payload.get("recommended_warmup"), d.payload.get("clip_threshold")
-    return todo(f"add warmup_steps={warm} and/or clip={clip} to the config, then promote it",
-                "the lr probe was unstable and the baseline has no warmup or clipping",
-                f"stability decision {d.id}")
+    steps: list[str] = []
+    if ev.ignored("warmup_steps") or d.payload.get("warmup_ignored"):
+        steps.append("add a schedule with warmup to train() first (tk.make_schedule reads "
+                     "warmup_steps), then tunebook stability again")
+    elif warm is not None:
+        steps.append(f"add warmup_steps={warm} to the config")
+    if clip is not None:
+        steps.append(f"add clip={clip:.4g} to the config" + (
+            " (and read it in train(): tk.clip_gradients)" if ev.ignored("clip") else ""))
+    if not steps:
+        steps.append("no warmup kept training stable: lower the peak lr")
+    return todo("; ".join(steps) + ", then promote it",
+                "the lr probe was unstable and the baseline has no warmup or clipping that "
+                "train() applies", f"stability decision {d.id}")
 
 
 # --- 6. Engineering & reproducibility -----------------------------------------------------------
@@ -170,7 +182,7 @@ def _seed(ev: Evidence) -> Verdict:
         return todo("tunebook baseline", "no trial recorded")
     split = [t for t in ts if "init_seed" in t.meta and (
         "data_seed" in t.meta or "shuffle_seeds" in t.meta)]
-    return done(f"every trial stores its seed ({len(ts)} completed)",
+    return done(f"trials {ts[0].id}-{ts[-1].id} store their seeds ({len(ts)} completed)",
                 f"{len(split)} trials record separate init/data seeds" if split else "",
                 detail="" if split else "derive the shuffle seed from run.seed (e.g. seed + 1) "
                 "and record it, as the PyTorch kit does")

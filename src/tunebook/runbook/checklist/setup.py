@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunebook.core.usage import train_usage
 from tunebook.runbook.checklist.items import (
     Verdict,
     done,
@@ -21,11 +22,39 @@ ESTABLISHED = {"sgd", "momentum", "nesterov", "adam", "adamw", "nadam", "adafact
 # The community defaults the checklist asks to start from (everything but lr).
 DEFAULTS: dict[str, float] = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "momentum": 0.9}
 SIMPLE_SCHEDULES = {"constant", "linear", "cosine", "linear_decay", "cosine_decay"}
+# What `tunebook init` writes for the goal and the success criterion: a template to fill in,
+# never a statement of the user's business goal.
+PLACEHOLDER_GOAL = "TODO: who uses the model, and for what (replace this line)"
+PLACEHOLDER_SUCCESS = "TODO: the measurable bar for done, e.g. dev accuracy >= 0.97"
+
+
+def is_placeholder(text: str) -> bool:
+    return text.strip().upper().startswith("TODO") or text.strip() in (PLACEHOLDER_GOAL,
+                                                                       PLACEHOLDER_SUCCESS)
+
+
 SMALL_SIZES = {"tiny", "small", "base", "mini", "s", "xs", "b", "18", "resnet18"}
 
 
 def _config(ev: Evidence) -> dict[str, Any]:
     return dict((ev.baseline or {}).get("config") or ev.project.baseline.config)
+
+
+def config_where(ev: Evidence) -> str:
+    """Which record the baseline config comes from (a decision, else tunebook.yaml)."""
+    if ev.baseline:
+        rows = [d for d in ev.decisions if d.kind == "baseline" or (
+            d.kind == "promotion" and d.payload.get("promoted"))]
+        if rows:
+            return f"{rows[-1].kind} decision {rows[-1].id}"
+    return "tunebook.yaml baseline.config"
+
+
+def logged_by(ev: Evidence, prefix: str = "") -> str:
+    """``trials 1, 2, 3`` that recorded metrics (starting with ``prefix``) at their best step."""
+    ids = [t.id for t in ev.all_trials if t.status == "completed"
+           and any(k.startswith(prefix) for k in t.best_metrics)]
+    return "trials " + ", ".join(map(str, ids[:5])) + (" ..." if len(ids) > 5 else "")
 
 
 def logged_metrics(ev: Evidence) -> set[str]:
@@ -49,9 +78,16 @@ def _task_type(ev: Evidence) -> Verdict:
 @item("0.business_goal", "Business goal and success criteria are clearly stated.", judgment=True)
 def _business_goal(ev: Evidence) -> Verdict:
     task = ev.project.task
+    template = [k for k, v in (("goal", task.goal), ("success", task.success))
+                if is_placeholder(v)]
+    if template:
+        return from_note(ev, "0.business_goal") or todo(
+            "write the real " + " and ".join(f"task.{k}" for k in template)
+            + " in tunebook.yaml", "still the tunebook init template's placeholder",
+            "tunebook.yaml task." + " and task.".join(template))
     if task.goal.strip() and task.success.strip():
-        return done(f"task.goal: {task.goal.strip()}", f"task.success: {task.success.strip()}",
-                    source="spec")
+        return done(f"tunebook.yaml task.goal: {task.goal.strip()}",
+                    f"tunebook.yaml task.success: {task.success.strip()}", source="spec")
     return from_note(ev, "0.business_goal") or todo(
         "state task.success in tunebook.yaml (e.g. 'dev accuracy >= 0.97')",
         "the goal is stated but no success criterion" if task.goal.strip() else "no goal")
@@ -131,7 +167,7 @@ def _optimizing(ev: Evidence) -> Verdict:
 def _score(ev: Evidence) -> Verdict:
     kind = "a metric" if isinstance(ev.project.score, str) else "a formula"
     scored = [t for t in ev.all_trials if t.score is not None]
-    return done(f"score = {_score_text(ev)} ({kind}, parsed safely)",
+    return done(f"tunebook.yaml score = {_score_text(ev)} ({kind}, parsed safely)",
                 f"{len(scored)} trials scored with it" if scored else "", source="spec")
 
 
@@ -145,7 +181,7 @@ def _splits(ev: Evidence) -> Verdict:
     splits = {k.split("/", 1)[0] for k in logged_metrics(ev) if "/" in k}
     need = {"train", "dev", "test"}
     if need <= splits:
-        return done("metrics logged on splits: " + ", ".join(sorted(splits)))
+        return done(f"{logged_by(ev)} logged metrics on splits: " + ", ".join(sorted(splits)))
     if ev.all_trials:
         return todo("tunebook data split (or log train_*, dev_* and test_* metrics)",
                     "no split on " + ", ".join(sorted(need - splits)))
@@ -183,7 +219,8 @@ def _train_dev(ev: Evidence) -> Verdict:
         return noted
     logged = [k for k in logged_metrics(ev) if k.startswith("train_dev/")]
     if logged:
-        return done("train_dev metrics logged: " + ", ".join(sorted(logged)))
+        return done(f"{logged_by(ev, 'train_dev/')} logged train_dev metrics: "
+                    + ", ".join(sorted(logged)))
     if any(m.split == "train_dev" for m in ev.project.metrics):
         return todo("log train_dev metrics in train() (run.log(step, train_dev_accuracy=...))",
                     "a train_dev metric is declared but never logged")
@@ -206,7 +243,8 @@ def _train_dev(ev: Evidence) -> Verdict:
 def _family(ev: Evidence) -> Verdict:
     arch = ev.project.baseline.architecture
     if arch is not None:
-        return done(f"baseline.architecture.family = {arch.family}", source="spec")
+        return done(f"tunebook.yaml baseline.architecture.family = {arch.family}",
+                    source="spec")
     return from_note(ev, "2.1.family") or todo(
         "set baseline.architecture in tunebook.yaml (tunebook advise --task task.yaml proposes "
         "one)", "no architecture recorded")
@@ -218,7 +256,7 @@ def _size(ev: Evidence) -> Verdict:
     if arch is None:
         return todo("set baseline.architecture.size (small or base)", "no architecture recorded")
     if arch.size.lower() in SMALL_SIZES:
-        return done(f"baseline.architecture.size = {arch.size}", source="spec")
+        return done(f"tunebook.yaml baseline.architecture.size = {arch.size}", source="spec")
     return from_note(ev, "2.1.size") or todo(
         "start from a small or base size (checklist 2.1), or "
         + note_hint("2.1.size", "large on purpose: ..."), f"size {arch.size!r}")
@@ -239,13 +277,19 @@ def _version(ev: Evidence) -> Verdict:
 @item("2.2.optimizer", "Use a well-established optimizer (SGD + momentum / Nesterov, AdamW, "
       "Adam, Adafactor).")
 def _optimizer(ev: Evidence) -> Verdict:
-    raw = _config(ev).get("optimizer")
-    name = raw.get("name") if isinstance(raw, dict) else raw
+    u = ev.usage
+    if u is not None and u.optimizer is not None:  # what train() built, not what the config says
+        name: Any = u.optimizer.name
+        where = f"trial {u.trial_id} built {u.optimizer.hparams.get('class', name)}"
+    else:
+        raw = _config(ev).get("optimizer")
+        name = raw.get("name") if isinstance(raw, dict) else raw
+        where = f"{config_where(ev)}: optimizer = {name}"
     if name is None:
         return todo("name the optimizer in baseline.config (optimizer: adamw)",
                     "baseline.config has no optimizer key")
     if str(name).lower() in ESTABLISHED:
-        return done(f"baseline optimizer = {name}")
+        return done(where)
     return from_note(ev, "2.2.optimizer") or todo(
         "switch to AdamW or SGD + momentum, or " + note_hint("2.2.optimizer", "why ..."),
         f"optimizer {name!r} is not among the established ones")
@@ -253,14 +297,24 @@ def _optimizer(ev: Evidence) -> Verdict:
 
 @item("2.2.defaults", "Start with community/default hyperparameters (except lr).")
 def _defaults(ev: Evidence) -> Verdict:
-    cfg = _config(ev)
-    raw = cfg.get("optimizer")
-    block: dict[str, Any] = raw if isinstance(raw, dict) else cfg
+    u = ev.usage
+    if u is not None and u.optimizer is not None:  # the values the optimizer really had
+        h = u.optimizer.hparams
+        raw_betas = h.get("betas")
+        betas: list[Any] = raw_betas if isinstance(raw_betas, list) else [None, None]
+        block: dict[str, Any] = {"beta1": betas[0], "beta2": betas[1], "eps": h.get("eps"),
+                                 "momentum": h.get("momentum") if h.get("momentum") else None}
+        where = f"trial {u.trial_id}'s recorded {u.optimizer.name}"
+    else:
+        cfg = _config(ev)
+        raw = cfg.get("optimizer")
+        block = raw if isinstance(raw, dict) else cfg
+        where = config_where(ev)
     off = {k: block[k] for k, v in DEFAULTS.items()
            if isinstance(block.get(k), int | float) and abs(float(block[k]) - v) > 1e-12}
     if not off:
-        set_ = [k for k in DEFAULTS if k in block]
-        return done("optimizer hyperparameters other than lr at their defaults"
+        set_ = [k for k in DEFAULTS if block.get(k) is not None]
+        return done(f"{where}: optimizer hyperparameters other than lr at their defaults"
                     + (f" ({', '.join(set_)})" if set_ else " (not overridden)"))
     return from_note(ev, "2.2.defaults") or todo(
         "reset " + ", ".join(off) + " to the defaults for the first baseline",
@@ -272,9 +326,15 @@ def _logged(ev: Evidence) -> Verdict:
     t = ev.baseline_trial or next((t for t in ev.all_trials if t.status == "completed"), None)
     if t is None:
         return todo("tunebook baseline", "no trial recorded yet")
-    keys = [k for k in ("optimizer", "lr", "beta1", "beta2", "eps", "momentum",
-                        "weight_decay", "schedule", "warmup_steps") if k in t.config]
-    return done(f"trial {t.id} stores its full config: " + ", ".join(keys or sorted(t.config)))
+    opt = train_usage(t).optimizer
+    if opt is None:
+        return todo("record them: tk.make_optimizer(params, config, run) or run.watch(optimizer) "
+                    "in train()", "no optimizer hyperparameters recorded (the config lists only "
+                    "what was set, not the defaults the optimizer used)", f"trial {t.id}")
+    how = "tk.make_optimizer" if opt.source == "kit" else "run.watch"
+    names = sorted(k for k in opt.hparams if k not in ("class", "param_groups", "ignored"))
+    return done(f"trial {t.id} recorded every hyperparameter of its {opt.name} optimizer "
+                f"({how}): " + ", ".join(names))
 
 
 def _batch_scan(ev: Evidence) -> Any:
@@ -334,13 +394,35 @@ def _retune(ev: Evidence) -> Verdict:
 
 @item("2.4.schedule", "Choose a simple lr schedule (constant / linear decay / cosine decay).")
 def _schedule(ev: Evidence) -> Verdict:
-    sched = _config(ev).get("schedule")
-    if sched is None:
-        return done("baseline.config has no schedule: a constant lr",
-                    detail="write schedule: constant|linear|cosine to make it explicit")
-    if str(sched).lower() in SIMPLE_SCHEDULES:
-        return done(f"baseline schedule = {sched}")
-    return todo("start from constant, linear or cosine decay", f"schedule {sched!r}")
+    t = ev.baseline_trial or next((t for t in ev.all_trials if t.status == "completed"), None)
+    if t is None:
+        return todo("tunebook baseline", "no trial recorded yet")
+    u = train_usage(t)
+    if u.lr is not None and u.lr.changes:
+        peak = u.lr.peak or 0.0
+        if u.lr.constant:
+            return done(f"trial {t.id}: lr constant at {peak:.4g} over {u.lr.steps} optimizer "
+                        "steps (recorded each step)")
+        if u.schedule is not None and u.schedule.name in SIMPLE_SCHEDULES:
+            return done(f"trial {t.id}: {u.schedule.name} schedule (tk.make_schedule), peak "
+                        f"{u.schedule.lr:.4g}, warmup {u.schedule.warmup_steps} steps")
+        where = ", ".join(f"{v:.3g} from step {s}" for s, v in u.lr.changes[:4])
+        more = " ..." if len(u.lr.changes) > 4 else ""
+        return from_note(ev, "2.4.schedule") or todo(
+            "use constant, linear or cosine decay (tk.make_schedule), or "
+            + note_hint("2.4.schedule", "step decay on purpose: ..."),
+            "the lr changes in steps, not a constant / linear / cosine schedule",
+            f"trial {t.id}'s lr (recorded each step): {where}{more}")
+    if u.schedule is not None:
+        if u.schedule.name in SIMPLE_SCHEDULES:
+            return done(f"trial {t.id}: {u.schedule.name} schedule (tk.make_schedule), peak "
+                        f"{u.schedule.lr:.4g}, warmup {u.schedule.warmup_steps} steps")
+        return todo("start from constant, linear or cosine decay",
+                    f"schedule {u.schedule.name!r}", f"trial {t.id} (tk.make_schedule)")
+    return todo("record the lr train() really uses: run.watch(optimizer) or "
+                "tk.make_schedule(config, run)",
+                "no lr recorded per step, so the schedule is unknown (a config without a "
+                "schedule key says nothing about a scheduler inside train())", f"trial {t.id}")
 
 
 @item("2.4.max_steps", "Set an initial max_train_steps (from experience or small test runs).")
@@ -350,7 +432,7 @@ def _max_steps(ev: Evidence) -> Verdict:
     if steps is None:
         return todo("set baseline.config.max_train_steps (tunebook steps estimates one)",
                     "no max_train_steps in the baseline config")
-    return done(f"max_train_steps = {steps}",
+    return done(f"{config_where(ev)}: max_train_steps = {steps}",
                 f"estimated by a probe (decision {d.id}): {d.summary}" if d else "")
 
 

@@ -15,7 +15,6 @@ from tunebook.runbook.checklist.items import (
     todo,
 )
 from tunebook.runbook.evidence import (
-    LABEL_SHARE,
     Evidence,
     Missing,
     confirmed_suspects,
@@ -23,9 +22,10 @@ from tunebook.runbook.evidence import (
     label_alarm,
 )
 
-AXIS_CODES = ("boundary", "stability_bound", "divergence_scattered", "target_edge")
+AXIS_CODES = ("boundary", "edge_best", "stability_bound", "divergence_scattered", "target_edge")
 CURVE_CODES = ("overfitting", "early_saturation", "still_improving", "instability",
-               "best_step_early", "best_step_late", "no_train_loss")
+               "best_step_early", "best_step_late", "no_train_loss", "periodic_loss",
+               "eval_glitch")
 
 
 def _latest(ev: Evidence) -> RoundRecord | None:
@@ -179,7 +179,8 @@ def _axes(ev: Evidence) -> Verdict:
     if isinstance(a, Missing):
         return todo(a.command, a.message)
     found = findings_of(a, AXIS_CODES)
-    boundary = [f for f in found if f.code == "boundary"]
+    # A best trial at an edge, confirmed or not, is never "no best point at a boundary".
+    boundary = [f for f in found if f.code in ("boundary", "edge_best")]
     if boundary:
         return todo(boundary[0].action, "; ".join(f.message for f in boundary),
                     f"tunebook analyze {r.name}")
@@ -280,7 +281,8 @@ def _act(ev: Evidence) -> Verdict:
     later = [r for r in ev.search_rounds
              if ev.baseline_trial is not None and r.created_at > _created(ev)]
     if later:
-        return done(f"largest gap {d.largest}; rounds since the baseline: "
+        return done(f"tunebook diagnose (trial {d.trial_id}): largest gap {d.largest}; "
+                    "rounds since the baseline: "
                     + ", ".join(r.name for r in later), detail=action)
     return todo("tunebook advise (proposes the round that addresses it)",
                 f"largest gap {d.largest}: {action}")
@@ -305,9 +307,8 @@ def _dev_labels(ev: Evidence) -> Verdict:
         return todo(alarm.action + " Then " + note_hint("4.2.dev_test_labels",
                                                         "relabelled N dev examples"),
                     alarm.message, f"{len(confirmed_suspects(e))} likely label errors")
-    return not_applicable(f"{len(confirmed_suspects(e))} likely label errors confirmed by "
-                          f"other models among {e.n_examples} dev examples: under "
-                          f"{LABEL_SHARE:.0%}, not significant (tunebook errors, trial "
+    why = e.labels.reason if getattr(e, "labels", None) else "no label judgement"
+    return not_applicable(f"label quality not a problem: {why} (tunebook errors, trial "
                           f"{e.trial_id})")
 
 
