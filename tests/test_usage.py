@@ -141,3 +141,13 @@ def test_identical_warmup_runs_are_not_also_called_not_enough() -> None:
     _, _, findings = assess(ref, None, same, [])
     codes = [f.code for f in findings]
     assert "stability.warmup_ignored" in codes and "stability.warmup" not in codes
+
+
+def test_split_examples_counts_are_never_called_typos() -> None:
+    from tunebook.core.usage import undeclared_warning
+
+    declared = frozenset({"dev/accuracy", "dev/loss", "train/loss"})
+    for name in ("dev_examples", "train_examples", "test_examples", "train_dev_examples"):
+        warn, _, _ = undeclared_warning(name, declared)
+        assert not warn, name
+    assert undeclared_warning("val_accuracy", declared)[0]

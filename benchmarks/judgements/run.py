@@ -50,13 +50,13 @@ def scripts() -> list[str]:
 
 
 def _read_keys(trial: Any) -> set[str] | None:
-    """The config keys train() read, where the store records them (judge-kit's tracking)."""
-    for holder in (trial, getattr(trial, "meta", None) or {}):
-        keys = holder.get("read_keys") if isinstance(holder, dict) else getattr(
-            holder, "read_keys", None)
-        if keys is not None:
-            return set(keys)
-    return None
+    """The config keys train() read, as the store records them (None: not recorded)."""
+    from tunebook.core.usage import train_usage
+
+    reads = train_usage(trial).reads
+    if reads is None:
+        return None
+    return set(reads.keys) if reads.wholesale else set(reads.read)
 
 
 def measure(name: str) -> dict[str, Any]:
@@ -169,14 +169,20 @@ def measure(name: str) -> dict[str, Any]:
     if advice.bottleneck.rule == "labels-first" and not label:
         contradictions.append("advise puts labels first but errors finds no label problem")
 
+    # The owner is analyze's ignored_param finding (a tuned key train() never read); the
+    # recorded reads are the second voice.
+    said["ignores_keys"]["analyze"] = "ignored_param" in rcodes
     keys = [_read_keys(t) for t in trials]
     if any(k is None for k in keys):
         said["ignores_keys"]["read keys"] = None
         readings["ignores_keys"] = "not measured (no record of the keys train() read)"
     else:
-        given = {k for t in trials for k in t.config}
+        # The same question as analyze's: a hyperparameter the round tunes that train() never
+        # read (a fixed key it ignores changes nothing between trials).
+        tuned = {k for k, p in spec.params.items() if p.role != "fixed"}
         read = set().union(*[k for k in keys if k is not None])
-        said["ignores_keys"]["read keys"] = bool(given - read)
+        said["ignores_keys"]["read keys"] = bool(tuned - read)
+        readings["ignores_keys"] = sorted(tuned - read)
     return {"script": name, "said": said, "contradictions": contradictions,
             "readings": readings, "cpu_s": round(time.process_time() - t0, 1)}
 

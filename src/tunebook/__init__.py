@@ -27,6 +27,7 @@ _NAMES = {
     "run_round": "tunebook.workers.execute",
     "worker_loop": "tunebook.workers.execute",
     "analyze_round": "tunebook.analysis.overview",
+    "report": "tunebook.workers.client",
 }
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "load_project",
     "load_round",
     "open_store",
+    "report",
     "run_round",
     "worker_loop",
 ]
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from tunebook.core.trial import TrialRecord
     from tunebook.rounds.lifecycle import create_round
     from tunebook.store import Store, open_store
+    from tunebook.workers.client import report
     from tunebook.workers.execute import run_round, worker_loop
     from tunebook.workers.run import Run
 

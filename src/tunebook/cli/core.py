@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,13 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    ThreadsOption,
     emit,
     fmt,
     project_at,
     store_at,
     to_jsonable,
+    use_threads,
 )
 from tunebook.cli.round_render import trials_table
 from tunebook.core.errors import SpecError, WorkFailed
@@ -26,39 +27,10 @@ from tunebook.runbook.export import trials_payload
 
 
 def _copy_example(dest: Path, force: bool = False) -> list[str]:
-    from tunebook.demo import EXAMPLE_FILES
+    """``tunebook init``'s files (kept for callers of the old helper): see tunebook.scaffold."""
+    from tunebook.scaffold import run_init
 
-    src = resources.files("tunebook") / "examples" / "digits"
-    written = []
-    for name in EXAMPLE_FILES:
-        target = dest / name
-        if target.exists() and not force:
-            raise SpecError(str(target), "a file that does not exist yet", "an existing file",
-                            "Pass --force to overwrite it.")
-        text = (src / name).read_text(encoding="utf-8")
-        if name == "tunebook.yaml":
-            text = _template_goal(text)
-        target.write_text(text, encoding="utf-8")
-        written.append(str(target))
-    return written
-
-
-def _template_goal(text: str) -> str:
-    """The example's goal and success lines become placeholders: an init'ed project's goal is
-    the user's to state, and the checklist does not tick a placeholder."""
-    from tunebook.runbook.checklist.setup import PLACEHOLDER_GOAL, PLACEHOLDER_SUCCESS
-
-    out = []
-    for line in text.splitlines(keepends=True):
-        head = line.split(":", 1)[0]
-        if head == "  goal":
-            line = f'  goal: "{PLACEHOLDER_GOAL}"\n'
-        elif head == "  success":
-            line = f'  success: "{PLACEHOLDER_SUCCESS}"\n'
-        out.append(line)
-    return "".join(out)
-
-
+    return [str(dest / name) for name in run_init(dest, force).write]
 
 
 def register(app: typer.Typer) -> None:
@@ -75,14 +47,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def init(directory: Path = typer.Option(Path("."), "--dir"),
-             force: bool = typer.Option(False, help="Overwrite existing files."),
+             force: bool = typer.Option(False, help="Replace tunebook.yaml and round.yaml "
+                                        "(never your code)."),
              as_json: bool = JsonOption) -> None:
-        """Write a commented tunebook.yaml, an example train.py and a first round.yaml."""
-        directory.mkdir(parents=True, exist_ok=True)
-        written = _copy_example(directory, force)
-        emit({"written": written}, as_json,
-             lambda c, d: c.print("wrote " + ", ".join(d["written"]) +
-                                  "\nnext: python prepare.py && tunebook validate round.yaml"))
+        """Start a project: the digits example in an empty folder; beside your code, only
+        tunebook.yaml (running your script) and round.yaml. Never writes your files."""
+        from tunebook.scaffold import run_init
+
+        plan = run_init(directory, force)
+        emit({"mode": plan.mode, "written": [str(directory / n) for n in plan.write],
+              "replaced": list(plan.existing), "untouched": list(plan.user_files),
+              "script": plan.script}, as_json, _render_init)
 
     @app.command()
     def validate(rounds: list[Path] = typer.Argument(None, help="Round files to check too."),
@@ -97,6 +72,11 @@ def register(app: typer.Typer) -> None:
         for r in rounds or []:
             rs = load_round(r)
             make_searcher(rs.algorithm, rs.space, rs.seed)
+            if not isinstance(spec.pipeline, str):  # a command: every {name} has a value
+                keys = set(spec.baseline.config) | set(rs.params)
+                if rs.max_train_steps is not None:
+                    keys.add("max_train_steps")
+                spec.pipeline.check_keys(keys, f"{project}: pipeline.command")
             checked.append(str(r))
         emit({"ok": True, "checked": checked}, as_json,
              lambda c, d: c.print("[green]ok[/]: " + ", ".join(d["checked"])))
@@ -104,8 +84,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def baseline(project: str = ProjectOption, store: str = StoreOption,
                  seed: int = typer.Option(None, help="Seed (default: the project's)."),
-                 as_json: bool = JsonOption) -> None:
+                 threads: int = ThreadsOption, as_json: bool = JsonOption) -> None:
         """Train the baseline config and check it beats chance and trains stably."""
+        use_threads(threads)
         from tunebook.experiments.baseline import run_baseline
 
         spec, pdir = project_at(project)
@@ -201,17 +182,36 @@ def register(app: typer.Typer) -> None:
                no_progress_timeout: float = typer.Option(
                    None, "--no-progress-timeout", help="Fail a trial that goes this many "
                    "seconds without a run.log (overrides no_progress_timeout_s)."),
+               gpu: str = typer.Option(None, "--gpu", help="The GPU this worker (and its "
+                                       "trials) may use, e.g. 1 (sets CUDA_VISIBLE_DEVICES)."),
                as_json: bool = JsonOption) -> None:
         """Pull and run trials of a round until it is done (run one per host or GPU)."""
         from tunebook.workers.execute import worker_loop
+        from tunebook.workers.gpus import use_gpu
         from tunebook.workers.limits import TrialLimits
+
+        use_gpu(gpu)
 
         limits = TrialLimits(trial_timeout, no_progress_timeout)
         _, pdir = project_at(project)
         st = store_at(store, pdir)
-        n = worker_loop(st.url, round_name, str(pdir), threads=threads, limits=limits)
+        from tunebook.workers.threads import per_trial
+
+        n = worker_loop(st.url, round_name, str(pdir), threads=per_trial(1, threads),
+                        limits=limits)
         emit({"round": round_name, "trials_run": n}, as_json,
              lambda c, d: c.print(f"worker ran {d['trials_run']} trials of {d['round']}"))
+
+
+def _render_init(console: Console, d: dict[str, Any]) -> None:
+    console.print("wrote " + ", ".join(d["written"]))
+    if d["mode"] == "beside-code":
+        console.print(f"your code is untouched ({', '.join(d['untouched'])}); tunebook.yaml runs "
+                      f"[bold]python {d['script']}[/]: edit its EDIT lines, add "
+                      "`from tunebook import report` to the script, then "
+                      "tunebook validate round.yaml")
+    else:
+        console.print("next: python prepare.py && tunebook validate round.yaml")
 
 
 def _render_demo(console: Console, data: dict[str, Any]) -> None:
@@ -270,6 +270,14 @@ def _render_trial(console: Console, d: dict[str, Any]) -> None:
         console.print(f"  {k}: {val}")
     for a in d["artifacts"]:
         console.print(f"  artifact {a['kind']} step {a['step']}: {a['path']} ({a['sha256'][:12]})")
+    from tunebook.workers.repro import Provenance
+
+    meta = d.get("meta") or {}
+    prov = Provenance.of(meta)
+    if prov is not None:
+        console.print("  [bold]reproduce[/]")
+        for line in prov.lines(meta.get("command")):
+            console.print(f"    {line}", markup=False, highlight=False)
     if d.get("error"):
         console.print(f"  [red]error[/]:\n{d['error']}")
 

@@ -13,11 +13,13 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    ThreadsOption,
     emit,
     fmt,
     project_at,
     store_at,
     to_jsonable,
+    use_threads,
 )
 from tunebook.core.errors import SpecError
 
@@ -107,8 +109,10 @@ def register(app: typer.Typer) -> None:
                                           "promotion.seeds, 5)."),
                 workers: int = WorkersOption, executor: str = ExecutorOption,
                 plot: Path = PlotOption, project: str = ProjectOption,
-                store: str = StoreOption, as_json: bool = JsonOption) -> None:
+                store: str = StoreOption, threads: int = ThreadsOption,
+                as_json: bool = JsonOption) -> None:
         """Re-train candidate and baseline over seeds; promote only a gain beyond noise."""
+        use_threads(threads)
         from tunebook.analysis.promotion import promote as run_promotion
 
         spec, pdir = project_at(project)
@@ -131,8 +135,10 @@ def register(app: typer.Typer) -> None:
                                               "(those above 10% of training are dropped)."),
                   workers: int = WorkersOption, executor: str = ExecutorOption,
                   plot: Path = PlotOption, project: str = ProjectOption,
-                  store: str = StoreOption, as_json: bool = JsonOption) -> None:
+                  store: str = StoreOption, threads: int = ThreadsOption,
+                  as_json: bool = JsonOption) -> None:
         """Stability protocol: lr probe, warmup scan, clipping threshold, mitigation order."""
+        use_threads(threads)
         from tunebook.analysis.stability import stability as run_stability
 
         try:

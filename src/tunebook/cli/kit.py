@@ -19,9 +19,11 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    ThreadsOption,
     emit,
     fmt,
     project_at,
+    use_threads,
 )
 from tunebook.core.errors import SpecError
 
@@ -62,8 +64,9 @@ def register(app: typer.Typer) -> None:
                    out: Path = typer.Option(None, help="Plot file (default "
                                             ".tunebook/reports/batch-size.png)."),
                    project: str = ProjectOption, store: str = StoreOption,
-                   as_json: bool = JsonOption) -> None:
+                   threads: int = ThreadsOption, as_json: bool = JsonOption) -> None:
         """Scan batch sizes at powers of two: feasible range, throughput, and the knee."""
+        use_threads(threads)
         from tunebook.pytorch.probe import scan_project
         from tunebook.store import open_store
 
@@ -86,8 +89,9 @@ def register(app: typer.Typer) -> None:
                       threshold: float = typer.Option(0.1, help="Waiting share that counts "
                                                       "as input-bound."),
                       project: str = ProjectOption, store: str = StoreOption,
-                      as_json: bool = JsonOption) -> None:
+                      threads: int = ThreadsOption, as_json: bool = JsonOption) -> None:
         """Measure the share of step time spent waiting for data; flag input-bound loops."""
+        use_threads(threads)
         from tunebook.pytorch.probe import profile_project
         from tunebook.store import open_store
 

@@ -73,6 +73,15 @@ StoreOption = typer.Option(None, "--store", envvar="TUNEBOOK_STORE",
                            help="Store URL (sqlite:///path or postgresql://...); "
                                 "default .tunebook/store.db in the project folder.")
 ProjectOption = typer.Option("tunebook.yaml", "--project", "-p", help="The project file.")
+ThreadsOption = typer.Option(None, "--threads", help="CPU threads per trial (default: "
+                             "$OMP_NUM_THREADS, else cores / trials running at once).")
+
+
+def use_threads(threads: int | None) -> None:
+    """``--threads``: the rule in ``tunebook.workers.threads`` then uses it for every trial."""
+    from tunebook.workers.threads import request
+
+    request(threads)
 
 
 def project_at(path: str) -> tuple[Any, Path]:

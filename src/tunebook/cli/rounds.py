@@ -13,12 +13,14 @@ from tunebook.cli.output import (
     JsonOption,
     ProjectOption,
     StoreOption,
+    ThreadsOption,
     check_trials,
     emit,
     fmt,
     project_at,
     store_at,
     to_jsonable,
+    use_threads,
 )
 from tunebook.core.errors import SpecError, WorkFailed
 from tunebook.runbook.export import trials_payload
@@ -51,8 +53,8 @@ def register(app: typer.Typer) -> None:
     @round_app.command("run")
     def round_run(name: str, workers: int = typer.Option(2, help="Parallel workers."),
                   executor: str = typer.Option("processes", help="inline | processes | ray"),
-                  threads: int = typer.Option(None, help="Torch threads per worker "
-                                              "(default: cores / workers)."),
+                  threads: int = typer.Option(None, help="CPU threads per trial (default: "
+                                              "$OMP_NUM_THREADS, else cores / workers)."),
                   fidelity: bool = typer.Option(False, "--fidelity", help="Short-then-long: "
                                                 "stage 1 trains every config at --fraction of "
                                                 "max_train_steps, the best --keep go on to full "
@@ -72,6 +74,12 @@ def register(app: typer.Typer) -> None:
                   no_progress_timeout: float = typer.Option(
                       None, "--no-progress-timeout", help="Fail a trial that goes this many "
                       "seconds without a run.log (overrides no_progress_timeout_s)."),
+                  gpus: str = typer.Option(None, "--gpus", help="GPUs to spread the workers "
+                                           "over, each seeing only its own: all, a count, or "
+                                           "ids 0,1,3."),
+                  gpus_per_trial: float = typer.Option(None, "--gpus-per-trial",
+                                                       help="GPUs per trial (a fraction such "
+                                                       "as 0.5 packs trials) [1]."),
                   project: str = ProjectOption, store: str = StoreOption,
                   as_json: bool = JsonOption) -> None:
         """Run a round's queued trials to the end with N workers."""
@@ -82,6 +90,7 @@ def register(app: typer.Typer) -> None:
         from tunebook.rounds.fidelity import from_flags, report, set_fidelity
         from tunebook.rounds.lifecycle import all_failed, specs
         from tunebook.workers.execute import run_round
+        from tunebook.workers.gpus import parse_gpus
         from tunebook.workers.limits import TrialLimits
 
         limits = TrialLimits(trial_timeout, no_progress_timeout)  # checked before the store
@@ -89,6 +98,7 @@ def register(app: typer.Typer) -> None:
         st = store_at(store, pdir)
         rec = st.round(name)
         # Every flag is checked before anything trains.
+        devices = parse_gpus(gpus) if gpus is not None else None
         if seeds is not None:
             check_k(seeds)
         if trial is not None:
@@ -100,12 +110,14 @@ def register(app: typer.Typer) -> None:
             rec = set_fidelity(st, rec, from_flags(specs(rec)[1].fidelity, stages, fraction,
                                                    keep))
         counts = run_round(st, name, pdir, workers=workers, executor=executor, threads=threads,
-                           show_progress=not as_json, limits=limits)
+                           show_progress=not as_json, gpus=devices,
+                           gpus_per_trial=gpus_per_trial, limits=limits)
         spread = None
         if seeds is not None:
             spread = [asdict(s) for s in run_seeds(
                 st, name, pdir, seeds, trial, workers=workers, executor=executor,
-                threads=threads, show_progress=not as_json)]
+                threads=threads, show_progress=not as_json, gpus=devices,
+                gpus_per_trial=gpus_per_trial)]
             counts = st.counts(rec.id)
         payload = trials_payload(st, st.round(name), limit=20)
         payload["counts"] = counts
@@ -180,8 +192,9 @@ def register(app: typer.Typer) -> None:
                                                "as a share of the gap at the start."),
                   metric: str = typer.Option("train/loss", help="The training metric to fit."),
                   project: str = ProjectOption, store: str = StoreOption,
-                  as_json: bool = JsonOption) -> None:
+                  threads: int = ThreadsOption, as_json: bool = JsonOption) -> None:
         """Estimate an initial max_train_steps from a short constant-lr probe."""
+        use_threads(threads)
         from tunebook.cli.round_render import render_steps
         from tunebook.experiments.steps import check_within, run_probe
 

@@ -92,6 +92,11 @@ class TrialPruned(TunebookError):
     """Raised inside the user's loop when the round stops a hopeless trial early."""
 
 
+class TrialFailed(TunebookError):
+    """A trial failed for a reason its message states in full (a command's exit status and
+    stderr): recorded as the reason, without a traceback of tunebook's own frames."""
+
+
 class LeaseLost(TunebookError):
     """The trial's lease expired and another worker may own it; this worker's result is dropped."""
 

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from tunebook.core.command import CommandPipeline
 from tunebook.core.errors import SpecError
 from tunebook.core.score import (
     SPLITS,
@@ -170,7 +171,8 @@ class ProjectSpec(_Frozen):
     metrics: list[Metric] = Field(min_length=1)
     constraints: list[str] = Field(default_factory=list)
     score: str | ScoreSpec
-    pipeline: str = Field(description="module:function, importable from the project folder")
+    pipeline: str | CommandPipeline = Field(
+        description="module:function importable from the project folder, or {command: ...}")
     eval_every: int = Field(100, gt=0, le=10**12)
     seed: int = Field(0, ge=0, le=MAX_SEED)
     trial_timeout_s: float | None = Field(
@@ -183,6 +185,18 @@ class ProjectSpec(_Frozen):
     notes: dict[str, str] = Field(default_factory=dict)
     data: DataSpec | None = None
     checkpoints: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
+
+    @field_validator("pipeline", mode="before")
+    @classmethod
+    def _pipeline(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            try:
+                return CommandPipeline.model_validate(v)
+            except ValidationError as exc:
+                err = _translate(exc, CommandPipeline, "-")  # named relative to pipeline:
+                raise SpecError(err.where.removeprefix("-: "), err.expected, err.got,
+                                err.hint) from None
+        return v
 
     @property
     def metric_keys(self) -> set[str]:
@@ -392,7 +406,7 @@ def parse_project(data: Any, source: str = "tunebook.yaml") -> ProjectSpec:
         spec.scorer()  # checks the score formula and constraints against the metrics
     except SpecError as exc:
         raise SpecError(f"{source}: {exc.where}", exc.expected, exc.got, exc.hint) from None
-    if ":" not in spec.pipeline:
+    if isinstance(spec.pipeline, str) and ":" not in spec.pipeline:
         raise SpecError(f"{source}: pipeline", "'module:function'", spec.pipeline)
     return spec
 
@@ -455,7 +469,13 @@ def import_project_module(project_dir: str | Path, module_name: str) -> Any:
 
 
 def load_pipeline(project: ProjectSpec, project_dir: str | Path) -> Any:
-    """Import the project's ``module:function`` from its folder; refuse clearly if it can't."""
+    """Import the project's ``module:function`` from its folder; refuse clearly if it can't.
+
+    A command pipeline has nothing to import: it is returned as is (``tunebook.workers.command``
+    runs it).
+    """
+    if isinstance(project.pipeline, CommandPipeline):
+        return project.pipeline
     module_name, _, func_name = project.pipeline.partition(":")
     folder = Path(project_dir).resolve()
     try:

@@ -290,7 +290,9 @@ def undeclared_warning(name: str, declared: set[str] | frozenset[str]) -> tuple[
     has_split = "/" in key and key.split("/", 1)[0] in SPLITS
     close = near is not None and difflib.SequenceMatcher(
         None, key, metric_key(near)).ratio() >= 0.85
-    warn = not has_split or (close and key not in CONVENTIONAL)
+    # <split>/examples is the eval set's size, read by the curve-noise rule: never a typo.
+    conventional = key in CONVENTIONAL or (has_split and key.split("/", 1)[1] == "examples")
+    warn = not has_split or (close and not conventional)
     hint = f"did you mean {near}?" if near else f"declared: {', '.join(sorted(declared))}"
     message = (f"run.log: metric {name!r} is not declared in tunebook.yaml metrics ({hint}); "
                "it is recorded but no score, constraint or diagnosis reads it")

@@ -37,6 +37,7 @@ from tunebook.pytorch.batch_size import Batches, Step, scan_batch_sizes
 from tunebook.pytorch.fields import integer
 from tunebook.pytorch.pipeline import profile_input
 from tunebook.store import Store
+from tunebook.workers.threads import per_trial, set_threads
 
 DEFAULT_ENTRY = "make_step"
 
@@ -44,6 +45,9 @@ DEFAULT_ENTRY = "make_step"
 def entry_name(project: ProjectSpec, entry: str | None) -> str:
     """``entry`` or ``<pipeline module>:make_step``."""
     if entry is None:
+        if not isinstance(project.pipeline, str):
+            raise SpecError("--step", "'module:function' (a command pipeline has no module to "
+                            "look in)", None, "Pass --step module:make_step.")
         return f"{project.pipeline.partition(':')[0]}:{DEFAULT_ENTRY}"
     if ":" not in entry:
         raise SpecError("--step", "'module:function'", entry)
@@ -53,6 +57,7 @@ def entry_name(project: ProjectSpec, entry: str | None) -> str:
 def load_probe(project: ProjectSpec, project_dir: str | Path, entry: str | None = None,
                config: Mapping[str, Any] | None = None) -> tuple[Batches, Step]:
     """Import the entry point, call it with the config, and check it returned the pair."""
+    set_threads(per_trial(1))  # one measurement at a time: the rule every training command uses
     name = entry_name(project, entry)
     try:
         factory = load_pipeline(project.model_copy(update={"pipeline": name}), project_dir)

@@ -190,7 +190,8 @@ def _round_block(ev: Evidence, r: RoundRecord, tmp: Path, status: dict[str, str]
     from tunebook.rounds.lifecycle import ranked
 
     rows = []
-    for t in ranked(ev.store, r):  # best first, as `tunebook trials` lists them
+    trials = ranked(ev.store, r)
+    for t in trials:  # best first, as `tunebook trials` lists them
         rows.append({"id": t.id, "number": t.number, "kind": t.kind, "status": t.status,
                      "values": [t.config.get(k) for k in columns], "seed": t.seed,
                      "best_step": t.best_step, "score": t.score, "feasible": t.feasible,
@@ -215,7 +216,21 @@ def _round_block(ev: Evidence, r: RoundRecord, tmp: Path, status: dict[str, str]
             "answer": _answer(ev, r, analysis), "columns": columns, "rows": rows,
             "roles": {k: p.get("role") for k, p in params.items()},
             "algorithm": r.spec.get("algorithm"), "budget": r.spec.get("budget"),
-            "plots": plots, "findings": findings, "missing": missing}
+            "plots": plots, "findings": findings, "missing": missing,
+            "reproduce": _reproduce(trials)}
+
+
+def _reproduce(trials: list[TrialRecord]) -> list[dict[str, Any]]:
+    """The round's distinct code/environment/hardware, each with the trials it ran."""
+    from tunebook.workers.repro import Provenance
+
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for t in sorted(trials, key=lambda t: t.id):
+        prov = Provenance.of(t.meta or {})
+        if prov is not None:
+            groups.setdefault(tuple(prov.lines()), []).append(t.id)
+    return [{"trials": ", ".join(map(str, ids)), "lines": [ln.strip() for ln in key]}
+            for key, ids in groups.items()]
 
 
 def _finding(f: Any) -> dict[str, Any]:

@@ -167,7 +167,13 @@ def is_network_fs(path: Path) -> str | None:
         return None
 
 
-def sqlite_setup(engine: Engine, clock: Callable[[], float]) -> None:
+def sqlite_setup(engine: Engine, clock: Callable[[], float] | None = None) -> None:
+    """WAL, the busy timeout, our own BEGINs, and ``tunebook_clock()`` (see store/clock.py)."""
+    if clock is None:
+        from tunebook.store.clock import lease_clock
+
+        clock = lease_clock("sqlite")[1]
+
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves

@@ -24,7 +24,10 @@ def _ray() -> Any:
 
 
 def run_with_ray(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
-                 lease_s: float, show_progress: bool, address: str | None = None) -> dict[str, int]:
+                 lease_s: float, show_progress: bool, address: str | None = None,
+                 num_gpus: float = 0.0) -> dict[str, int]:
+    """``num_gpus`` per worker task: Ray places each on its own GPU(s) (or packs fractions)
+    and sets the task's ``CUDA_VISIBLE_DEVICES`` itself."""
     from tunebook.workers.execute import _bar, worker_loop
 
     ray = _ray()
@@ -41,13 +44,14 @@ def run_with_ray(store: Store, round_name: str, project_dir: str, workers: int, 
             # demand its generated token on every one of them.
             ray.init(num_cpus=max(workers, 1), _node_ip_address="127.0.0.1", **kwargs)
 
-    @ray.remote(num_cpus=1, max_retries=0)  # retries are the store's job (leases)
+    @ray.remote(max_retries=0)  # retries are the store's job (leases)
     def _task(url: str, name: str, pdir: str, worker: str) -> int:
         return worker_loop(url, name, pdir, worker=worker, threads=threads, lease_s=lease_s)
 
     record = store.round(round_name)
     try:
-        refs = [_task.remote(store.url, round_name, project_dir, f"ray:{i}:{os.getpid()}")
+        task = _task.options(num_cpus=1, num_gpus=num_gpus)
+        refs = [task.remote(store.url, round_name, project_dir, f"ray:{i}:{os.getpid()}")
                 for i in range(workers)]
         with _bar(store, record, show_progress) as tick:
             pending = list(refs)

@@ -181,6 +181,14 @@ class Run:
         if full:
             self._wake.set()
 
+    def check(self) -> None:
+        """Raise what ``log`` would for a lost lease or a stopping worker (for a runner that
+        waits on a script between its reports)."""
+        if self._lost.is_set():
+            raise LeaseLost(f"trial {self.trial.id} lost its lease; this attempt's work is void")
+        if self._stop_requested is not None and self._stop_requested.is_set():
+            raise WorkerStopped(f"worker stopping; trial {self.trial.id} goes back to the queue")
+
     def _first_log(self, name: str, key: str) -> None:
         if self.declared is None or key in self.declared:
             return
