@@ -294,6 +294,7 @@ def test_a_full_disk_fails_fast_in_one_line_with_exit_code_1(
     assert "Traceback" not in out
     assert "full" in out.lower()
     filler.unlink()
-    # Nothing recorded is lost: every trial is either finished or back in the queue.
+    # Nothing recorded is lost: every trial is finished, back in the queue, or (when even the
+    # re-queue could not be written on the full disk) running on a lease that will expire.
     statuses = {t for _, trials in _state(proj) for _, t in trials}
-    assert statuses <= {"completed", "queued"}
+    assert statuses <= {"completed", "queued", "running"} and "failed" not in statuses

@@ -361,7 +361,7 @@ def _processes(store: Store, round_name: str, project_dir: str, workers: int, th
             p.start()
         try:
             with _bar(store, record, show_progress) as tick:
-                while any(p.is_alive() for p in procs) and sig.received is None:
+                while sig.received is None:
                     tick()
                     for k, proc in enumerate(list(procs)):
                         short = names[k].rsplit(":", 1)[1]
@@ -371,6 +371,8 @@ def _processes(store: Store, round_name: str, project_dir: str, workers: int, th
                             names.append(name)
                             procs.append(make(k % workers, name))
                             procs[-1].start()
+                    if not any(p.is_alive() for p in procs):
+                        break
                     for _ in range(6):  # 0.3 s, but answer a signal within 0.05 s
                         if sig.received is not None:
                             break
@@ -389,6 +391,10 @@ def _processes(store: Store, round_name: str, project_dir: str, workers: int, th
                               f"Resume with: tunebook round run {round_name}")
     for p in procs:
         p.join()
+    if deaths.fatal:  # give back what the stopped workers held, if the store takes the write
+        with contextlib.suppress(Exception):
+            store.requeue_workers(record.id, names, "re-queued: its worker stopped on a store "
+                                  "failure")
     deaths.raise_fatal(None if fatal.empty() else fatal.get())
     died = [f"{p.name} (exit code {p.exitcode})" for p in procs if p.exitcode != 0
             and p.name.rsplit("-", 1)[1] not in deaths.replaced_names]  # replaced: accounted for
