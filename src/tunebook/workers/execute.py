@@ -409,6 +409,10 @@ def _processes(store: Store, round_name: str, project_dir: str, workers: int, th
     return store.counts(record.id)
 
 
+# Signals a process sends itself by crashing: the trial's doing, like os._exit.
+_CRASHES = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
+
+
 class _Deaths:
     """What the parent does when a worker process ends before the round does.
 
@@ -434,6 +438,10 @@ class _Deaths:
         self.seen.add(name)
         if code == EXIT_FATAL:
             self.fatal.append(name)
+            return False
+        if code is not None and code < 0 and -code not in _CRASHES:
+            # Killed from outside (an operator's kill -9, the OOM killer, SIGTERM): not the
+            # trial's doing. No replacement; the round fails (exit 1) and re-queues its trials.
             return False
         how = (f"killed by signal {-code}" if code is not None and code < 0
                else f"exited with code {code}")
