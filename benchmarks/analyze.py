@@ -92,8 +92,7 @@ def write_tunebook(store: Store, name: str, trials: list[dict[str, Any]]) -> Non
     project = parse_project(PROJECT)
     spec = parse_round({"name": name, "question": "Does width 128 beat 64 once tuned?",
                         "budget": len(trials) // 2, "params": PARAMS})
-    rec = store.create_round(name, spec.question, spec.model_dump(mode="json"),
-                             project.model_dump(mode="json"))
+    rec = store.create_round(spec, project)
     scorer = project.scorer()
     ids = store.add_trials(rec.id, [{"config": t["config"], "group": t["group"], "seed": i}
                                     for i, t in enumerate(trials)])

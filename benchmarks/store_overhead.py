@@ -26,6 +26,7 @@ from typing import Any
 
 import optuna
 
+from tunebook.core.spec import parse_project, parse_round
 from tunebook.store import Store
 from tunebook.store.files import ArtifactRoot
 from tunebook.workers.run import Run
@@ -33,9 +34,19 @@ from tunebook.workers.run import Run
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+def _bench_round(store: Store) -> int:
+    """A round with no hyperparameters (the benchmark queues its trials by hand)."""
+    project = parse_project({
+        "name": "bench", "task": {"type": "classification", "goal": "measure the store"},
+        "metrics": [{"name": "loss", "split": "train", "goal": "min"}],
+        "score": "train/loss", "pipeline": "train:train"})
+    return store.create_round(parse_round({"name": "bench", "question": "q", "budget": 1}),
+                              project).id
+
+
 def tunebook_trials(folder: Path, n: int) -> float:
     store = Store(folder / "tb.db")
-    rid = store.create_round("bench", "q", {}, {}).id
+    rid = _bench_round(store)
     t0 = time.perf_counter()
     for i in range(n):
         store.add_trials(rid, [{"config": {"lr": 0.1, "i": i}, "seed": i}])
@@ -48,7 +59,7 @@ def tunebook_trials(folder: Path, n: int) -> float:
 
 def tunebook_trials_batched(folder: Path, n: int) -> float:
     store = Store(folder / "tb2.db")
-    rid = store.create_round("bench", "q", {}, {}).id
+    rid = _bench_round(store)
     t0 = time.perf_counter()
     store.add_trials(rid, [{"config": {"lr": 0.1, "i": i}, "seed": i} for i in range(n)])
     for _ in range(n):
@@ -92,7 +103,7 @@ def raw_trials(folder: Path, n: int) -> float:
 
 def tunebook_logging(folder: Path, points: int) -> float:
     store = Store(folder / "tbl.db")
-    rid = store.create_round("bench", "q", {}, {}).id
+    rid = _bench_round(store)
     store.add_trials(rid, [{"config": {}, "seed": 0}])
     got = store.claim(rid, "w", 600.0)
     assert got is not None

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tunebook.core.spec import parse_project, parse_round
+from tunebook.core.trial import RoundRecord
 from tunebook.store import Store
 
 TRAIN_PY = '''
@@ -48,6 +50,12 @@ PROJECT: dict[str, Any] = {
     "eval_every": 5,
     "baseline": {"config": {"lr": 0.01, "max_train_steps": 20}},
 }
+
+
+def bare_round(store: Store, name: str = "r") -> RoundRecord:
+    """A round with no hyperparameters, for tests that queue trials by hand."""
+    return store.create_round(parse_round({"name": name, "question": "q?", "budget": 1}),
+                              parse_project(PROJECT))
 
 
 def write_project(folder: Path, project: dict[str, Any] | None = None,

@@ -44,8 +44,7 @@ def planted_round(store: Store, name: str, params: dict[str, Any],
     project = parse_project(PROJECT)
     spec = parse_round({"name": name, "question": question, "budget": budget,
                         "params": params})
-    record = store.create_round(spec.name, spec.question, spec.model_dump(mode="json"),
-                                project.model_dump(mode="json"))
+    record = store.create_round(spec, project)
     scorer = project.scorer()
     ids: list[int] = []
     for i, t in enumerate(trials):

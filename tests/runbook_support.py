@@ -23,12 +23,16 @@ def train(config, run):
     warmup = int(config.get("warmup_steps") or 0)  # a script that honours warmup_steps
     quality_wd = 0.01 * float(config.get("weight_decay") or 0.0)  # and weight_decay
     rng = random.Random(run.seed)
+    ladder = config.get("ladder")  # {split: accuracy}: plants an error ladder (test_advise)
+    wrong = int(config.get("mislabelled", 0))  # the first ids carry a wrong label
     if os.environ.get("TUNEBOOK_TEST_PRINT"):  # user code that prints (the MCP test)
         print("training with", config)
     quality = 0.93 - 0.05 * (math.log10(lr) + 2) ** 2 + 0.002 * width - quality_wd
     for step in range(1, steps + 1):
         run.log(step, train_loss=2.0 / (1 + 0.2 * max(step - warmup, 0)))
-        if run.should_eval(step):
+        if run.should_eval(step) and ladder:
+            run.log(step, **{f"{split}_accuracy": v for split, v in ladder.items()})
+        elif run.should_eval(step):
             acc = quality * (0.6 + 0.4 * step / steps)
             run.log(step, dev_accuracy=acc, train_accuracy=min(1.0, acc + 0.04),
                     train_dev_accuracy=acc + 0.01, test_accuracy=acc - 0.01)
@@ -36,6 +40,8 @@ def train(config, run):
     labels = [i % 3 for i in ids]
     preds = [y if rng.random() < quality else (y + 1) % 3 for y in labels]
     conf = [0.9 if p == y else 0.6 for p, y in zip(preds, labels)]
+    for i in range(wrong):  # every model predicts the true class, sure of it: the label is wrong
+        labels[i], preds[i], conf[i] = (i + 1) % 3, i % 3, 0.99
     run.save_predictions(ids, labels, preds, conf, split="dev")
 '''
 

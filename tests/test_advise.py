@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -133,15 +132,11 @@ def test_an_unfinished_round_is_finished_first(proj: Path, store: Store) -> None
     assert a.next_steps == ["tunebook round run width"]
 
 
-def _fake(monkeypatch: pytest.MonkeyPatch, **readings: Any) -> None:
-    for name, value in readings.items():
-        monkeypatch.setattr(Evidence, name, lambda self, *a, _v=value, **k: _v)
-
-
 def test_divergence_gates_everything_with_a_warmup_round(proj: Path, store: Store,
                                                         tmp_path: Path) -> None:
     with_baseline(proj, store)
-    store.add_decision("stability", "probe diverged", {"probe_unstable": True})
+    store.add_decision("stability", "probe diverged", {"probe_unstable": True,
+                                                       "trial_id": 1, "round": "stability-r"})
     a = _advise(proj, store, write=tmp_path / "next.yaml")
     assert a.bottleneck.kind == "stability" and a.bottleneck.rule == "stability-gate"
     assert a.round.params["warmup_steps"] == {"role": "target", "values": [0, 1, 2, 4]}
@@ -158,7 +153,8 @@ def test_no_warmup_round_for_a_train_that_never_reads_warmup_steps(tmp_path: Pat
     (proj / "train.py").write_text(src.replace('int(config.get("warmup_steps") or 0)', "0"))
     store = Store(proj / "s.db")
     with_baseline(proj, store)
-    store.add_decision("stability", "probe diverged", {"probe_unstable": True})
+    store.add_decision("stability", "probe diverged", {"probe_unstable": True,
+                                                       "trial_id": 1, "round": "stability-r"})
     a = _advise(proj, store, write=tmp_path / "next.yaml")
     assert a.bottleneck.kind == "stability"
     assert a.round is None and a.written is None
@@ -174,31 +170,47 @@ def test_a_round_never_tunes_a_key_train_never_reads(tmp_path: Path) -> None:
     (proj / "train.py").write_text(src.replace('float(config.get("weight_decay") or 0.0)', "0"))
     store = Store(proj / "s.db")
     with_baseline(proj, store)
-    store.add_decision("stability", "probe diverged", {"probe_unstable": True})
+    store.add_decision("stability", "probe diverged", {"probe_unstable": True,
+                                                       "trial_id": 1, "round": "stability-r"})
     a = _advise(proj, store)
     assert a.round is not None and "weight_decay" not in a.round.params
     assert "lr" in a.round.params
 
 
-def test_a_boundary_is_fixed_before_the_answer_is_read(proj: Path, store: Store,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_boundary_is_fixed_before_the_answer_is_read(proj: Path, store: Store) -> None:
+    # The tiny project's quality peaks at lr 0.01: a range that ends there puts the best trials
+    # at its high edge, which the real round analysis flags.
     with_baseline(proj, store)
-    with_round(proj, store)
-    b = SimpleNamespace(param="lr", edge="high", low=1e-3, high=0.1, proposed_low=None,
-                        proposed_high=1.0, top_trials=[4, 7], top_values=[0.09, 0.1])
-    _fake(monkeypatch, analysis=SimpleNamespace(axes=SimpleNamespace(boundaries=[b]),
-                                                findings=[]))
-    a = _advise(proj, store)
+    with_round(proj, store, budget=4, params={
+        "width": {"role": "target", "values": [8, 16]},
+        "lr": {"role": "nuisance", "type": "float", "low": 1e-5, "high": 1e-2, "scale": "log"}})
+    ev = Evidence(load_project(proj / "tunebook.yaml"), proj, store)
+    analysis = ev.analysis(store.round("width"))
+    assert not isinstance(analysis, Missing)
+    (edge,) = [b for b in analysis.axes.boundaries if b.param == "lr"]
+    assert edge.edge == "high" and edge.proposed_high is not None
+    a = advise_project(ev)
     assert a.bottleneck.kind == "search_space"
     assert a.round.name == "width-wider"
-    assert a.round.params["lr"]["high"] == 1.0 and a.round.params["lr"]["low"] == 1e-3
+    assert a.round.params["lr"]["high"] == edge.proposed_high > 1e-2
+    assert a.round.params["lr"]["low"] == 1e-5
     assert a.baseline_update is not None and a.baseline_update.value == "tunebook promote width"
 
 
-def _diagnosis(largest: str | None) -> Any:
-    finding = SimpleNamespace(code="diagnose.gap", action="do the thing", message="")
-    return SimpleNamespace(trial_id=1, largest=largest, findings=[finding],
-                           gaps={"avoidable_bias": 0.1, "variance": 0.02})
+# Accuracies per split that make one gap of the error ladder the largest (target error 0.02).
+LADDERS: dict[str | None, dict[str, float]] = {
+    "avoidable_bias": {"train": 0.80, "train_dev": 0.79, "dev": 0.78, "test": 0.78},
+    "variance": {"train": 0.97, "train_dev": 0.85, "dev": 0.84, "test": 0.84},
+    "mismatch": {"train": 0.97, "train_dev": 0.96, "dev": 0.80, "test": 0.80},
+    None: {"train": 0.99, "train_dev": 0.99, "dev": 0.99, "test": 0.99},
+}
+
+
+def _laddered(folder: Path, largest: str | None, **config: Any) -> Path:
+    from runbook_support import PROJECT
+
+    base = {**PROJECT["baseline"]["config"], "ladder": LADDERS[largest], **config}
+    return make_project(folder, baseline={**PROJECT["baseline"], "config": base})
 
 
 @pytest.mark.parametrize(("largest", "kind", "target"), [
@@ -207,13 +219,15 @@ def _diagnosis(largest: str | None) -> Any:
     ("mismatch", "mismatch", None),
     (None, "none", None),
 ])
-def test_the_largest_gap_picks_the_next_question(proj: Path, store: Store, largest: str | None,
-                                                 kind: str, target: str | None,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    with_baseline(proj, store)
-    _fake(monkeypatch, analysis=Missing("x", "y"), error_analysis=Missing("x", "y"),
-          diagnosis=_diagnosis(largest))
-    a = _advise(proj, store)
+def test_the_largest_gap_picks_the_next_question(tmp_path: Path, store: Store,
+                                                 largest: str | None, kind: str,
+                                                 target: str | None) -> None:
+    folder = _laddered(tmp_path / "p", largest)
+    with_baseline(folder, store)
+    ev = Evidence(load_project(folder / "tunebook.yaml"), folder, store)
+    d = ev.diagnosis(ev.baseline_trial)  # the real diagnosis of the real baseline trial
+    assert not isinstance(d, Missing) and d.largest == largest
+    a = advise_project(ev)
     assert a.bottleneck.kind == kind
     if target is not None:
         roles = {k: p["role"] for k, p in a.round.params.items()}
@@ -223,30 +237,56 @@ def test_the_largest_gap_picks_the_next_question(proj: Path, store: Store, large
     elif kind == "none":
         assert a.round.name == "exploit" and "target" not in str(a.round.params)
     else:
-        assert a.round is None and a.bottleneck.actions == ["do the thing"]
+        assert a.round is None
+        assert a.bottleneck.actions == [f.action for f in d.findings
+                                        if f.code == f"diagnose.{largest}"]
 
 
 def test_confirmed_label_errors_come_first_until_a_person_answers(
-        proj: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunebook.analysis.errors import errors_of_trial
     from tunebook.runbook.checklist import record_note
 
-    with_baseline(proj, store)
-    flag = SimpleNamespace(code="errors.label_quality", message="5 of 9 errors look mislabelled",
-                           action="Review them", severity="warning")
-    suspect = SimpleNamespace(others=3, agreement=1.0)
-    from tunebook.analysis.judgements.labels import LabelVerdict
-
-    verdict = LabelVerdict(True, 2, 120, 0.4, 3, "2 confirmed suspects, as sure as the rest")
-    errors = SimpleNamespace(trial_id=1, n_examples=120, findings=[flag],
-                             suspects=[suspect] * 2, labels=verdict)
-    _fake(monkeypatch, analysis=Missing("x", "y"), error_analysis=errors,
-          diagnosis=_diagnosis("variance"))
-    a = _advise(proj, store)
+    # 6 of 120 dev labels are wrong: every model predicts the true class, sure of it.
+    folder = _laddered(tmp_path / "p", "variance", mislabelled=6)
+    with_baseline(folder, store)
+    project = load_project(folder / "tunebook.yaml")
+    baseline = Evidence(project, folder, store).baseline_trial
+    assert baseline is not None
+    # The baseline is alone in its round: no other model confirms its suspects.
+    assert _advise(folder, store).bottleneck.kind == "variance"
+    # The same trial's analysis with peers (a round of the same config): confirmed.
+    with_round(folder, store, budget=3, params={"width": {"role": "target", "values": [8]}})
+    trial = store.trials(store.round("width").id)[0]
+    peered = errors_of_trial(store, project, folder, trial)
+    assert any(s.others > 0 and s.agreement == 1.0 for s in peered.suspects)
+    monkeypatch.setattr(Evidence, "error_analysis", lambda self, *a, **k: peered)
+    a = _advise(folder, store)
     assert (a.bottleneck.kind, a.bottleneck.rule, a.round) == ("data", "labels-first", None)
-    # Suspects that the label rule does not call a problem are not enough.
-    _fake(monkeypatch, error_analysis=SimpleNamespace(**{
-        **errors.__dict__, "labels": LabelVerdict(False, 2, 120, None, 0, "unconfirmed")}))
-    assert _advise(proj, store).bottleneck.kind == "variance"
-    _fake(monkeypatch, error_analysis=errors)
     record_note(store, "4.2.dev_test_labels", "reviewed: the labels are right")
-    assert _advise(proj, store).bottleneck.kind == "variance"
+    assert _advise(folder, store).bottleneck.kind == "variance"
+
+
+@pytest.mark.parametrize("algorithm", ["quasi_random", "explore_exploit", "random"])
+def test_every_previewed_config_is_one_the_round_queues(proj: Path, store: Store,
+                                                        algorithm: str) -> None:
+    # Regression: the preview built configs with its own copy of the round's rule and had
+    # drifted: it put a conditional hyperparameter (momentum under sgd) into every group.
+    from tunebook.core.spec import parse_round
+    from tunebook.runbook.advise.roundfile import build_round
+
+    project = load_project(proj / "tunebook.yaml")
+    params = {"optimizer": {"role": "target", "values": ["adamw", "sgd"]},
+              "lr": {"role": "nuisance", "type": "float", "low": 1e-3, "high": 1e-1,
+                     "scale": "log"},
+              "momentum": {"role": "nuisance", "type": "float", "low": 0.8, "high": 0.99,
+                           "when": {"optimizer": "sgd"}},
+              "batch_size": {"role": "fixed", "value": 16}}
+    proposal = build_round(project, "opt", "Which optimizer?", params, 4, algorithm, 3, [],
+                           max_train_steps=30)
+    assert proposal.preview
+    record = create_round(store, project, parse_round(yaml.safe_load(proposal.yaml)))
+    queued = [{"group": t.group, "config": t.config} for t in store.trials(record.id)]
+    for shown in proposal.preview:
+        assert shown in queued
+        assert ("momentum" in shown["config"]) == (shown["group"]["optimizer"] == "sgd")

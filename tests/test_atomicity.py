@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import bare_round
 
 KILLS = int(os.environ.get("TUNEBOOK_KILLS", "25"))  # benchmarks/soak.py runs 200
 
@@ -70,7 +71,7 @@ def test_store_batches_are_all_or_nothing(tmp_path: Path) -> None:
 
     db = tmp_path / "s.db"
     store = Store(db)
-    rid = store.create_round("r", "q", {}, {}).id
+    rid = bare_round(store, "r").id
     store.add_trials(rid, [{"config": {}, "seed": 0}])
     store.close()
     rng = random.Random(2)

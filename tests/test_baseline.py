@@ -43,7 +43,7 @@ def test_baseline_verdict_is_recorded(tmp_path: Path) -> None:
     assert v.chance is not None and v.chance.model == 1.0 and v.chance.majority == 0.25
     assert v.loss_first is not None and v.loss_last is not None and v.loss_last < v.loss_first
     payload = current_baseline(store)
-    assert payload is not None and payload["trial_id"] == v.trial_id
+    assert payload is not None and payload.trial_id == v.trial_id
 
 
 def test_baseline_that_does_not_learn_is_flagged(tmp_path: Path) -> None:

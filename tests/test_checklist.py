@@ -8,7 +8,6 @@ from runbook_support import make_project, with_baseline, with_round
 
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import load_project
-from tunebook.runbook import evidence
 from tunebook.runbook.checklist import check_item, checklist, item_ids, record_note
 from tunebook.runbook.checklist.items import ITEMS, SECTIONS, STATUSES
 from tunebook.store import Store
@@ -118,12 +117,14 @@ def test_a_bad_note_is_refused_with_the_nearest_item(store: Store) -> None:
 
 
 def test_decisions_of_other_areas_are_the_evidence(proj: Path, store: Store) -> None:
-    store.add_decision("batch_size", "scan", {"scan": {"feasible": [8, 16, 32, 64],
+    store.add_decision("batch_size", "scan", {"entry": "train:probe",
+                                              "scan": {"feasible": [8, 16, 32, 64],
                                                        "knee": 64, "points": [1, 2, 3, 4]}})
     store.add_decision("stability", "probe diverged", {"probe_unstable": True,
                                                        "recommended_warmup": 4,
-                                                       "clip_threshold": 1.5})
-    store.add_decision("data_report", "data report: 0 problems", {"problems": []})
+                                                       "clip_threshold": 1.5,
+                                                       "trial_id": 1, "round": "stability-r"})
+    store.add_decision("data_report", "data report: 0 problems", {"problems": [], "report": {}})
     items = _items(_cl(proj, store))
     assert items["2.3.feasible_range"].evidence == [
         "batch-size scan (decision 1): feasible up to [8, 16, 32, 64]"]
@@ -134,16 +135,20 @@ def test_decisions_of_other_areas_are_the_evidence(proj: Path, store: Store) -> 
     assert items["0.data_cleaning"].status == "done"
 
 
-def test_sections_of_areas_not_landed_say_which_command_to_run(
-        proj: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    with_baseline(proj, store)
-    with_round(proj, store)
-    monkeypatch.setattr(evidence, "find", lambda module, name: None)
+def test_readings_that_cannot_be_made_yet_name_the_command_that_makes_them(
+        proj: Path, store: Store) -> None:
+    from runbook_support import ROUND
+
+    from tunebook.core.spec import parse_round
+    from tunebook.rounds.lifecycle import create_round
+
+    create_round(store, load_project(proj / "tunebook.yaml"), parse_round(ROUND))  # not run
     items = _items(_cl(proj, store))
-    for key in ("3.3.axis_plots", "3.3.diagnosis", "3.3.error_analysis"):
-        assert items[key].status == "not_done"
-        assert items[key].detail.startswith("not available yet: run tunebook"), key
-    assert items["3.3.diagnosis"].next == "tunebook diagnose --trial 1"
+    assert items["3.3.axis_plots"].status == "not_done"
+    assert items["3.3.axis_plots"].next == "tunebook round run width"
+    assert "no completed trial" in items["3.3.axis_plots"].detail
+    for key in ("3.3.diagnosis", "3.3.error_analysis"):
+        assert items[key].status == "not_done" and items[key].next == "tunebook baseline", key
 
 
 def test_items_with_several_targets_are_flagged(proj: Path, store: Store) -> None:
@@ -160,8 +165,29 @@ def test_splits_drawn_from_deployment_rows_answer_1_2(tmp_path: Path, store: Sto
     folder = make_project(tmp_path / "d", data={"file": "rows.csv", "source": "origin",
                                                 "deployment": ["production"]})
     assert _items(_cl(folder, store))["1.2.deployment"].status == "not_done"
-    store.add_decision("splits", "splits created", {"counts": {"train": 7, "dev": 2}})
+    store.add_decision("splits", "splits created", {
+        "path": "splits/m.json", "sha256": "0" * 64, "input": {}, "columns": {}, "config": {},
+        "counts": {"train": 7, "dev": 2}})
     item = _items(_cl(folder, store))["1.2.deployment"]
     assert item.status == "done" and "origin is in ['production']" in item.evidence[0]
     assert _items(_cl(folder, store))["1.2.splits"].evidence == [
         "splits recorded (decision 1): train 7, dev 2"]
+
+
+def test_a_choice_nuisance_in_the_latest_round_is_shown_not_a_crash(
+        proj: Path, store: Store) -> None:
+    # Regression: 3.2.spaces formatted every nuisance as a range, so a `choice` one (whose
+    # `low` is None) raised TypeError in `tunebook checklist`, `report` and the MCP tools.
+    from tunebook.runbook.report import write_report
+
+    with_baseline(proj, store)
+    with_round(proj, store, name="opt", budget=2, params={
+        "width": {"role": "target", "values": [8, 16]},
+        "optimizer": {"role": "nuisance", "type": "choice", "choices": ["adamw", "sgd"]},
+        "lr": {"role": "nuisance", "type": "float", "low": 1e-3, "high": 1e-1, "scale": "log"}})
+    item = _items(_cl(proj, store))["3.2.spaces"]
+    assert item.status == "done"
+    shown = " ".join(item.evidence)
+    assert "optimizer in ['adamw', 'sgd']" in shown and "lr [0.001, 0.1] log" in shown
+    project = load_project(proj / "tunebook.yaml")
+    assert Path(write_report(project, proj, store).path).exists()

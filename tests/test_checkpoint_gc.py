@@ -13,6 +13,7 @@ from conftest import PROJECT, write_project
 from tunebook.analysis.errors import errors_of_trial
 from tunebook.cli import app
 from tunebook.cli.output import run_app
+from tunebook.core.decisions import PromotionPayload
 from tunebook.core.spec import load_project, parse_round
 from tunebook.experiments.baseline import run_baseline
 from tunebook.experiments.cleanup import collect
@@ -120,8 +121,11 @@ def test_gc_never_touches_a_promoted_config(tmp_path: Path) -> None:
                           "scale": "log"}}}))
     run_round(store, "lr", proj, workers=1, executor="inline", show_progress=False)
     a, b = store.trials(store.round("lr").id)
-    store.add_decision("promotion", "promoted", {"promoted": True, "trial_id": a.id,
-                                                 "config": a.config, "seed_trials": []})
+    store.add_decision("promotion", "promoted", PromotionPayload(
+        promoted=True, verdict="promoted", config=a.config, trial_id=a.id, round="lr",
+        promotion_round="promote-lr", baseline_config=project.baseline.config,
+        new_baseline=a.config, changed={}, seed_trials={"candidate": [], "baseline": []},
+        unhealthy={}))
     kept = _ckpt_steps(store, a.id)
     res = collect(store, project, proj, keep_best=0)
     assert _ckpt_steps(store, a.id) == kept and _ckpt_steps(store, b.id) == []

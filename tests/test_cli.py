@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import round_dict
+from conftest import bare_round, round_dict
 
 from tunebook.cli import app
 from tunebook.cli.output import run_app
@@ -104,7 +104,7 @@ def test_reap_command(project_dir: Path, capsys: pytest.CaptureFixture[str],
     from tunebook.store import open_store
 
     store = open_store(None, project_dir)
-    rid = store.create_round("r", "q", {}, {}).id
+    rid = bare_round(store, "r").id
     store.add_trials(rid, [{"config": {}, "seed": 0}])
     store.claim(rid, "dead-worker", 0.05)
     time.sleep(0.2)

@@ -38,8 +38,8 @@ def test_project_mismatch_is_recorded_for_diagnose(tmp_path):
     r = mismatch_project(pdir)
     assert r.auc > 0.9
     [dec] = open_store(None, pdir).decisions(kind="mismatch")
-    assert dec.payload["auc"] == pytest.approx(r.auc)
-    assert dec.payload["a"] == "train" and dec.payload["b"] == "dev"
+    assert dec.payload.auc == pytest.approx(r.auc)
+    assert dec.payload.a == "train" and dec.payload.b == "dev"
     same = mismatch_project(pdir, "train", "train_dev", record=False)
     assert same.auc < 0.75
 

@@ -30,8 +30,8 @@ def test_split_records_membership_artifact_and_decision(tmp_path):
     [art] = st.artifacts(kind="splits")
     assert art.trial_id is None and art.sha256 == out.sha256
     [dec] = st.decisions(kind="splits")
-    assert dec.payload["input"]["sha256"] == out.input["sha256"]
-    assert dec.payload["counts"] == out.counts
+    assert dec.payload.input["sha256"] == out.input["sha256"]
+    assert dec.payload.counts == out.counts
     parts = load_splits(pdir)
     assert sorted(pd.concat(parts.values())["id"]) == sorted(df["id"])
     assert set(load_split(pdir, "dev")["id"]) == set(split_ids(pdir, "dev"))

@@ -103,7 +103,8 @@ def test_diagnose_the_stored_baseline_with_a_mismatch_decision(tmp_path: Path) -
     with pytest.raises(NotFoundError, match="tunebook baseline"):
         pick_trial(store)
     run_baseline(store, project, tmp_path, show_progress=False)
-    store.add_decision("mismatch", "domain classifier", {"auc": 0.81})
+    store.add_decision("mismatch", "domain classifier", {
+        "auc": 0.81, "auc_std": 0.01, "n_a": 100, "n_b": 100, "verdict": "strong mismatch"})
     d = diagnose_trial(store, project, pick_trial(store))
     assert d.mismatch_auc == 0.81
     assert d.errors["dev"] is not None and d.errors["train_dev"] is not None

@@ -88,7 +88,7 @@ def test_batch_size_scan_on_the_real_cnn(digits: Path, capsys: pytest.CaptureFix
     assert "re-opens the learning rate" in scan["note"] and data["entry"] == "train:make_step"
     assert Path(data["plot"]).exists() and Path(data["plot"]).stat().st_size > 1000
     decisions = open_store(None, digits).decisions(kind="batch_size")
-    assert decisions and decisions[-1].payload["scan"]["knee"] == scan["knee"]
+    assert decisions and decisions[-1].payload.scan["knee"] == scan["knee"]
     code, out = cli(capsys, monkeypatch, digits, "batch-size", "--max", "2",
                     "--min-seconds", "0")
     assert code == 0 and "knee" in out and "re-opens" in out.replace("\n", " ")

@@ -6,6 +6,8 @@ import pytest
 
 pytest.importorskip("torch")
 
+from conftest import bare_round
+
 from tunebook.core.errors import SpecError  # noqa: E402
 from tunebook.pytorch.distributed import (  # noqa: E402
     SilentRun,
@@ -21,7 +23,7 @@ from tunebook.workers.run import Run  # noqa: E402
 
 def _run(tmp_path: Path) -> tuple[Store, Run]:
     store = Store(tmp_path / "s.db")
-    rid = store.create_round("r", "q", {}, {}).id
+    rid = bare_round(store, "r").id
     store.add_trials(rid, [{"config": {"max_train_steps": 10}, "seed": 5}])
     got = store.claim(rid, "w", 30)
     assert got is not None
@@ -94,3 +96,31 @@ def test_sync_batchnorm_with_a_gloo_group(tmp_path: Path) -> None:
         assert isinstance(model[0], torch.nn.SyncBatchNorm)
     finally:
         dist.destroy_process_group()
+
+
+def test_checkpoints_resume_on_every_rank_and_only_rank_zero_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: Checkpoints reached into run.store, which main_only's stand-in lacks, so
+    # Checkpoints(main_only(run)).resume() raised AttributeError on every rank but 0.
+    import torch
+
+    from tunebook.core.handle import RunHandle
+    from tunebook.pytorch.checkpoint import Checkpoints
+
+    store, run = _run(tmp_path)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    model = torch.nn.Linear(2, 1)
+    monkeypatch.setenv("RANK", "0")
+    main = main_only(run)
+    assert isinstance(main, RunHandle)
+    Checkpoints(main, goal="max").save(5, model, score=0.5)
+    monkeypatch.setenv("RANK", "1")
+    other = main_only(run)
+    assert isinstance(other, RunHandle) and isinstance(other, SilentRun)
+    fresh = torch.nn.Linear(2, 1)
+    ckpts = Checkpoints(other, goal="max")
+    assert ckpts.resume(fresh) == 5  # every rank resumes from the same verified checkpoint
+    assert torch.equal(fresh.weight, model.weight)
+    assert ckpts.save(10, fresh, score=0.9) is None  # and only rank 0 writes
+    run.close()
+    assert [a.step for a in store.artifacts(run.trial_id, "checkpoint")] == [5]

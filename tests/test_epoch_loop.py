@@ -74,7 +74,8 @@ def test_the_checklist_reads_the_recorded_lr_not_the_config(tmp_path: Path) -> N
     assert "sgd" in logged.evidence[0] and "momentum" in logged.evidence[0]  # type: ignore[attr-defined]
     # warmup_steps sits in the config, but train() never reads it: it mitigates nothing.
     store.add_decision("stability", "probe unstable",
-                       {"probe_unstable": True, "recommended_warmup": None,
+                       {"trial_id": 1, "round": "stability-r", "probe_unstable": True,
+                        "recommended_warmup": None,
                         "clip_threshold": None})
     cl = checklist(load_project(proj / "tunebook.yaml"), proj, store)
     mit = _item(cl, "5.2.mitigation")

@@ -105,7 +105,8 @@ def test_a_warmup_train_never_reads_mitigates_nothing(tmp_path: Path) -> None:
     store = Store(proj / "s.db")
     with_baseline(proj, store)
     store.add_decision("stability", "probe unstable",
-                       {"probe_unstable": True, "recommended_warmup": None,
+                       {"trial_id": 1, "round": "stability-r", "probe_unstable": True,
+                        "recommended_warmup": None,
                         "clip_threshold": 1.5})
     item = _items(proj, store)["5.2.mitigation"]
     assert item.status == "not_done"
@@ -120,7 +121,8 @@ def test_mitigation_never_suggests_none(tmp_path: Path, warm: int | None) -> Non
     store = Store(proj / "s.db")
     with_baseline(proj, store)
     store.add_decision("stability", "probe unstable",
-                       {"probe_unstable": True, "recommended_warmup": warm,
+                       {"trial_id": 1, "round": "stability-r", "probe_unstable": True,
+                        "recommended_warmup": warm,
                         "clip_threshold": None})
     nxt = _items(proj, store)["5.2.mitigation"].next or ""
     assert "None" not in nxt

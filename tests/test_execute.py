@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import round_dict
+from conftest import bare_round, round_dict
 
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import load_project, parse_round
@@ -85,7 +85,7 @@ def _claimer(url: str, round_id: int, out: mp.Queue,  # type: ignore[type-arg]
 def test_concurrent_claims_by_processes_never_duplicate_or_lose(tmp_path: Path,
                                                                  store_url: str) -> None:
     store = Store(store_url)
-    rid = store.create_round("race", "q", {}, {}).id
+    rid = bare_round(store, "race").id
     store.add_trials(rid, [{"config": {"i": i}, "seed": i} for i in range(120)])
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]

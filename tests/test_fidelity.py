@@ -156,17 +156,17 @@ def test_set_fidelity_rewrites_an_unstarted_round_and_refuses_a_started_one(
         pdir: Path, store: Store) -> None:
     name = make_round(store, pdir, budget=4)
     rec = set_fidelity(store, store.round(name), from_flags(None, fraction=0.1))
-    assert rec.spec["fidelity"] == {"stages": 2, "fraction": 0.1, "keep": 0.25}
+    assert rec.spec.fidelity == Fidelity(stages=2, fraction=0.1, keep=0.25)
     trials = store.trials(rec.id)
     assert [t.config["max_train_steps"] for t in trials] == [10] * 4
-    rec = set_fidelity(store, rec, from_flags(rec.spec and Fidelity(**rec.spec["fidelity"]),
-                                              fraction=0.5))
+    rec = set_fidelity(store, rec, from_flags(rec.spec.fidelity, fraction=0.5))
     assert [t.config["max_train_steps"] for t in store.trials(rec.id)] == [50] * 4  # from full
     assert progress(store, rec).total == 5
     store.claim(rec.id, "w", 60)
     with pytest.raises(SpecError, match="started"):
         set_fidelity(store, rec, Fidelity(fraction=0.3))
-    assert store.round(name).spec["fidelity"]["fraction"] == 0.5  # unchanged
+    fid = store.round(name).spec.fidelity
+    assert fid is not None and fid.fraction == 0.5  # unchanged
 
 
 # -- the stage budget is exact whatever the number of workers ------------------------------------

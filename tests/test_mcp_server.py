@@ -15,7 +15,6 @@ import pytest
 import yaml
 from runbook_support import ROUND, make_project
 
-from tunebook.runbook.evidence import find
 from tunebook.tools.schemas import SCHEMAS
 
 pytest.importorskip("mcp")
@@ -114,15 +113,9 @@ DIGITS_TASK = """Task: classification
 We want to read handwritten digits on scanned forms: 1797 labelled images of 8x8 pixels.
 Success: dev accuracy >= 0.97.
 """
-AREAS = [("tunebook.analysis.overview", "analyze_round"),
-         ("tunebook.analysis.diagnose", "diagnose_trial"),
-         ("tunebook.analysis.errors", "errors_of_trial"),
-         ("tunebook.analysis.promotion", "promote")]
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(any(find(m, n) is None for m, n in AREAS),
-                    reason="needs tunebook analyze, diagnose, errors and promote (not landed)")
 def test_an_agent_completes_runbook_steps_1_to_9_on_digits(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from tunebook.demo import prepare, write_example

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from tunebook.analysis.overview import analyze_round
 from tunebook.cli import app
-from tunebook.cli.output import run_app, to_jsonable
+from tunebook.cli.output import run_app
+from tunebook.core.jsonable import to_jsonable
 from tunebook.core.spec import load_project, load_round
 from tunebook.plots import draw_round
 from tunebook.rounds.lifecycle import create_round

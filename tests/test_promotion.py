@@ -9,6 +9,7 @@ import pytest
 from decide_fixtures import make_project
 
 from tunebook.analysis.promotion import plan_seeds, promote, seed_test
+from tunebook.core.decisions import PromotionPayload
 from tunebook.core.errors import NotFoundError, SpecError
 from tunebook.core.spec import RoundSpec
 from tunebook.experiments.baseline import current_baseline, run_baseline
@@ -108,9 +109,10 @@ def test_promote_end_to_end(tmp_path: Path) -> None:
     assert {t.parent_id for t in seeds if t.group["arm"] == "candidate"} == {
         result.candidate_trial}
     new = current_baseline(store)
-    assert new is not None and new["config"]["width"] == 16 and new["promoted"] is True
-    assert new["trial_id"] == result.candidate_trial and new["test"]["promote"] is True
-    decision = store.decisions(kind="promotion")[-1]
+    assert new is not None and new.config["width"] == 16 and new.promoted is True
+    assert new.trial_id == result.candidate_trial
+    decision = store.decisions_of(PromotionPayload)[-1]
+    assert decision.payload.test is not None and decision.payload.test["promote"] is True
     assert decision.id == result.decision_id and decision.round_id == rec.id
 
     # The width-16 trial is now the baseline: promoting it again is refused.
@@ -125,9 +127,9 @@ def test_promote_end_to_end(tmp_path: Path) -> None:
     assert not kept.promoted
     assert kept.verdict in ("interesting but not adopted", "not better than the baseline")
     assert current_baseline(store) == new  # the baseline did not change
-    last = store.decisions(kind="promotion")[-1].payload
-    assert last["promoted"] is False and last["config"]["noise"] == 0.0031
-    assert last["new_baseline"] == new["config"]
+    last = store.decisions_of(PromotionPayload)[-1].payload
+    assert last.promoted is False and last.config["noise"] == 0.0031
+    assert new is not None and last.new_baseline == new.config
 
 
 def test_promote_bad_input(tmp_path: Path) -> None:
@@ -141,7 +143,9 @@ def test_promote_bad_input(tmp_path: Path) -> None:
         promote(store, project, tmp_path, "widht", show_progress=False)
     with pytest.raises(NotFoundError, match="trial 999"):
         promote(store, project, tmp_path, "width", trial_id=999, show_progress=False)
-    baseline_trial = current_baseline(store)["trial_id"]  # type: ignore[index]
+    base = current_baseline(store)
+    assert base is not None
+    baseline_trial = base.trial_id
     with pytest.raises(SpecError, match="a trial of round width"):
         promote(store, project, tmp_path, "width", trial_id=baseline_trial,
                 show_progress=False)

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import round_dict
+from conftest import bare_round, round_dict
 
 from tunebook.core.spec import load_project, parse_round
 from tunebook.rounds.lifecycle import create_round, progress
@@ -78,14 +78,14 @@ def test_workers_killed_at_random_lose_and_duplicate_nothing(project_dir: Path,
     assert all(t.attempts == len(t.meta.get("history", [])) + 1 for t in trials)
 
 
-def _crowd_member(url: str, go: mp.synchronize.Event, out: mp.Queue) -> None:  # type: ignore[type-arg]
-    go.wait(60)
+def _crowd_member(url: str, start: mp.synchronize.Barrier, queued: mp.synchronize.Event,
+                  out: mp.Queue) -> None:  # type: ignore[type-arg]
     try:
+        start.wait(120)  # every process has imported: all 32 open the store at once
         store = Store(url)  # 32 processes create/open the schema at once
-        rid = store.round("crowd").id if store.rounds() else None
-        while rid is None:
-            time.sleep(0.05)
-            rid = store.round("crowd").id if store.rounds() else None
+        if not queued.wait(120):
+            raise TimeoutError("the test never queued the trials")
+        rid = store.round("crowd").id
         done = []
         while (c := store.claim(rid, f"p{os.getpid()}", 30)) is not None:
             store.log_points([(c[0].id, s, "train/loss", 1.0) for s in range(50)])
@@ -101,17 +101,18 @@ def test_32_workers_starting_together_on_sqlite_never_hit_database_is_locked(
         tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'crowd.db'}"
     ctx = mp.get_context("spawn")
-    go = ctx.Event()
+    start = ctx.Barrier(33)  # the 32 workers and this test: no sleeps to guess import times
+    queued = ctx.Event()
     out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
-    procs = [ctx.Process(target=_crowd_member, args=(url, go, out)) for _ in range(32)]
+    procs = [ctx.Process(target=_crowd_member, args=(url, start, queued, out))
+             for _ in range(32)]
     for p in procs:
         p.start()
-    time.sleep(2.0)  # let every process finish importing
-    go.set()
-    time.sleep(0.2)
-    store = Store(url)
-    rid = store.create_round("crowd", "q", {}, {}).id
+    start.wait(240)
+    store = Store(url)  # the test opens the schema in the same crowd
+    rid = bare_round(store, "crowd").id
     store.add_trials(rid, [{"config": {"i": i}, "seed": i} for i in range(96)])
+    queued.set()
     results = [out.get(timeout=240) for _ in procs]
     for p in procs:
         p.join(30)

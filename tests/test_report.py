@@ -11,7 +11,6 @@ from runbook_support import make_project, with_baseline, with_round
 
 from tunebook.core.errors import NotFoundError
 from tunebook.core.spec import load_project
-from tunebook.runbook.evidence import find
 from tunebook.runbook.report import default_path, write_report
 from tunebook.store import Store
 
@@ -46,10 +45,7 @@ def test_the_project_report_is_one_self_contained_file(proj: Path, store: Store)
     assert 'id="trial-table"' in text and text.count('data-trial="') == 6
     assert 'data-item="2.4.better_than_chance" data-status="done"' in text
     assert "Does a wider model help once lr is tuned?" in text
-    if find("tunebook.plots", "draw_round") is not None:
-        assert "data:image/png;base64," in text
-    else:
-        assert "not available yet: run tunebook analyze width" in text
+    assert "data:image/png;base64," in text
 
 
 def test_a_round_report_and_its_bad_input(proj: Path, store: Store, tmp_path: Path) -> None:
@@ -99,8 +95,7 @@ def test_the_report_loads_in_a_headless_browser_without_errors(proj: Path, store
     up, down = re.search(r'data-selftest="(\d+),(\d+)"', page).groups()  # type: ignore[union-attr]
     assert (int(up), int(down)) == (min(ids), max(ids))  # the table sorts both ways
     assert page.count("<tr") > 60 and 'id="checklist"' in page
-    if find("tunebook.plots", "draw_round") is not None:
-        assert re.search(r'<img id="plot-axes"[^>]+src="data:image/png;base64,', page)
+    assert re.search(r'<img id="plot-axes"[^>]+src="data:image/png;base64,', page)
     # The error box does catch errors: the same page with one broken script reports it.
     broken = tmp_path / "broken.html"
     broken.write_text(Path(res.path).read_text().replace(

@@ -58,10 +58,10 @@ def test_a_tighter_constraint_makes_trials_infeasible_and_is_recorded(
             assert store.trial(a.new_trial).config["latency"] <= 3
     (d,) = store.decisions(kind="rescore")
     assert d.id == res.decision_id and d.round_id == rec.id
-    assert d.payload["old_scorer"]["constraints"] == ["dev/latency_ms <= 10"]
-    assert d.payload["new_scorer"]["constraints"] == ["dev/latency_ms <= 3"]
-    assert d.payload["stored_scores"] == "unchanged"
-    assert len(d.payload["answers"]) == 2
+    assert d.payload.old_scorer["constraints"] == ["dev/latency_ms <= 10"]
+    assert d.payload.new_scorer["constraints"] == ["dev/latency_ms <= 3"]
+    assert d.payload.stored_scores == "unchanged"
+    assert len(d.payload.answers) == 2
     dropped = rescore(store, rec, constraints=[])
     assert dropped.new.constraints == [] and all(r.new_feasible for r in dropped.trials)
 

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import bare_round
 
 from tunebook.core.errors import LeaseLost, SpecError, TrialDiverged
 from tunebook.store import Store
@@ -15,7 +16,7 @@ from tunebook.workers.run import Run
 
 def _run(tmp_path: Path, lease_s: float = 30.0) -> tuple[Store, Run]:
     store = Store(tmp_path / "s.db")
-    rid = store.create_round("r", "q", {}, {}).id
+    rid = bare_round(store, "r").id
     store.add_trials(rid, [{"config": {"max_train_steps": 30, "lr": 0.1}, "seed": 7}])
     got = store.claim(rid, "w", lease_s)
     assert got is not None

@@ -97,7 +97,7 @@ def test_stability_run_on_the_tiny_project(tmp_path: Path) -> None:
     rec = store.round(report.round or "")
     assert rec.kind == "stability"
     assert {t.kind for t in store.trials(rec.id)} == {"probe"}
-    assert store.decisions(kind="stability")[-1].payload["recommended_warmup"] == 100
+    assert store.decisions(kind="stability")[-1].payload.recommended_warmup == 100
 
 
 def test_identical_warmup_runs_are_reported_as_ignored() -> None:
@@ -107,3 +107,18 @@ def test_identical_warmup_runs_are_reported_as_ignored() -> None:
     recommended, _, findings = assess(ref, None, same, [1.0, 2.0])
     assert recommended == 0  # ties go to the shorter warmup
     assert any(f.code == "stability.warmup_ignored" for f in findings)
+
+
+def test_stability_judges_the_clip_threshold_the_kit_uses(tmp_path: Path) -> None:
+    # Regression: stability read `clip_norm` while the kit (tk.clip_threshold) reads `clip`,
+    # so the user's threshold was never judged. At clip 1.0 most recorded norms (~1.5-2) exceed
+    # it: clipping would hide a too-high lr, which only the user's own threshold shows.
+    project = make_project(tmp_path, config={"lr": 0.02, "width": 8, "max_train_steps": 300,
+                                             "clip": 1.0})
+    store = Store(tmp_path / "s.db")
+    create_round(store, project, RoundSpec(name="r", question="q", budget=1))
+    run_round(store, "r", tmp_path, executor="inline", show_progress=False)
+    report = stability(store, project, tmp_path, "r", probe_steps=50, workers=1,
+                       executor="inline", show_progress=False)
+    assert report.clip is not None and report.clip.too_many_clipped
+    assert any(f.code == "stability.clipping" for f in report.findings)

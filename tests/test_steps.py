@@ -83,7 +83,7 @@ def test_the_probe_trains_at_constant_lr_and_records_a_decision(tmp_path: Path,
     assert est.fit is not None and est.fit.model == "exponential"  # the toy: 0.05 + 2 e^-t/40
     assert est.steps_needed == pytest.approx(40 * math.log(20), abs=15)
     (d,) = store.decisions(kind="steps")
-    assert d.payload["recommended"] == est.recommended and d.id == est.decision_id
+    assert d.payload.recommended == est.recommended and d.id == est.decision_id
     again = run_probe(store, project, pdir, probe_steps=200, show_progress=False)
     assert again.round == "steps-2"
 

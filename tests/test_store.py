@@ -6,13 +6,14 @@ import math
 import time
 
 import pytest
+from conftest import bare_round
 
 from tunebook.core.errors import NotFoundError, SpecError, StoreError
 from tunebook.store import Store, normalize_url, redact
 
 
 def _round(store: Store, name: str = "r1") -> int:
-    return store.create_round(name, "q?", {"name": name}, {"name": "p"}).id
+    return bare_round(store, name).id
 
 
 def test_rounds_are_unique_and_found_by_name(store: Store) -> None:
@@ -107,9 +108,26 @@ def test_artifacts_and_decisions(store: Store) -> None:
     assert (art.id, art.step, art.meta) == (aid, 5, {"k": 1})
     store.remove_artifact(aid)
     assert store.artifacts(tid) == []
-    store.add_decision("baseline", "ok", {"trial_id": tid, "x": float("inf")}, round_id=rid)
+    store.add_decision("baseline", "ok", {"trial_id": tid, "config": {"x": float("inf")},
+                                          "verdict": {"ok": True}}, round_id=rid)
     (d,) = store.decisions("baseline")
-    assert d.payload["trial_id"] == tid and d.round_id == rid
+    assert d.payload.trial_id == tid and d.round_id == rid
+    assert d.payload.config == {"x": None}  # JSON has no Infinity
+
+
+def test_decisions_are_validated_by_their_kind_on_write_and_read(store: Store) -> None:
+    from tunebook.core.decisions import NotePayload
+
+    with pytest.raises(SpecError, match="decision note: text"):
+        store.add_decision("note", "n", {"item": "4.3.strategy"})
+    with pytest.raises(SpecError, match="decision kind"):
+        store.add_decision("hunch", "h", {})
+    with pytest.raises(SpecError, match="decision stability: typo"):
+        store.add_decision("stability", "s", {"trial_id": 1, "round": "r", "typo": 1})
+    assert store.decisions() == []  # nothing written
+    store.add_decision("note", "n", NotePayload(item="4.3.strategy", text="end-to-end"))
+    (d,) = store.decisions_of(NotePayload)
+    assert isinstance(d.payload, NotePayload) and d.payload.text == "end-to-end"
 
 
 def test_db_clock_is_close_to_ours(store: Store) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import PROJECT
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
@@ -58,8 +59,12 @@ def write_v1_store(url: str) -> None:
                 conn.execute(text(body))
         conn.execute(text(
             "INSERT INTO rounds (name, question, kind, spec, project, created_at) "
-            "VALUES ('r1', 'what lr?', 'search', :spec, '{\"name\": \"p\"}', 1.0)"),
-            {"spec": json.dumps({"name": "r1", "params": {"lr": {"role": "nuisance"}}})})
+            "VALUES ('r1', 'what lr?', 'search', :spec, :project, 1.0)"),
+            # the specs as tunebook writes them (the store parses them on read)
+            {"spec": json.dumps({"name": "r1", "question": "what lr?", "budget": 1,
+                                 "params": {"lr": {"role": "nuisance", "type": "float",
+                                                   "low": 0.01, "high": 1.0}}}),
+             "project": json.dumps(PROJECT)})
         conn.execute(text(
             "INSERT INTO trials (round_id, number, kind, grp, config, seed, status, attempts, "
             "created_at, best_step, score, feasible, best_metrics, meta) VALUES "
@@ -68,7 +73,8 @@ def write_v1_store(url: str) -> None:
         conn.execute(text("INSERT INTO curves (trial_id, step, metric, value) VALUES "
                           "(1, 5, 'dev/accuracy', 0.8), (1, 5, 'train/loss', 0.3)"))
         conn.execute(text("INSERT INTO decisions (kind, round_id, summary, payload, created_at) "
-                          "VALUES ('note', 1, 'kept', '{}', 2.0)"))
+                          "VALUES ('note', 1, 'kept', :payload, 2.0)"),
+                     {"payload": json.dumps({"item": "4.3.strategy", "text": "kept"})})
     engine.dispose()
 
 

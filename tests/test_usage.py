@@ -131,7 +131,7 @@ def test_stability_never_scans_a_warmup_that_train_ignores(tmp_path: Path) -> No
     text = " ".join(f.message + " " + f.action for f in rep.findings)
     assert "Warmup is not enough" not in text and "tk.make_schedule" in text
     d = store.decisions()[-1]
-    assert d.kind == "stability" and d.payload["warmup_ignored"] is True
+    assert d.kind == "stability" and d.payload.warmup_ignored is True
 
 
 def test_identical_warmup_runs_are_not_also_called_not_enough() -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunebook.analysis.findings import Finding
+from tunebook.core.decisions import MismatchPayload
 from tunebook.core.errors import SpecError
 from tunebook.core.score import SPLITS, Goal, metric_key
 from tunebook.core.spec import ProjectSpec
@@ -303,10 +304,10 @@ def _findings(errors: Mapping[str, float | None], gaps: Mapping[str, float | Non
 
 def latest_mismatch_auc(store: Store) -> float | None:
     """The AUC of the latest recorded domain-classifier check (``kind="mismatch"``), if any."""
-    for d in reversed(store.decisions(kind="mismatch")):
-        auc = d.payload.get("auc")
-        if isinstance(auc, int | float) and math.isfinite(float(auc)):
-            return float(auc)
+    for d in reversed(store.decisions_of(MismatchPayload)):
+        auc = d.payload.auc
+        if auc is not None and math.isfinite(auc):
+            return auc
     return None
 
 

@@ -21,7 +21,6 @@ from tunebook.analysis.records import RoundRecords, config_key, group_label
 from tunebook.core.errors import SpecError
 from tunebook.core.space import Param
 from tunebook.core.trial import TrialRecord
-from tunebook.rounds.fidelity import is_partial
 
 Verdict = Literal["clear", "within_noise", "unknown", "single"]
 CLEAR_Z = 2.0           # a gap this many standard errors wide counts as real
@@ -93,7 +92,7 @@ def isolation(recs: RoundRecords, target: str | None = None, buckets: int = 5
     members: dict[str, list[TrialRecord]] = {}
     gdict: dict[str, dict[str, Any]] = {}
     for t in recs.trials:
-        if is_partial(t):  # the answer compares full-length trials only, as best_trials does
+        if t.is_partial:  # the answer compares full-length trials only, as best_trials does
             continue
         key = assign(t)
         if key is None:

@@ -196,7 +196,7 @@ def promote(store: Store, project: ProjectSpec, project_dir: str | Path, round_n
     if base is None:
         raise NotFoundError("no baseline is recorded in this store, so there is nothing to "
                             "compare against. Run `tunebook baseline` first.")
-    base_config = dict(base.get("config") or {})
+    base_config = dict(base.config)
     changed = {key: [base_config.get(key), candidate.config.get(key)]
                for key in sorted(set(base_config) | set(candidate.config))
                if base_config.get(key) != candidate.config.get(key)}
@@ -208,11 +208,10 @@ def promote(store: Store, project: ProjectSpec, project_dir: str | Path, round_n
     spec = RoundSpec(name=name, budget=k, seed=project.seed,
                      question=f"Does trial {candidate.id} of {round_name} beat the baseline "
                               f"over {k} seeds?")
-    record = store.create_round(name, spec.question, spec.model_dump(mode="json"),
-                                project.model_dump(mode="json"), kind="promotion")
+    record = store.create_round(spec, project, kind="promotion")
     seed_list = [project.seed * 1000 + 1 + i for i in range(k)]
     store.add_trials(record.id, plan_seeds(candidate.config, base_config, seed_list,
-                                           candidate.id, base.get("trial_id")), kind="seed")
+                                           candidate.id, base.trial_id), kind="seed")
     run_round(store, name, project_dir, workers=workers, executor=executor,
               show_progress=show_progress)
     scores, ids, bad = judge(store, record, project)
@@ -223,8 +222,8 @@ def promote(store: Store, project: ProjectSpec, project_dir: str | Path, round_n
         "config": candidate.config, "trial_id": candidate.id, "round": round_name,
         "promotion_round": name, "baseline_config": base_config,
         "new_baseline": candidate.config if result.promoted else base_config,
-        "previous_baseline_trial": base.get("trial_id"), "changed": changed,
-        "seed_trials": ids, "unhealthy": bad, "architecture": base.get("architecture"),
+        "previous_baseline_trial": base.trial_id, "changed": changed,
+        "seed_trials": ids, "unhealthy": bad, "architecture": base.architecture,
         "test": asdict(result.test) if result.test else None,
     }
     summary = (f"trial {candidate.id} of {round_name}: {result.verdict}"

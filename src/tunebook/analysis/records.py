@@ -19,7 +19,6 @@ from tunebook.core.errors import NotFoundError, SpecError
 from tunebook.core.score import Goal, Scorer, metric_key
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import RoundRecord, TrialRecord
-from tunebook.rounds.fidelity import is_partial, stage_of
 from tunebook.store import Store
 
 Outcome = Literal["ok", "infeasible", "diverged"]
@@ -51,7 +50,7 @@ class RoundRecords:
     @functools.cached_property
     def staged(self) -> bool:
         """A short-then-long round: some trials ran at a fraction of the full length."""
-        return any(is_partial(t) for t in self.trials)
+        return any(t.is_partial for t in self.trials)
 
     def in_sweep(self, t: TrialRecord) -> bool:
         """Is ``t`` one of the trials that read the search space?
@@ -60,7 +59,7 @@ class RoundRecords:
         length, so axes, boundaries and importance read stage 1; its scores are comparable with
         each other, not with the full-length trials the round's answer compares.
         """
-        return not self.staged or (is_partial(t) and stage_of(t) == 1)
+        return not self.staged or (t.is_partial and t.stage.number == 1)
 
     @property
     def sweep(self) -> list[TrialRecord]:
@@ -91,7 +90,7 @@ class RoundRecords:
         """
         ok = [t for t in self.trials
               if t.status == "completed" and t.feasible and t.id in self.values
-              and (self.in_sweep(t) if sweep else not is_partial(t))]
+              and (self.in_sweep(t) if sweep else not t.is_partial)]
         sign = -1.0 if self.goal == "max" else 1.0
         out = sorted(ok, key=lambda t: (sign * self.values[t.id], t.id))
         if distinct:
@@ -116,13 +115,11 @@ def load_records(store: Store, round_name: str, metric: str | None = None) -> Ro
     >>> recs.ranked()[0].id, recs.values[recs.ranked()[0].id]     # doctest: +SKIP
     (12, 0.981)
     """
-    from tunebook.rounds.lifecycle import specs
-
     try:
         record = store.round(round_name)
     except NotFoundError as exc:
         raise NotFoundError(f"{exc} Create it with: tunebook round new ROUND.yaml") from None
-    project, spec = specs(record)
+    project, spec = record.project, record.spec
     scorer = project.scorer()
     trials = tuple(store.trials(record.id))
     counts: dict[str, int] = {}

@@ -58,11 +58,11 @@ def trial_in_round(store: Store, round_name: str, trial_id: int | None) -> Trial
 
 def baseline_trial(store: Store) -> TrialRecord:
     """The trial behind the current baseline (the latest baseline or promotion decision)."""
-    payload = current_baseline(store)
-    if payload is None or payload.get("trial_id") is None:
+    base = current_baseline(store)
+    if base is None:
         raise NotFoundError("no baseline is recorded in this store. Run `tunebook baseline` "
                             "first, or name a trial (--trial ID) or a round (--round NAME).")
-    return trial_by_id(store, int(payload["trial_id"]))
+    return trial_by_id(store, base.trial_id)
 
 
 def pick_trial(store: Store, trial_id: int | None = None,

@@ -32,7 +32,7 @@ from typing import Any
 from tunebook.analysis.findings import Finding
 from tunebook.analysis.judgements.instability import read_loss
 from tunebook.analysis.selection import fresh_round_name, trial_in_round
-from tunebook.core.clipping import ClipProposal, propose_clip_threshold
+from tunebook.core.clipping import ClipProposal, clip_threshold, propose_clip_threshold
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import TrialRecord
@@ -311,8 +311,7 @@ def stability(store: Store, project: ProjectSpec, project_dir: str | Path, round
     spec = RoundSpec(name=name, budget=1, seed=project.seed,
                      question=f"Is trial {chosen.id} stable at {lr_factor:g}x its lr, and "
                               "which warmup helps?")
-    record = store.create_round(name, spec.question, spec.model_dump(mode="json"),
-                                project.model_dump(mode="json"), kind="stability")
+    record = store.create_round(spec, project, kind="stability")
     store.add_trials(record.id, items, kind="probe")
     run_round(store, name, project_dir, workers=workers, executor=executor,
               show_progress=show_progress)
@@ -329,11 +328,9 @@ def stability(store: Store, project: ProjectSpec, project_dir: str | Path, round
                       warmup_steps=int(chosen.config.get("warmup_steps", 0) or 0),
                       steps=steps, score=chosen.score)
     norms = [v[GRAD_NORM] for _, v in sorted(curve.items()) if GRAD_NORM in v]
-    clip_now = chosen.config.get("clip_norm")
     recommended, clip, findings = assess(
         ref, probe, warm, norms, goal=project.scorer().goal, lr_factor=lr_factor,
-        current_clip=float(clip_now) if isinstance(clip_now, int | float) and clip_now else None,
-        warmup_read=warmup_read)
+        current_clip=clip_threshold(chosen.config), warmup_read=warmup_read)
     report = StabilityReport(chosen.id, name, lr, lr_factor, probe_steps, steps, ref, probe,
                              warm, recommended, clip, MITIGATION_ORDER, findings)
     store.add_decision("stability", f"stability of trial {chosen.id}: "

@@ -6,10 +6,23 @@ Commands live in modules by area; each module defines ``register(app)``. Every c
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
+
+from tunebook.cli import (
+    analysis,
+    core,
+    data,
+    decide,
+    interop,
+    kit,
+    rounds,
+    runbook,
+    search,
+    serve,
+    team,
+)
 
 app = typer.Typer(
     name="tunebook",
@@ -19,24 +32,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Areas of the CLI; a module not yet written is skipped so areas can land one at a time.
-_AREAS = ("core", "rounds", "kit", "data", "analysis", "decide", "search", "team", "runbook",
-          "serve", "interop")
-
-
-def _load() -> None:
-    for area in _AREAS:
-        name = f"tunebook.cli.{area}"
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(app)
-
-
-_load()
+# The areas of the CLI, each a module with ``register(app)``, in the order of ``--help``.
+for _area in (core, rounds, kit, data, analysis, decide, search, team, runbook, serve, interop):
+    _area.register(app)
 
 
 def main() -> None:

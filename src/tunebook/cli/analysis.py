@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         Writes axes.png, isolation.png and curves.png under .tunebook/reports/NAME/.
         """
         from tunebook.analysis.overview import analyze_round
-        from tunebook.cli.output import to_jsonable
+        from tunebook.core.jsonable import to_jsonable
         from tunebook.store import open_store
 
         pdir = Path(project).resolve().parent

@@ -220,8 +220,8 @@ def _render_demo(console: Console, data: dict[str, Any]) -> None:
     for row in data["answer"]:
         console.print(f"  best for {row['group']}: {fmt(row['score'])} (trial {row['trial']})")
     if data.get("checklist") is not None:
-        from tunebook.cli.output import to_jsonable
         from tunebook.cli.runbook import render_checklist
+        from tunebook.core.jsonable import to_jsonable
 
         render_checklist(console, to_jsonable(data["checklist"]), compact=True)
     if data.get("report"):

@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _render_split(c: Console, d: Any) -> None:
-    from tunebook.cli.output import to_jsonable
+    from tunebook.core.jsonable import to_jsonable
 
     d = to_jsonable(d)
     c.print(f"splits [bold]{d['status']}[/] from {d['input']['file'] or 'arrays'} "

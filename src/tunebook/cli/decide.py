@@ -18,10 +18,10 @@ from tunebook.cli.output import (
     fmt,
     project_at,
     store_at,
-    to_jsonable,
     use_threads,
 )
 from tunebook.core.errors import SpecError
+from tunebook.core.jsonable import to_jsonable
 
 PlotOption = typer.Option(None, "--plot", help="Also draw the result into this PNG file.")
 WorkersOption = typer.Option(2, help="Parallel workers for the re-training.")

@@ -7,7 +7,6 @@ line (``{"error": ...}`` with ``--json``), never a traceback.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
@@ -20,6 +19,7 @@ import typer
 from rich.console import Console
 
 from tunebook.core.errors import TunebookError, WorkFailed
+from tunebook.core.jsonable import to_jsonable
 from tunebook.core.redact import redact_text
 
 # Text that came from outside (the store, a file, an argument) is shown to people through one
@@ -97,26 +97,6 @@ def store_at(url: str | None, project_dir: Path) -> Any:
     from tunebook.store import open_store
 
     return open_store(url, project_dir)
-
-
-def to_jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return to_jsonable(dataclasses.asdict(obj))
-    if hasattr(obj, "model_dump"):
-        return to_jsonable(obj.model_dump(mode="json"))
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
-        return to_jsonable(obj.item())
-    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays
-        return to_jsonable(obj.tolist())
-    if obj is None or isinstance(obj, str | int | bool):
-        return obj
-    return str(obj)
 
 
 # Where the one JSON document goes. With --json, run_app points sys.stdout at stderr while the

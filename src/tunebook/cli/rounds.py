@@ -19,10 +19,10 @@ from tunebook.cli.output import (
     fmt,
     project_at,
     store_at,
-    to_jsonable,
     use_threads,
 )
 from tunebook.core.errors import SpecError, WorkFailed
+from tunebook.core.jsonable import to_jsonable
 from tunebook.runbook.export import trials_payload
 
 round_app = typer.Typer(help="Create, run and inspect rounds (one question each).",
@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         from tunebook.cli.round_render import render_run
         from tunebook.experiments.seeds import check_k, parents, run_seeds
         from tunebook.rounds.fidelity import from_flags, report, set_fidelity
-        from tunebook.rounds.lifecycle import all_failed, specs
+        from tunebook.rounds.lifecycle import all_failed
         from tunebook.workers.execute import run_round
         from tunebook.workers.gpus import parse_gpus
         from tunebook.workers.limits import TrialLimits
@@ -107,8 +107,7 @@ def register(app: typer.Typer) -> None:
                                 trial)
             parents(st, rec, trial)  # of this round, completed, full length, not a re-run
         if fidelity or stages is not None or fraction is not None or keep is not None:
-            rec = set_fidelity(st, rec, from_flags(specs(rec)[1].fidelity, stages, fraction,
-                                                   keep))
+            rec = set_fidelity(st, rec, from_flags(rec.spec.fidelity, stages, fraction, keep))
         counts = run_round(st, name, pdir, workers=workers, executor=executor, threads=threads,
                            show_progress=not as_json, gpus=devices,
                            gpus_per_trial=gpus_per_trial, limits=limits)
@@ -121,7 +120,7 @@ def register(app: typer.Typer) -> None:
             counts = st.counts(rec.id)
         payload = trials_payload(st, st.round(name), limit=20)
         payload["counts"] = counts
-        if rec.spec.get("fidelity"):
+        if rec.spec.fidelity:
             payload["fidelity"] = asdict(report(st, rec))
         if spread is not None:
             payload["seeds"] = spread
@@ -173,7 +172,6 @@ def register(app: typer.Typer) -> None:
         from tunebook.cli.round_render import render_plan
         from tunebook.core.spec import load_round
         from tunebook.experiments.plan import check_args, plan_round
-        from tunebook.rounds.lifecycle import specs
 
         check_args(hours, workers, timing_steps)
         spec, pdir = project_at(project)
@@ -181,7 +179,8 @@ def register(app: typer.Typer) -> None:
         if Path(round_ref).is_file():
             rs = load_round(round_ref)
         else:
-            spec, rs = specs(st.round(round_ref))
+            rec = st.round(round_ref)
+            spec, rs = rec.project, rec.spec
         emit(to_jsonable(plan_round(st, spec, pdir, rs, hours, workers, timing_steps,
                                     show_progress=not as_json)), as_json, render_plan)
 

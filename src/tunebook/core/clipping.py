@@ -7,12 +7,38 @@ would be clipped, clipping is hiding a learning rate that is too high: lower the
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from tunebook.core.errors import SpecError
+
+# The config key of the clipping threshold: the kit clips at it, the stability check reads it,
+# the checklist looks for it. One name, owned here.
+CLIP_KEY = "clip"
+
+
+def clip_threshold(config: Mapping[str, Any], key: str = CLIP_KEY) -> float | None:
+    """The clipping threshold in ``config[key]``: None (absent or null) means no clipping.
+
+    >>> clip_threshold({"clip": 1.0}), clip_threshold({}), clip_threshold({"clip": "off"})
+    (1.0, None, None)
+    """
+    value = config.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() in ("none", "null", "off"):
+        return None
+    try:
+        threshold = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        threshold = None
+    if threshold is None or not math.isfinite(threshold) or threshold <= 0:
+        raise SpecError(f"config.{key}", "a number > 0", value,
+                        "Use null (or leave the key out) to turn clipping off.")
+    return threshold
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from tunebook.analysis.judgements.instability import read_loss
+from tunebook.core.decisions import BaselinePayload, PromotionPayload
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import ArtifactRecord, TrialRecord
-from tunebook.rounds.lifecycle import specs
 from tunebook.store import Store
 from tunebook.workers.execute import artifact_root, run_round
 
@@ -185,12 +185,29 @@ def run_baseline(store: Store, project: ProjectSpec, project_dir: str | Path,
     return verdict
 
 
-def current_baseline(store: Store) -> dict[str, Any] | None:
-    """The latest baseline or promotion decision's payload (config and trial)."""
-    rows = [d for d in store.decisions() if d.kind in ("baseline", "promotion")
-            and (d.kind == "baseline" or d.payload.get("promoted"))]
-    return rows[-1].payload if rows else None
+@dataclass(frozen=True)
+class CurrentBaseline:
+    """The project's current baseline: from the latest baseline run or promotion that won."""
+
+    config: dict[str, Any]
+    trial_id: int
+    architecture: dict[str, Any] | None
+    promoted: bool          # it came from a promotion, not from `tunebook baseline`
+    decision_id: int
 
 
-__all__ = ["BaselineVerdict", "Chance", "chance_level", "check", "run_baseline",
-           "current_baseline", "predictions_artifact", "read_predictions", "specs"]
+def current_baseline(store: Store) -> CurrentBaseline | None:
+    """The latest baseline decision, or later promotion that promoted, as the baseline."""
+    found: CurrentBaseline | None = None
+    for d in store.decisions():  # oldest first: the last one standing wins
+        p = d.payload
+        if isinstance(p, BaselinePayload):
+            found = CurrentBaseline(dict(p.config), p.trial_id, p.architecture, False, d.id)
+        elif isinstance(p, PromotionPayload) and p.promoted:
+            found = CurrentBaseline(dict(p.new_baseline), p.trial_id, p.architecture, True,
+                                    d.id)
+    return found
+
+
+__all__ = ["BaselineVerdict", "Chance", "CurrentBaseline", "chance_level", "check",
+           "current_baseline", "predictions_artifact", "read_predictions", "run_baseline"]

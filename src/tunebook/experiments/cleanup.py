@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tunebook.core.decisions import PromotionPayload
 from tunebook.core.errors import SpecError
-from tunebook.core.spec import ProjectSpec, parse_project
+from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import FINISHED
 from tunebook.experiments.baseline import current_baseline
 from tunebook.store import Store
@@ -39,16 +40,15 @@ class Collected:
 def protected_trials(store: Store) -> set[int]:
     """Trials whose checkpoints are never collected: the baseline's and promoted configs'."""
     keep: set[int] = set()
-    base = current_baseline(store) or {}
-    if isinstance(base.get("trial_id"), int):
-        keep.add(base["trial_id"])
-    for d in store.decisions():
-        if d.kind == "promotion" and d.payload.get("promoted"):
-            for key in ("trial_id",):
-                if isinstance(d.payload.get(key), int):
-                    keep.add(d.payload[key])
-            keep.update(i for i in d.payload.get("seed_trials") or [] if isinstance(i, int))
-    config = base.get("new_baseline") or base.get("config")
+    base = current_baseline(store)
+    if base is not None:
+        keep.add(base.trial_id)
+    for d in store.decisions_of(PromotionPayload):
+        if d.payload.promoted:
+            keep.add(d.payload.trial_id)
+            for ids in d.payload.seed_trials.values():
+                keep.update(ids)
+    config = base.config if base is not None else None
     if config:
         for r in store.rounds():
             keep.update(t.id for t in store.trials(r.id) if t.config == config)
@@ -75,7 +75,7 @@ def collect(store: Store, project: ProjectSpec, project_dir: str | Path, *,
             skipped.append(r.name)
             continue
         done.append(r.name)
-        scorer = parse_project(r.project, f"round {r.name} project").scorer()
+        scorer = r.project.scorer()
         for t in trials:
             if t.id in protected:
                 continue

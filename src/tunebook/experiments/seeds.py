@@ -19,8 +19,7 @@ from typing import Any
 
 from tunebook.core.errors import NotFoundError, SpecError
 from tunebook.core.trial import FINISHED, RoundRecord, TrialRecord
-from tunebook.rounds.fidelity import is_partial, search_finished
-from tunebook.rounds.lifecycle import specs
+from tunebook.rounds.fidelity import search_finished
 from tunebook.store import Store, group_key
 
 SEED_OFFSET = 1_000_000  # far above the search's seeds (round seed * 100_003 + trial index)
@@ -54,20 +53,19 @@ def parents(store: Store, record: RoundRecord, trial_id: int | None = None
                             f"trial {trial_id} of round {t.round}")
         if t.status != "completed":
             raise SpecError("--trial", "a completed trial", f"trial {trial_id} ({t.status})")
-        if is_partial(t):
+        if t.is_partial:
             raise SpecError("--trial", "a full-length trial",
-                            f"trial {trial_id}, a shortened stage-{t.meta.get('stage')} trial",
+                            f"trial {trial_id}, a shortened stage-{t.stage.number} trial",
                             "Pick one of the round's full-length trials (tunebook trials).")
         if t.kind == "seed":
             raise SpecError("--trial", "a trial of the search, not a seed re-run",
                             f"trial {trial_id} (a re-run of trial {t.parent_id})",
                             f"Use --trial {t.parent_id}.")
         return [t]
-    project, _ = specs(record)
-    scorer = project.scorer()
+    scorer = record.project.scorer()
     best: dict[str, TrialRecord] = {}
     for t in store.trials(record.id, status="completed"):
-        if t.kind == "seed" or is_partial(t) or not t.feasible or t.score is None:
+        if t.kind == "seed" or t.is_partial or not t.feasible or t.score is None:
             continue
         cur = best.get(group_key(t.group))
         if cur is None or scorer.better(t.score, float(cur.score or 0.0)):
@@ -90,7 +88,7 @@ def queue_seeds(store: Store, record: RoundRecord, k: int,
         raise SpecError("--seeds", "a finished round (its best trials are known)",
                         f"round {record.name} still running",
                         "Run it to the end first, or name a trial with --trial ID.")
-    _, spec = specs(record)
+    spec = record.spec
     items: list[dict[str, Any]] = []
     existing = store.trials(record.id, kind="seed")
     for p in parents(store, record, trial_id):

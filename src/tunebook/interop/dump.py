@@ -9,7 +9,6 @@ from typing import Any
 from tunebook.core.score import Scorer
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import RoundRecord, TrialRecord
-from tunebook.rounds.lifecycle import specs
 from tunebook.store import Store
 
 Curve = dict[int, dict[str, float]]
@@ -60,7 +59,7 @@ class Exported:
 
 def read_round(store: Store, name: str) -> RoundDump:
     record = store.round(name)
-    project, spec = specs(record)
+    project, spec = record.project, record.spec
     trials = tuple(store.trials(record.id))
     curves = store.curves([t.id for t in trials])
     checkpoints: dict[int, list[str]] = {}

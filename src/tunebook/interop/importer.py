@@ -155,8 +155,7 @@ def write_round(store: Store, project: ProjectSpec, name: str, question: str,
     if missing:
         raise SpecError("score", f"metrics the source has ({_metrics(trials)})", missing,
                         "Import a table with those columns, or name the metric with --metric.")
-    record = store.create_round(spec.name, spec.question, spec.model_dump(mode="json"),
-                                project.model_dump(mode="json"))
+    record = store.create_round(spec, project)
     items = [{"group": {k: t.config.get(k) for k in targets}, "config": t.config,
               "seed": t.seed, "meta": {**t.meta, "imported": {"source": source,
                                                               "id": t.source_id}}}

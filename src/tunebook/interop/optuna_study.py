@@ -89,7 +89,8 @@ def export_optuna(dump: RoundDump, storage: str, study_name: str | None = None) 
         if state == "COMPLETE" and t.score is None:
             state = "FAIL"  # Optuna needs a value for a complete trial; it had no eval step
         params = {k: plain(t.config[k]) for k in dists if k in t.config}
-        attrs = {"seed": t.seed, "stage": t.kind, "status": t.status, "trial_id": t.id,
+        attrs: dict[str, Any] = {
+                 "seed": t.seed, "stage": t.kind, "status": t.status, "trial_id": t.id,
                  "group": t.group, "feasible": t.feasible, "best_step": t.best_step,
                  "fixed": {k: plain(v) for k, v in t.config.items() if k not in dists},
                  "checkpoints": list(dump.checkpoints.get(t.id, ()))}

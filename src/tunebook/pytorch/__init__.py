@@ -25,10 +25,11 @@ except ImportError as exc:  # say which extra to install instead of a bare Modul
 
     raise MissingExtraError("torch", "torch") from exc
 
+from tunebook.core.clipping import clip_threshold
 from tunebook.pytorch.batch_size import scan_batch_sizes
 from tunebook.pytorch.check import check_config
 from tunebook.pytorch.checkpoint import Checkpoints, load_verified
-from tunebook.pytorch.grad import clip_gradients, clip_threshold, grad_norms, propose_clip
+from tunebook.pytorch.grad import clip_gradients, grad_norms, propose_clip
 from tunebook.pytorch.optim import OPTIMIZERS, make_optimizer, optimizer_hparams
 from tunebook.pytorch.pipeline import profile_input, timed_batches
 from tunebook.pytorch.predict import (

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from tunebook.pytorch.grad import clip_threshold
+from tunebook.core.clipping import clip_threshold
 from tunebook.pytorch.optim import make_optimizer
 from tunebook.pytorch.predict import eval_batch_size
 from tunebook.pytorch.schedule import make_schedule

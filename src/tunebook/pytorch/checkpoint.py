@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from tunebook.core.errors import SpecError
-from tunebook.core.score import Goal, Scorer
-from tunebook.core.spec import CheckpointPolicy
+from tunebook.core.score import Goal
 from tunebook.core.trial import ArtifactRecord
 from tunebook.pytorch.seed import rng_state, set_rng_state
 from tunebook.store.files import ArtifactRoot
 
 if TYPE_CHECKING:
-    from tunebook.workers.run import Run
+    from tunebook.core.handle import RunHandle
 
 
 @dataclass(frozen=True)
@@ -52,17 +51,18 @@ class Checkpoints:
         best_step = ckpts.load_best(model)           # retrospective selection
     """
 
-    def __init__(self, run: Run, keep_best: int | None = None, goal: Goal | None = None) -> None:
-        policy = _project_policy(run)
+    def __init__(self, run: RunHandle, keep_best: int | None = None,
+                 goal: Goal | None = None) -> None:
+        project = run.project()
         if keep_best is None:  # the project's setting (checkpoints.keep_best), else 2
-            keep_best = policy.keep_best if policy is not None else 2
+            keep_best = project.checkpoints.keep_best if project is not None else 2
         if isinstance(keep_best, bool) or not isinstance(keep_best, int) or keep_best < 0:
             raise SpecError("keep_best", "an integer >= 0", keep_best)
         if goal not in (None, "max", "min"):
             raise SpecError("goal", "'max' or 'min'", goal)
         self.run = run
         self.keep_best = keep_best
-        self.scorer = _project_scorer(run)
+        self.scorer = project.scorer() if project is not None else None
         self.goal: Goal | None = goal or (self.scorer.goal if self.scorer else None)
 
     # -- what the loop calls ----------------------------------------------------------------
@@ -70,8 +70,9 @@ class Checkpoints:
     def save(self, step: int, model: torch.nn.Module,
              optimizer: torch.optim.Optimizer | None = None,
              generator: torch.Generator | None = None, *, score: float | None = None,
-             extra: dict[str, Any] | None = None) -> int:
-        """Checkpoint the training state at ``step``; returns the artifact id.
+             extra: dict[str, Any] | None = None) -> int | None:
+        """Checkpoint the training state at ``step``; returns the artifact id (None on a rank
+        that does not write, see ``main_only``).
 
         ``score`` defaults to the project's score computed from the metrics logged at this
         step (log the dev metrics first). Checkpoints beyond the N best and the latest are
@@ -89,6 +90,8 @@ class Checkpoints:
             state["generator"] = generator.get_state()
         stale = [k for k in self.kept() if k.step >= step]
         art = self.run.save_checkpoint(step, state, meta={"score": value, "feasible": feasible})
+        if art is None:  # a silent rank: rank 0 keeps the checkpoints
+            return None
         self._drop([k for k in stale if k.artifact_id != art])
         self._prune()
         return art
@@ -114,7 +117,7 @@ class Checkpoints:
             # The store kept this trial's curve up to its latest checkpoint; if an earlier one
             # was resumed (the latest set aside), the steps after it are logged again.
             self.run.flush()
-            self.run.store.drop_points_after(self.run.trial_id, k.step)
+            self.run.drop_points_after(k.step)
             return k.step
         return 0
 
@@ -144,7 +147,7 @@ class Checkpoints:
 
     def kept(self) -> list[Kept]:
         """The trial's checkpoints, oldest first."""
-        return [_kept(a) for a in self.run.store.artifacts(self.run.trial_id, "checkpoint")]
+        return [_kept(a) for a in self.run.checkpoints()]
 
     def best(self) -> Kept | None:
         scored = [k for k in self.kept() if k.score is not None]
@@ -169,32 +172,32 @@ class Checkpoints:
     def _drop(self, doomed: list[Kept]) -> None:
         if not doomed:
             return
-        alive = {k.path for k in self.kept() if k.artifact_id not in
-                 {d.artifact_id for d in doomed}}
+        arts = {a.id: a for a in self.run.checkpoints()}
+        gone = {d.artifact_id for d in doomed}
+        alive = {a.path for a in arts.values() if a.id not in gone}
         for k in doomed:
-            # The row goes first: a crash in between leaves an orphan file, never a row
-            # pointing at a missing file.
-            self.run.store.remove_artifact(k.artifact_id)
-            if k.path not in alive:  # a re-save at the same step reuses the file name
-                self.run.artifacts.resolve(k.path).unlink(missing_ok=True)
+            if k.artifact_id in arts:  # a re-save at the same step reuses the file name
+                self.run.remove_artifact(arts[k.artifact_id],
+                                         "keep" if k.path in alive else "delete")
 
     def _quarantine(self, k: Kept) -> None:
-        path = self.run.artifacts.resolve(k.path)
-        target = path.with_name(f"{path.name}.corrupt-{k.sha256[:8]}")
-        self.run.store.remove_artifact(k.artifact_id)
-        if path.exists():
-            path.rename(target)
-        warnings.warn(f"checkpoint of step {k.step} failed verification; set aside as "
-                      f"{target.name}, resuming from an earlier one", stacklevel=3)
+        art = next((a for a in self.run.checkpoints() if a.id == k.artifact_id), None)
+        target = None if art is None else self.run.remove_artifact(art, "set_aside")
+        if target is not None:
+            warnings.warn(f"checkpoint of step {k.step} failed verification; set aside as "
+                          f"{target}, resuming from an earlier one", stacklevel=3)
 
     def _read(self, k: Kept) -> dict[str, Any]:
-        return load_verified(self.run.artifacts, k.path, k.sha256)
+        art = next((a for a in self.run.checkpoints() if a.id == k.artifact_id), None)
+        if art is None:
+            raise SpecError(f"checkpoint {k.path}", "a checkpoint the store records", "none")
+        return safe_load(self.run.read_artifact(art), k.path)
 
     def _score(self, step: int) -> tuple[float | None, bool]:
         if self.scorer is None:
             return None, False
         self.run.flush()
-        metrics = self.run.store.points(self.run.trial_id, step)
+        metrics = self.run.points(step)
         if any(name not in metrics for name in self.scorer.needs):
             return None, False
         value, feasible = self.scorer.evaluate(metrics)
@@ -206,7 +209,11 @@ def load_verified(root: ArtifactRoot, path: str, sha256: str) -> dict[str, Any]:
 
     Never falls back to a full unpickler: a file holding arbitrary Python objects is refused.
     """
-    data = root.read_verified(path, sha256)  # SpecError on a checksum mismatch
+    return safe_load(root.read_verified(path, sha256), path)  # SpecError on a mismatch
+
+
+def safe_load(data: bytes, path: str) -> dict[str, Any]:
+    """A checkpoint's state from verified bytes, with the safe loader only."""
     try:
         state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as exc:
@@ -250,24 +257,3 @@ def _kept(a: ArtifactRecord) -> Kept:
     return Kept(int(a.step or 0), None if score is None else float(score),
                 bool(a.meta.get("feasible", score is not None)), a.id, a.path, a.sha256)
 
-
-def _project_policy(run: Run) -> CheckpointPolicy | None:
-    """The project's checkpoint retention setting, or None outside a tunebook project."""
-    from tunebook.core.spec import parse_project
-
-    try:
-        record = run.store.round(run.trial.round_id)
-        return parse_project(record.project, f"round {record.name} project").checkpoints
-    except Exception:  # a hand-made Run (tests, notebooks) has no project
-        return None
-
-
-def _project_scorer(run: Run) -> Scorer | None:
-    """The project's scorer for the run's round, or None outside a tunebook project."""
-    from tunebook.core.spec import parse_project
-
-    try:
-        record = run.store.round(run.trial.round_id)
-        return parse_project(record.project, f"round {record.name} project").scorer()
-    except Exception:  # a hand-made Run (tests, notebooks) has no project: explicit scores
-        return None

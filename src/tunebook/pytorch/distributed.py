@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tunebook.core.errors import SpecError
+from tunebook.core.handle import FileAction, RunHandle
+from tunebook.core.spec import ProjectSpec
+from tunebook.core.trial import ArtifactRecord
 
 
 def _dist() -> Any:
@@ -50,9 +54,10 @@ def is_main() -> bool:
 
 
 class SilentRun:
-    """A stand-in Run for ranks other than 0: it reads like the Run and writes nothing."""
+    """The run for ranks other than 0 (a :class:`~tunebook.core.handle.RunHandle`): it reads
+    through to the rank's run (config, checkpoints, logged points) and writes nothing."""
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: RunHandle) -> None:
         self._run = run
 
     @property
@@ -64,18 +69,21 @@ class SilentRun:
 
     @property
     def seed(self) -> int:
-        return int(self._run.seed)
+        return self._run.seed
 
     @property
     def trial_id(self) -> int:
-        return int(self._run.trial_id)
+        return self._run.trial_id
 
     @property
     def max_train_steps(self) -> int | None:
-        return self._run.max_train_steps  # type: ignore[no-any-return]
+        return self._run.max_train_steps
+
+    def project(self) -> ProjectSpec | None:
+        return self._run.project()
 
     def should_eval(self, step: int) -> bool:
-        return bool(self._run.should_eval(step))
+        return self._run.should_eval(step)
 
     def log(self, step: int, **metrics: float) -> None:
         return None
@@ -83,21 +91,45 @@ class SilentRun:
     def record(self, **info: Any) -> None:
         return None
 
-    def save_checkpoint(self, step: int, state: dict[str, Any]) -> None:
+    def flush(self) -> None:
         return None
 
-    def save_predictions(self, *args: Any, **kwargs: Any) -> None:
+    def points(self, step: int) -> dict[str, float]:
+        return self._run.points(step)
+
+    def drop_points_after(self, step: int) -> None:
         return None
 
-    def load_checkpoint(self, step: int | None = None) -> Any:
+    def save_checkpoint(self, step: int, state: dict[str, Any],
+                        meta: dict[str, Any] | None = None) -> int | None:
+        return None
+
+    def load_checkpoint(self, step: int | None = None) -> tuple[int, dict[str, Any]] | None:
         # Every rank resumes from the same verified checkpoint.
         return self._run.load_checkpoint(step)
 
+    def checkpoints(self) -> list[ArtifactRecord]:
+        return self._run.checkpoints()
 
-def main_only(run: Any) -> Any:
-    """The Run on rank 0, a ``SilentRun`` elsewhere: only one process writes.
+    def read_artifact(self, artifact: ArtifactRecord) -> bytes:
+        return self._run.read_artifact(artifact)
 
-    >>> run = main_only(run)   # at the top of train(config, run)
+    def remove_artifact(self, artifact: ArtifactRecord, file: FileAction = "delete") -> str | None:
+        return None
+
+    def save_predictions(self, ids: Sequence[Any], labels: Sequence[Any],
+                         predictions: Sequence[Any], confidence: Sequence[float] | None = None,
+                         *, step: int | None = None, split: str = "dev",
+                         **columns: Sequence[Any]) -> int | None:
+        return None
+
+
+def main_only(run: RunHandle) -> RunHandle:
+    """The run on rank 0, a ``SilentRun`` elsewhere: only one process writes.
+
+    At the top of ``train(config, run)``::
+
+        run = main_only(run)
     """
     return run if is_main() else SilentRun(run)
 
@@ -111,7 +143,7 @@ class RankSeeds:
     shuffle_seeds: tuple[int, ...]
 
 
-def rank_seeds(run: Any, base_seed: int | None = None) -> RankSeeds:
+def rank_seeds(run: RunHandle, base_seed: int | None = None) -> RankSeeds:
     """The shared init seed and this rank's shuffle seed; rank 0 records every rank's seeds.
 
     Shuffle seeds are ``base * 1000 + 1 + rank``: distinct per rank, reproducible from the
@@ -123,7 +155,7 @@ def rank_seeds(run: Any, base_seed: int | None = None) -> RankSeeds:
         raise SpecError("RANK", f"0 <= rank < world size ({w})", r)
     shuffle = tuple(base * 1000 + 1 + k for k in range(w))
     seeds = RankSeeds(base, shuffle[r], r, w, shuffle)
-    if r == 0 and hasattr(run, "record"):
+    if r == 0:
         run.record(init_seed=base, shuffle_seeds=list(shuffle), world_size=w)
     return seeds
 

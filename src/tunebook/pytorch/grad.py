@@ -9,35 +9,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 import torch
 
 from tunebook.core.clipping import ClipProposal, propose_clip_threshold
 from tunebook.core.errors import SpecError
-from tunebook.pytorch.fields import number
 from tunebook.store import Store
 
 GRAD_NORM_KEY = "train/grad_norm"
-
-
-def clip_threshold(config: Mapping[str, Any], key: str = "clip") -> float | None:
-    """The clipping threshold in ``config[key]``: None (absent or null) means no clipping.
-
-    >>> clip_threshold({"clip": 1.0}), clip_threshold({})
-    (1.0, None)
-    """
-    value = config.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str) and value.strip().lower() in ("none", "null", "off"):
-        return None
-    try:
-        return number(config, key, low=0, low_open=True)
-    except SpecError as exc:
-        raise SpecError(exc.where, exc.expected, exc.got,
-                        "Use null (or leave the key out) to turn clipping off.") from None
 
 
 def clip_gradients(params: torch.optim.Optimizer | torch.nn.Module | Iterable[torch.Tensor],

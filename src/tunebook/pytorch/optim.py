@@ -20,7 +20,7 @@ from tunebook.pytorch.fields import choice, number
 from tunebook.workers.run import optimizer_record
 
 if TYPE_CHECKING:
-    from tunebook.workers.run import Run
+    from tunebook.core.handle import RunHandle
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ OPTIMIZER_KEYS = frozenset().union(*(k.keys for k in OPTIMIZERS.values())) | {"o
 
 
 def make_optimizer(params: Iterable[Any], config: Mapping[str, Any],
-                   run: Run | None = None) -> torch.optim.Optimizer:
+                   run: RunHandle | None = None) -> torch.optim.Optimizer:
     """The optimizer the config names, with its hyperparameters recorded on ``run``.
 
     Valid names: sgd (momentum 0.9), nesterov, adam, adamw, nadam, adafactor. ``lr`` is

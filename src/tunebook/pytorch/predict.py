@@ -20,8 +20,8 @@ from tunebook.pytorch.fields import integer
 from tunebook.pytorch.memory import memory_kind, peak_mb, reset_peak
 
 if TYPE_CHECKING:
+    from tunebook.core.handle import RunHandle
     from tunebook.pytorch.checkpoint import Checkpoints
-    from tunebook.workers.run import Run
 
 # Evaluation holds no activations for backward, so it fits batches well above the training one.
 DEFAULT_EVAL_MULTIPLE = 4
@@ -63,7 +63,7 @@ def predict(model: torch.nn.Module, inputs: torch.Tensor, batch_size: int) -> to
     return torch.cat(outs) if outs else torch.empty(0)
 
 
-def save_predictions(run: Run, ids: Sequence[Any] | np.ndarray | torch.Tensor,
+def save_predictions(run: RunHandle, ids: Sequence[Any] | np.ndarray | torch.Tensor,
                      labels: Sequence[Any] | np.ndarray | torch.Tensor,
                      logits: torch.Tensor, *, step: int, split: str = "dev",
                      **columns: Sequence[Any]) -> ClassificationMetrics:
@@ -90,7 +90,7 @@ def save_predictions(run: Run, ids: Sequence[Any] | np.ndarray | torch.Tensor,
     return metrics
 
 
-def save_best_predictions(run: Run, checkpoints: Checkpoints, model: torch.nn.Module,
+def save_best_predictions(run: RunHandle, checkpoints: Checkpoints, model: torch.nn.Module,
                           inputs: torch.Tensor, ids: Sequence[Any] | np.ndarray | torch.Tensor,
                           labels: Sequence[Any] | np.ndarray | torch.Tensor, *,
                           batch_size: int, split: str = "dev",
@@ -120,7 +120,7 @@ class InferenceCost:
 
 
 @torch.no_grad()
-def measure_inference(model: torch.nn.Module, example: torch.Tensor, run: Run | None = None,
+def measure_inference(model: torch.nn.Module, example: torch.Tensor, run: RunHandle | None = None,
                       *, batch_size: int = 1, repeats: int = 30,
                       warmup: int = 3) -> InferenceCost:
     """Latency per example and peak memory of the trained model on batches of ``example``;

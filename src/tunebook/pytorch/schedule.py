@@ -23,7 +23,7 @@ from tunebook.pytorch.fields import choice, integer, number
 if TYPE_CHECKING:
     import torch
 
-    from tunebook.workers.run import Run
+    from tunebook.core.handle import RunHandle
 
 SCHEDULES = ("constant", "linear", "cosine")
 
@@ -83,7 +83,7 @@ class Schedule:
                 "warmup_steps": self.warmup_steps, "min_lr_ratio": self.min_lr_ratio}
 
 
-def make_schedule(config: Mapping[str, Any], run: Run | None = None) -> Schedule:
+def make_schedule(config: Mapping[str, Any], run: RunHandle | None = None) -> Schedule:
     """The schedule the config asks for (``schedule``, ``lr``, ``warmup_steps``,
     ``max_train_steps``, ``min_lr_ratio``), recorded on ``run``.
 

@@ -17,7 +17,7 @@ import torch
 from tunebook.pytorch.fields import integer
 
 if TYPE_CHECKING:
-    from tunebook.workers.run import Run
+    from tunebook.core.handle import RunHandle
 
 
 
@@ -37,7 +37,7 @@ class Seeds:
         return torch.Generator().manual_seed(self.shuffle)
 
 
-def seed_everything(seed: int | Run, *, shuffle_seed: int | None = None,
+def seed_everything(seed: int | RunHandle, *, shuffle_seed: int | None = None,
                     deterministic: bool = False) -> Seeds:
     """Seed ``random``, NumPy and torch (all devices) with the init seed; return both seeds.
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import Fidelity, ProjectSpec, RoundSpec, parse_round
-from tunebook.core.trial import FINISHED, RoundRecord, TrialRecord
+from tunebook.core.trial import FINISHED, RoundRecord, TrialKind, TrialRecord
 from tunebook.store import Store, group_key
 
 # Config keys whose values are lengths in steps: scaled with the stage, restored at full length.
@@ -59,35 +59,8 @@ def stage_sizes(fid: Fidelity | None, budget: int) -> list[int]:
     return sizes
 
 
-def _stage_kind(stage: int) -> str:
-    return "search" if stage == 1 else f"stage{stage}"
-
-
-def stage_of(trial: TrialRecord) -> int:
-    """1 for a round's search trials, 2 or 3 for promoted ones.
-
-    >>> stage_of(store.trial(12))  # doctest: +SKIP
-    2
-    """
-    return int(trial.meta.get("stage", 1))
-
-
-def is_partial(trial: TrialRecord) -> bool:
-    """A trial of a shorter stage: its score is not comparable with full-length ones.
-
-    >>> [is_partial(t) for t in store.trials(round_id)][:2]  # doctest: +SKIP
-    [True, True]
-    """
-    return trial.meta.get("final") is False
-
-
-def full_config(trial: TrialRecord) -> dict[str, Any]:
-    """The trial's config at full length (a short stage keeps the full values in its meta).
-
-    >>> full_config(stage_one_trial)["max_train_steps"]  # doctest: +SKIP
-    1000
-    """
-    return {**trial.config, **dict(trial.meta.get("full") or {})}
+def _stage_kind(stage: int) -> TrialKind:
+    return "search" if stage == 1 else "stage2" if stage == 2 else "stage3"
 
 
 def scaled(config: dict[str, Any], fraction: float) -> dict[str, Any]:
@@ -200,7 +173,7 @@ def _stages(fid: Fidelity | None, budget: int, trials: Sequence[TrialRecord],
     fractions, sizes = ladder(fid), stage_sizes(fid, budget)
     out: list[Stage] = []
     for s, (fraction, planned) in enumerate(zip(fractions, sizes, strict=True), start=1):
-        mine = tuple(t for t in trials if stage_of(t) == s and t.kind == _stage_kind(s))
+        mine = tuple(t for t in trials if t.stage.number == s and t.kind == _stage_kind(s))
         expected = planned
         if out:
             prev = out[-1]
@@ -222,9 +195,7 @@ def _groups(spec: RoundSpec, trials: Sequence[TrialRecord]) -> dict[str, list[Tr
 def _round_stages(store: Store, record: RoundRecord,
                  trials: Sequence[TrialRecord] | None = None
                  ) -> tuple[ProjectSpec, RoundSpec, dict[str, list[Stage]]]:
-    from tunebook.rounds.lifecycle import specs
-
-    project, spec = specs(record)
+    project, spec = record.project, record.spec
     ts = store.trials(record.id) if trials is None else trials
     goal = project.scorer().goal
     return project, spec, {k: _stages(spec.fidelity, spec.budget, mine, goal)
@@ -240,20 +211,19 @@ def advance(store: Store, record: RoundRecord) -> list[int]:
     >>> advance(store, store.round("lr"))  # doctest: +SKIP
     [41, 42, 43, 44]
     """
-    fid_raw = record.spec.get("fidelity")
-    if record.kind != "search" or not fid_raw or int(fid_raw.get("stages", 2)) == 1:
+    fid = record.spec.fidelity
+    if record.kind != "search" or fid is None or fid.stages == 1:
         return []
     project, spec, groups = _round_stages(store, record)
-    assert spec.fidelity is not None
     goal = project.scorer().goal
     added: list[int] = []
     for group_stages in groups.values():
         for prev, nxt in zip(group_stages, group_stages[1:], strict=False):
             if not prev.closed or len(nxt.trials) >= nxt.expected:
                 continue
-            items = [{"group": t.group, "config": scaled(full_config(t), nxt.fraction),
+            items = [{"group": t.group, "config": scaled(t.full_config, nxt.fraction),
                       "seed": t.seed, "parent_id": t.id,
-                      "meta": _meta(full_config(t), spec.fidelity, nxt.stage)}
+                      "meta": _meta(t.full_config, fid, nxt.stage)}
                      for t in _ranked(prev.trials, goal)[:nxt.expected]]
             if items:
                 added += store.add_trials(record.id, items, max_per_group=nxt.expected,
@@ -270,8 +240,8 @@ def expected_extra(store: Store, record: RoundRecord) -> int:
     >>> expected_extra(store, store.round("lr"))  # 4 stage-2 trials still to come  # doctest: +SKIP
     4
     """
-    fid_raw = record.spec.get("fidelity")
-    if record.kind != "search" or not fid_raw or int(fid_raw.get("stages", 2)) == 1:
+    fid = record.spec.fidelity
+    if record.kind != "search" or fid is None or fid.stages == 1:
         return 0
     trials = store.trials(record.id)
     _, _, groups = _round_stages(store, record, trials)
@@ -295,9 +265,7 @@ def set_fidelity(store: Store, record: RoundRecord, fid: Fidelity) -> RoundRecor
 
     >>> set_fidelity(store, store.round("lr"), Fidelity(fraction=0.1))  # doctest: +SKIP
     """
-    from tunebook.rounds.lifecycle import specs
-
-    project, spec = specs(record)
+    project, spec = record.project, record.spec
     if spec.fidelity == fid:
         return record
     if record.kind != "search":
@@ -309,13 +277,14 @@ def set_fidelity(store: Store, record: RoundRecord, fid: Fidelity) -> RoundRecor
                         f"{len(started)} of {len(trials)} trials started",
                         "Its configs are already being trained at their length: put "
                         "'fidelity:' in the round file of a new round instead.")
-    new = parse_round({**record.spec, "fidelity": fid.model_dump()}, f"round {record.name}")
+    new = parse_round({**spec.model_dump(mode="json"), "fidelity": fid.model_dump()},
+                      f"round {record.name}")
     check(project, new)
     changes = {}
     for t in trials:
-        item = first_stage(new, {"config": full_config(t), "group": t.group, "seed": t.seed})
+        item = first_stage(new, {"config": t.full_config, "group": t.group, "seed": t.seed})
         changes[t.id] = (item["config"], item.get("meta", {}))
-    if not store.rewrite_queued(record.id, new.model_dump(mode="json"), changes):
+    if not store.rewrite_queued(record.id, new, changes):
         raise SpecError("--fidelity", "a round none of whose trials has started yet",
                         "a trial that a worker claimed meanwhile",
                         "Stop the round's workers first, or start a new round.")
@@ -372,7 +341,7 @@ def report(store: Store, record: RoundRecord) -> FidelityReport:
             sum(_ran(t, last) for t in mine if t.status in FINISHED)))
     spent = sum(r.steps for r in rows)
     stage1 = [t for g in groups.values() for t in g[0].trials]
-    full_steps = [full_config(t).get("max_train_steps") for t in stage1]
+    full_steps = [t.full_config.get("max_train_steps") for t in stage1]
     all_full = (sum(int(x) for x in full_steps if x is not None)
                 if stage1 and all(x is not None for x in full_steps) else None)
     share = spent / all_full if all_full else None

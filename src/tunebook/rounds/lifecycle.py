@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tunebook.core.spec import ProjectSpec, RoundSpec, parse_project, parse_round
-from tunebook.core.trial import FINISHED, RoundRecord, TrialRecord
+from tunebook.core.spec import ProjectSpec, RoundSpec
+from tunebook.core.trial import FINISHED, RoundKind, RoundRecord, TrialRecord
 from tunebook.rounds.fidelity import check as check_fidelity
-from tunebook.rounds.fidelity import expected_extra, first_stage, is_partial
+from tunebook.rounds.fidelity import expected_extra, first_stage
 from tunebook.rounds.warm import compatible, enqueued, warm, warm_trials
-from tunebook.search import make_searcher, upfront
+from tunebook.search import Searcher, make_searcher, upfront
 from tunebook.store import Store, group_key
 
 
 def create_round(store: Store, project: ProjectSpec, spec: RoundSpec,
-                 kind: str = "search") -> RoundRecord:
+                 kind: RoundKind = "search") -> RoundRecord:
     """Record the round with its resolved specs and queue what the searcher can say up front."""
     goal = project.scorer().goal
     for group in spec.space.target_groups():  # unknown algorithm or unsearchable space -> now
@@ -23,15 +23,9 @@ def create_round(store: Store, project: ProjectSpec, spec: RoundSpec,
                       budget=spec.budget)
     check_fidelity(project, spec)  # a fidelity round needs a max_train_steps to shorten
     warm_trials(store, spec)  # a warm_start round not in the store: refused before recording
-    record = store.create_round(spec.name, spec.question, spec.model_dump(mode="json"),
-                                project.model_dump(mode="json"), kind=kind)
+    record = store.create_round(spec, project, kind=kind)
     fill(store, record)
     return record
-
-
-def specs(record: RoundRecord) -> tuple[ProjectSpec, RoundSpec]:
-    return (parse_project(record.project, f"round {record.name} project"),
-            parse_round(record.spec, f"round {record.name}"))
 
 
 def base_config(project: ProjectSpec, spec: RoundSpec) -> dict[str, Any]:
@@ -39,6 +33,34 @@ def base_config(project: ProjectSpec, spec: RoundSpec) -> dict[str, Any]:
     if spec.max_train_steps is not None:
         config["max_train_steps"] = spec.max_train_steps
     return config
+
+
+def group_searcher(project: ProjectSpec, spec: RoundSpec, group: dict[str, Any]) -> Searcher:
+    """The searcher of one target group: over the nuisance hyperparameters that exist there."""
+    return make_searcher(spec.algorithm, spec.space.for_group(group), spec.seed,
+                         goal=project.scorer().goal, budget=spec.budget)
+
+
+def group_items(project: ProjectSpec, spec: RoundSpec, group: dict[str, Any],
+                points: list[dict[str, Any]], start: int) -> list[dict[str, Any]]:
+    """The trials to queue for searcher ``points`` of ``group`` (the round's one config rule).
+
+    ``start`` is the number of the group's trials already queued (it sets the seeds). ``advise``
+    previews a round through this function too, so a preview is what the round will queue.
+    """
+    gspace = spec.space.for_group(group)  # conditional hyperparameters exist per target value
+    items = []
+    for k, nuisance in enumerate(points):
+        config = base_config(project, spec)
+        config.update(gspace.fixed)
+        config.update(group)
+        # Only the group's nuisance names: a searcher can never make a fixed value vary.
+        config.update({k2: v for k2, v in nuisance.items() if k2 in gspace.nuisance})
+        # Same seed for the same point index in every group: a paired comparison.
+        # A short-then-long round queues its configs as stage 1 (shortened, see fidelity).
+        items.append(first_stage(spec, {"group": group, "config": config,
+                                        "seed": spec.seed * 100_003 + start + k}))
+    return items
 
 
 def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int]:
@@ -49,9 +71,8 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
     more while their suggestions do not depend on results yet (an explore-exploit start), so
     parallel workers never wait and each suggestion sees every trial already handed out.
     """
-    project, spec = specs(record)
+    project, spec = record.project, record.spec
     space = spec.space
-    goal = project.scorer().goal
     existing = store.trials(record.id, kind="search")
     items: list[dict[str, Any]] = []
     added: list[int] = []
@@ -68,10 +89,10 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
         left = spec.budget - len(mine)
         if left <= 0:
             continue
-        searcher = make_searcher(spec.algorithm, gspace, spec.seed, goal=goal,
-                                 budget=spec.budget)
+        searcher = group_searcher(project, spec, group)
         if prior:
-            warm(searcher, compatible(prior, base_config(project, spec), gspace, group))
+            warm(searcher, compatible(prior, base_config(project, spec),
+                                      spec.space.for_group(group), group))
         searcher.update(mine)
         n = left
         if searcher.adaptive:
@@ -79,24 +100,14 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
             n = min(left, max((want or 1) - queued, upfront(searcher)))
             if n <= 0:
                 continue
-        group_items = []
-        for k, nuisance in enumerate(searcher.suggest(n)):
-            config = base_config(project, spec)
-            config.update(gspace.fixed)
-            config.update(group)
-            # Only the group's nuisance names: a searcher can never make a fixed value vary.
-            config.update({k2: v for k2, v in nuisance.items() if k2 in gspace.nuisance})
-            # Same seed for the same point index in every group: a paired comparison.
-            # A short-then-long round queues its configs as stage 1 (shortened, see fidelity).
-            group_items.append(first_stage(spec, {"group": group, "config": config,
-                                                  "seed": spec.seed * 100_003 + len(mine) + k}))
+        batch = group_items(project, spec, group, searcher.suggest(n), len(mine))
         if searcher.adaptive:
             # Suggestions rest on the group's trials as read above; if another worker queued
             # one meanwhile the count has moved and the store refuses these (no duplicates).
-            added += store.add_trials(record.id, group_items,
-                                      max_per_group=len(mine) + len(group_items))
+            added += store.add_trials(record.id, batch,
+                                      max_per_group=len(mine) + len(batch))
         else:
-            items += group_items
+            items += batch
     if items:
         added += store.add_trials(record.id, items, max_per_group=spec.budget)
     return added
@@ -120,7 +131,7 @@ def progress(store: Store, record: RoundRecord) -> Progress:
     counts = store.counts(record.id)
     if record.kind == "search":
         # Later stages of a short-then-long round are counted before they are queued.
-        total = max(parse_round(record.spec).total_trials + expected_extra(store, record),
+        total = max(record.spec.total_trials + expected_extra(store, record),
                     sum(counts.values()))
     else:
         total = sum(counts.values())
@@ -133,11 +144,10 @@ def best_trials(store: Store, record: RoundRecord) -> dict[str, TrialRecord]:
     Trials of a shorter stage of a short-then-long round are not candidates: their score
     comes from fewer steps than the full-length trials they would be compared with.
     """
-    project, _ = specs(record)
-    goal = project.scorer().goal
+    goal = record.project.scorer().goal
     best: dict[str, TrialRecord] = {}
     for t in store.trials(record.id, status="completed"):
-        if not t.feasible or t.score is None or is_partial(t):
+        if not t.feasible or t.score is None or t.is_partial:
             continue
         key = group_key(t.group)
         cur = best.get(key)
@@ -148,12 +158,11 @@ def best_trials(store: Store, record: RoundRecord) -> dict[str, TrialRecord]:
 
 def ranked(store: Store, record: RoundRecord) -> list[TrialRecord]:
     """All trials, best first: feasible completed by score, then the rest by status."""
-    project, _ = specs(record)
-    sign = -1.0 if project.scorer().goal == "max" else 1.0
+    sign = -1.0 if record.project.scorer().goal == "max" else 1.0
     def key(t: TrialRecord) -> tuple[int, float, int]:
         ok = t.status == "completed" and t.score is not None
         # A shorter stage's trial ranks after every full-length one (its score is not comparable).
-        return (0 if ok and t.feasible and not is_partial(t) else 1 if ok else 2,
+        return (0 if ok and t.feasible and not t.is_partial else 1 if ok else 2,
                 sign * (t.score if t.score is not None else 0.0), t.id)
     return sorted(store.trials(record.id), key=key)
 

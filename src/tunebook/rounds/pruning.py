@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tunebook.core.score import Scorer
 from tunebook.core.spec import EarlyStop
@@ -122,8 +122,8 @@ class Pruner:
 def make_pruner(store: Store, record: RoundRecord, trial: TrialRecord,
                 scorer: Scorer) -> Pruner | None:
     """The round's pruner for ``trial``, or None when the round has no ``early_stop``."""
-    raw: Any = record.spec.get("early_stop")
+    rule = record.spec.early_stop
     steps = trial.config.get("max_train_steps")
-    if not raw or not isinstance(steps, int) or steps < 1:
+    if rule is None or not isinstance(steps, int) or steps < 1:
         return None
-    return Pruner(store, trial, scorer, EarlyStop.model_validate(raw), steps)
+    return Pruner(store, trial, scorer, rule, steps)

@@ -30,8 +30,6 @@ from tunebook.core.score import (
 )
 from tunebook.core.spec import ProjectSpec, ScoreSpec
 from tunebook.core.trial import RoundRecord, TrialRecord
-from tunebook.rounds.fidelity import is_partial
-from tunebook.rounds.lifecycle import specs
 from tunebook.store import Store, group_key
 
 
@@ -138,7 +136,7 @@ class RescoreResult:
 
 def _candidate(t: TrialRecord) -> bool:
     # The same rule as the round's answer: full-length search trials, not seed re-runs.
-    return t.status == "completed" and not is_partial(t) and t.kind != "seed"
+    return t.status == "completed" and not t.is_partial and t.kind != "seed"
 
 
 def _best(rows: list[Rescored], goal: str, old: bool) -> Rescored | None:
@@ -158,7 +156,7 @@ def rescore(store: Store, record: RoundRecord, score: str | None = None,
 
     >>> rescore(store, store.round("width"), "dev/loss").answers  # doctest: +SKIP
     """
-    project, spec = specs(record)
+    project, spec = record.project, record.spec
     scorer, new = make_scorer(project, score, goal, constraints)  # bad input fails here
     old = describe(project)
     trials = [t for t in store.trials(record.id) if t.status in

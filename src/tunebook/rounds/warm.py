@@ -19,7 +19,7 @@ from typing import Any
 from tunebook.core.space import Space
 from tunebook.core.spec import RoundSpec
 from tunebook.core.trial import FINISHED, TrialRecord
-from tunebook.rounds.fidelity import first_stage, is_partial
+from tunebook.rounds.fidelity import first_stage
 from tunebook.search.base import Searcher
 from tunebook.store import Store
 
@@ -30,7 +30,7 @@ def warm_trials(store: Store, spec: RoundSpec) -> list[TrialRecord]:
     for name in spec.warm_start:
         record = store.round(name)  # a name not in the store: one line naming the rounds
         out += [t for t in store.trials(record.id)
-                if t.status in FINISHED and not is_partial(t)]
+                if t.status in FINISHED and not t.is_partial]
     return out
 
 

@@ -1,70 +1,55 @@
-"""What the store, the spec and the other areas' analyses say about a project, read once.
+"""What the store, the spec and the analyses say about a project, read once.
 
 The checklist, the HTML report, ``tunebook advise`` and the agent tools all look at the same
-facts: rounds, trials, decisions, notes, and the readings of the analysis areas (round analysis,
-diagnosis, error analysis). :class:`Evidence` reads each of them at most once per call and never
-re-computes an analysis itself: when an area is not installed (or cannot say anything yet) the
-reading is a :class:`Missing` that names the command producing it, so every view shows
-"not available yet: run <command>" instead of a made-up answer.
+facts: rounds, trials, decisions, notes, and the typed results of the analyses (``RoundAnalysis``,
+``Diagnosis``, ``ErrorAnalysis``). :class:`Evidence` computes each of them at most once per call;
+when one cannot say anything yet (no completed trial, no predictions) the reading is a
+:class:`Missing` that names the command producing what it needs, so every view shows that
+instead of a made-up answer.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from tunebook.analysis.diagnose import Diagnosis, diagnose_trial
+from tunebook.analysis.errors import ErrorAnalysis, Suspect, errors_of_trial
+from tunebook.analysis.findings import Finding
+from tunebook.analysis.overview import RoundAnalysis, analyze_round
+from tunebook.core.decisions import BaselinePayload, NotePayload, Payload
 from tunebook.core.errors import TunebookError
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import DecisionRecord, RoundRecord, TrialRecord
 from tunebook.core.usage import TrainUsage, train_usage
-from tunebook.experiments.baseline import current_baseline
+from tunebook.experiments.baseline import CurrentBaseline, current_baseline
+from tunebook.rounds.lifecycle import ranked
 from tunebook.store import Store
 
 NOTE_KIND = "note"
 
 
-class NotAvailable(TunebookError):
-    """A step whose area has not landed (yet): the message names the command to run later."""
-
-
 @dataclass(frozen=True)
 class Missing:
-    """A reading that is not there: why, and the command that would produce it.
+    """A reading that cannot be made yet: why, and the command that makes what it needs.
 
-    >>> Missing("the analysis area is not installed", "tunebook analyze width").message
-    'not available yet: run tunebook analyze width (the analysis area is not installed)'
+    >>> Missing("round width has no completed trial yet", "tunebook round run width").message
+    'round width has no completed trial yet (run tunebook round run width)'
     """
 
     reason: str
     command: str
-    pending: bool = True   # True: the feature is not installed yet; False: the data is missing
 
     @property
     def message(self) -> str:
-        if self.pending:
-            return f"not available yet: run {self.command} ({self.reason})"
         return f"{self.reason} (run {self.command})"
 
 
-def find(module: str, name: str) -> Callable[..., Any] | None:
-    """Another area's ``module.name``, or None while that area has not landed.
-
-    Only the absence of that module counts: an import error inside it is raised, not hidden.
-
-    >>> find("tunebook.rounds.lifecycle", "ranked") is not None, find("tunebook.nowhere", "x")
-    (True, None)
-    """
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
-    return getattr(mod, name, None)
+R = TypeVar("R")
+P = TypeVar("P", bound=Payload)
 
 
 class Evidence:
@@ -80,7 +65,7 @@ class Evidence:
         self.project_dir = Path(project_dir)
         self.store = store
         self._trials: dict[int, list[TrialRecord]] = {}
-        self._readings: dict[tuple[str, Any], Any] = {}
+        self._readings: dict[tuple[str, Any], object] = {}
 
     # -- store records ----------------------------------------------------------------------
 
@@ -98,14 +83,15 @@ class Evidence:
         return [t for r in self.rounds for t in self.trials(r)]
 
     @functools.cached_property
-    def decisions(self) -> list[DecisionRecord]:
+    def decisions(self) -> list[DecisionRecord[Payload]]:
         return self.store.decisions()
 
-    def decisions_of(self, kind: str) -> list[DecisionRecord]:
-        return [d for d in self.decisions if d.kind == kind]
+    def decisions_of(self, model: type[P]) -> list[DecisionRecord[P]]:
+        """The decisions of ``model``'s kind, oldest first, each with its payload typed."""
+        return [d for d in self.decisions if isinstance(d.payload, model)]  # type: ignore[misc]
 
-    def latest(self, kind: str) -> DecisionRecord | None:
-        found = self.decisions_of(kind)
+    def latest(self, model: type[P]) -> DecisionRecord[P] | None:
+        found = self.decisions_of(model)
         return found[-1] if found else None
 
     @functools.cached_property
@@ -122,14 +108,14 @@ class Evidence:
         return self.search_rounds[-1] if self.search_rounds else None
 
     @functools.cached_property
-    def baseline(self) -> dict[str, Any] | None:
-        """The current baseline's payload (config, trial id), from the decisions."""
+    def baseline(self) -> CurrentBaseline | None:
+        """The current baseline (config, trial id), from the decisions."""
         return current_baseline(self.store)
 
     @functools.cached_property
     def baseline_verdict(self) -> dict[str, Any] | None:
-        d = self.latest("baseline")
-        return None if d is None else d.payload.get("verdict")
+        d = self.latest(BaselinePayload)
+        return None if d is None else d.payload.verdict
 
     def trial(self, trial_id: int | None) -> TrialRecord | None:
         if trial_id is None:
@@ -141,11 +127,9 @@ class Evidence:
 
     @functools.cached_property
     def baseline_trial(self) -> TrialRecord | None:
-        return self.trial((self.baseline or {}).get("trial_id"))
+        return None if self.baseline is None else self.trial(self.baseline.trial_id)
 
     def best_trial(self, record: RoundRecord) -> TrialRecord | None:
-        from tunebook.rounds.lifecycle import ranked
-
         for t in ranked(self.store, record):
             if t.status == "completed" and t.feasible and t.score is not None:
                 return t
@@ -174,84 +158,71 @@ class Evidence:
     def notes(self) -> dict[str, tuple[str, str]]:
         """item id -> (text, where): the spec's ``notes`` first, then ``tunebook note``s."""
         out = {k: (v, "tunebook.yaml notes") for k, v in self.project.notes.items()}
-        for d in self.decisions_of(NOTE_KIND):
-            item = str(d.payload.get("item", ""))
-            if item:
-                out[item] = (str(d.payload.get("text", "")), f"note (decision {d.id})")
+        for d in self.decisions_of(NotePayload):
+            out[d.payload.item] = (d.payload.text, f"note (decision {d.id})")
         return out
 
     # -- readings of other areas --------------------------------------------------------------
 
-    def _reading(self, key: tuple[str, Any], make: Callable[[], Any]) -> Any:
+    def _reading(self, key: tuple[str, Any], make: Callable[[], R | Missing]) -> R | Missing:
         if key not in self._readings:
             try:
                 self._readings[key] = make()
             except TunebookError as exc:
-                self._readings[key] = Missing(str(exc), key[0], pending=False)
-        return self._readings[key]
+                self._readings[key] = Missing(str(exc), key[0])
+        return self._readings[key]  # type: ignore[return-value]  # stored by this same key
 
-    def analysis(self, record: RoundRecord) -> Any:
+    def analysis(self, record: RoundRecord) -> RoundAnalysis | Missing:
         """``tunebook analyze``'s RoundAnalysis of the round, or a Missing."""
         command = f"tunebook analyze {record.name}"
 
-        def make() -> Any:
-            fn = find("tunebook.analysis.overview", "analyze_round") or find(
-                "tunebook.analysis", "analyze_round")
-            if fn is None:
-                return Missing("the round analysis has not landed", command)
+        def make() -> RoundAnalysis | Missing:
             if not any(t.status == "completed" for t in self.trials(record)):
                 return Missing(f"round {record.name} has no completed trial yet",
-                               f"tunebook round run {record.name}", pending=False)
-            return fn(self.store, record.name, importance_method=None)
+                               f"tunebook round run {record.name}")
+            return analyze_round(self.store, record.name, importance_method=None)
 
         return self._reading((command, record.id), make)
 
-    def diagnosis(self, trial: TrialRecord | None) -> Any:
+    def diagnosis(self, trial: TrialRecord | None) -> Diagnosis | Missing:
         """``tunebook diagnose``'s Diagnosis of the trial, or a Missing."""
         command = "tunebook diagnose" + (f" --trial {trial.id}" if trial else "")
 
-        def make() -> Any:
-            fn = find("tunebook.analysis.diagnose", "diagnose_trial")
-            if fn is None:
-                return Missing("the diagnosis has not landed", command)
+        def make() -> Diagnosis | Missing:
             if trial is None:
-                return Missing("no baseline or completed trial to diagnose", "tunebook baseline",
-                               pending=False)
-            return fn(self.store, self.project, trial)
+                return Missing("no baseline or completed trial to diagnose", "tunebook baseline")
+            return diagnose_trial(self.store, self.project, trial)
 
         return self._reading((command, trial.id if trial else None), make)
 
-    def error_analysis(self, trial: TrialRecord | None, sample_size: int = 150) -> Any:
+    def error_analysis(self, trial: TrialRecord | None,
+                       sample_size: int = 150) -> ErrorAnalysis | Missing:
         """``tunebook errors``'s ErrorAnalysis of the trial's dev predictions, or a Missing."""
         command = (f"tunebook errors {trial.round} --trial {trial.id}" if trial
                    else "tunebook errors ROUND")
 
-        def make() -> Any:
-            fn = find("tunebook.analysis.errors", "errors_of_trial")
-            if fn is None:
-                return Missing("the error analysis has not landed", command)
+        def make() -> ErrorAnalysis | Missing:
             if trial is None:
-                return Missing("no baseline or completed trial", "tunebook baseline",
-                               pending=False)
-            return fn(self.store, self.project, self.project_dir, trial,
-                      sample_size=sample_size)
+                return Missing("no baseline or completed trial", "tunebook baseline")
+            return errors_of_trial(self.store, self.project, self.project_dir, trial,
+                                   sample_size=sample_size)
 
         return self._reading((command, sample_size), make)
 
 
-def is_missing(reading: Any) -> bool:
+def is_missing(reading: object) -> bool:
     return isinstance(reading, Missing)
 
 
 
 
-def confirmed_suspects(errors: Any) -> list[Any]:
+def confirmed_suspects(errors: ErrorAnalysis | Missing) -> list[Suspect]:
     """Likely label errors that other models confirm (judgements.labels makes every suspect so).
     """
-    return list(getattr(errors, "suspects", []))
+    return [] if isinstance(errors, Missing) else list(errors.suspects)
 
 
-def label_alarm(errors: Any) -> Any:
+def label_alarm(errors: ErrorAnalysis | Missing) -> Finding | None:
     """The error analysis's label-quality finding when the one label rule calls it a problem.
 
     The rule (:mod:`tunebook.analysis.judgements.labels`): confirmed suspects are at least 1% of
@@ -259,8 +230,7 @@ def label_alarm(errors: Any) -> Any:
     """
     if isinstance(errors, Missing):
         return None
-    verdict = getattr(errors, "labels", None)
+    verdict = errors.labels
     if verdict is None or not verdict.problem:
         return None
-    return next((f for f in getattr(errors, "findings", [])
-                 if f.code == "errors.label_quality"), None)
+    return next((f for f in errors.findings if f.code == "errors.label_quality"), None)

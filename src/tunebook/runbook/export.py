@@ -7,8 +7,9 @@ import io
 import json
 from typing import Any
 
+from tunebook.core.jsonable import to_jsonable
 from tunebook.core.trial import RoundRecord, TrialRecord
-from tunebook.rounds.lifecycle import ranked, specs
+from tunebook.rounds.lifecycle import ranked
 from tunebook.store import Store
 
 
@@ -29,7 +30,7 @@ def round_rows(store: Store, record: RoundRecord) -> list[dict[str, Any]]:
 def export_round(store: Store, record: RoundRecord, fmt: str = "csv") -> str:
     rows = round_rows(store, record)
     if fmt == "json":
-        return json.dumps({"round": record.to_dict(), "trials": rows}, indent=2, default=str) + "\n"
+        return json.dumps(to_jsonable({"round": record.to_dict(), "trials": rows}), indent=2) + "\n"
     fields: list[str] = []
     for r in rows:
         fields.extend(k for k in r if k not in fields)
@@ -41,8 +42,7 @@ def export_round(store: Store, record: RoundRecord, fmt: str = "csv") -> str:
 
 
 def varying(record: RoundRecord) -> list[str]:
-    params = record.spec.get("params", {})
-    return [k for k, p in params.items() if p.get("role") in ("target", "nuisance")]
+    return [k for k, p in record.spec.params.items() if p.role in ("target", "nuisance")]
 
 
 def trial_rows(record: RoundRecord, trials: list[TrialRecord]) -> list[dict[str, Any]]:
@@ -56,7 +56,7 @@ def trial_rows(record: RoundRecord, trials: list[TrialRecord]) -> list[dict[str,
 
 def trials_payload(store: Store, record: RoundRecord, limit: int | None = None,
                    status: str | None = None) -> dict[str, Any]:
-    project, _ = specs(record)
+    project = record.project
     ts = ranked(store, record)
     if status:
         ts = [t for t in ts if t.status == status]
@@ -67,5 +67,5 @@ def trials_payload(store: Store, record: RoundRecord, limit: int | None = None,
         "goal": project.scorer().goal, "columns": varying(record),
         "trials": trial_rows(record, ts[:limit] if limit else ts),
         "best": None if best is None else {**trial_rows(record, [best])[0],
-                                           "full_config": best.config},
+                                           "full_config": best.full_config},
     }

@@ -2,8 +2,8 @@
 
 Everything is inside the file: plots as base64 PNG, the CSS, and a small inline script that
 sorts tables and records any script error into the page (``#js-errors``), so the page needs no
-network and a headless browser can prove it loaded cleanly. Sections an area cannot fill yet
-say "not available yet: run <command>" instead.
+network and a headless browser can prove it loaded cleanly. A section that cannot be filled yet
+(no completed trial, no predictions) names the command that makes what it needs.
 
 >>> write_report(project, ".", store)                       # doctest: +SKIP
 ReportResult(path='.tunebook/reports/project.html', kind='project', ...)
@@ -19,10 +19,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from tunebook.analysis.findings import Finding
+from tunebook.analysis.overview import RoundAnalysis
+from tunebook.core.decisions import PromotionPayload
 from tunebook.core.errors import NotFoundError
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import RoundRecord, TrialRecord
-from tunebook.runbook.evidence import Evidence, Missing, find
+from tunebook.plots import draw_round
+from tunebook.plots.diagnose import draw_ladder
+from tunebook.plots.errors import draw_categories
+from tunebook.runbook.evidence import Evidence, Missing
 from tunebook.store import Store, redact
 from tunebook.store.files import atomic_write
 
@@ -150,13 +156,13 @@ def _baseline(ev: Evidence) -> dict[str, Any] | None:
     b = ev.baseline
     if b is None:
         return None
-    return {"trial": b.get("trial_id"), "config": b.get("config") or {},
-            "promoted": bool(b.get("promoted")), "verdict": ev.baseline_verdict}
+    return {"trial": b.trial_id, "config": b.config, "promoted": b.promoted,
+            "verdict": ev.baseline_verdict}
 
 
-def _answer(ev: Evidence, record: RoundRecord, analysis: Any) -> str:
+def _answer(ev: Evidence, record: RoundRecord, analysis: RoundAnalysis | Missing) -> str:
     if not isinstance(analysis, Missing):
-        return str(analysis.answer)
+        return analysis.answer
     from tunebook.rounds.lifecycle import best_trials
 
     best = best_trials(ev.store, record)
@@ -185,8 +191,8 @@ def _round_summary(ev: Evidence, r: RoundRecord) -> dict[str, Any]:
 def _round_block(ev: Evidence, r: RoundRecord, tmp: Path, status: dict[str, str]
                  ) -> dict[str, Any]:
     analysis = ev.analysis(r)
-    params = r.spec.get("params") or {}
-    columns = [k for k, p in params.items() if p.get("role") in ("target", "nuisance")]
+    params = r.spec.params
+    columns = [k for k, p in params.items() if p.role in ("target", "nuisance")]
     from tunebook.rounds.lifecycle import ranked
 
     rows = []
@@ -203,19 +209,15 @@ def _round_block(ev: Evidence, r: RoundRecord, tmp: Path, status: dict[str, str]
         missing = analysis.message
         status["plots"] = missing
     else:
-        draw = find("tunebook.plots", "draw_round")
-        if draw is None:
-            status["plots"] = "not available yet: the plots have not landed"
-        else:
-            for name, path in draw(analysis, tmp / r.name).items():
-                plots.append({"name": name, "src": _png(path)})
-            status["plots"] = "ok"
+        for name, path in draw_round(analysis, tmp / r.name).items():
+            plots.append({"name": name, "src": _png(path)})
+        status["plots"] = "ok"
         findings = [_finding(f) for f in analysis.findings]
     status["trials"] = "ok"
     return {"name": r.name, "kind": r.kind, "question": r.question,
             "answer": _answer(ev, r, analysis), "columns": columns, "rows": rows,
-            "roles": {k: p.get("role") for k, p in params.items()},
-            "algorithm": r.spec.get("algorithm"), "budget": r.spec.get("budget"),
+            "roles": {k: p.role for k, p in params.items()},
+            "algorithm": r.spec.algorithm, "budget": r.spec.budget,
             "plots": plots, "findings": findings, "missing": missing,
             "reproduce": _reproduce(trials)}
 
@@ -233,7 +235,7 @@ def _reproduce(trials: list[TrialRecord]) -> list[dict[str, Any]]:
             for key, ids in groups.items()]
 
 
-def _finding(f: Any) -> dict[str, Any]:
+def _finding(f: Finding) -> dict[str, Any]:
     return {"code": f.code, "severity": f.severity, "message": f.message, "action": f.action}
 
 
@@ -243,10 +245,7 @@ def _diagnosis(ev: Evidence, trial: TrialRecord | None, tmp: Path, status: dict[
     if isinstance(d, Missing):
         status["diagnosis"] = d.message
         return {"missing": d.message}
-    plot = None
-    draw = find("tunebook.plots.diagnose", "draw_ladder")
-    if draw is not None:
-        plot = _png(draw(d, tmp / "ladder.png"))
+    plot = _png(draw_ladder(d, tmp / "ladder.png"))
     status["diagnosis"] = "ok"
     return {"missing": None, "trial": d.trial_id, "metric": d.metric, "rule": d.rule,
             "target": d.target, "errors": d.errors, "gaps": d.gaps, "largest": d.largest,
@@ -259,10 +258,7 @@ def _errors(ev: Evidence, trial: TrialRecord | None, tmp: Path, status: dict[str
     if isinstance(e, Missing):
         status["errors"] = e.message
         return {"missing": e.message}
-    plot = None
-    draw = find("tunebook.plots.errors", "draw_categories")
-    if draw is not None and e.categories:
-        plot = _png(draw(e, tmp / "errors.png"))
+    plot = _png(draw_categories(e, tmp / "errors.png")) if e.categories else None
     status["errors"] = "ok"
     return {"missing": None, "trial": e.trial_id, "n_examples": e.n_examples,
             "n_errors": e.n_errors, "dev_error": e.dev_error, "sample_size": e.sample_size,
@@ -275,15 +271,15 @@ def _errors(ev: Evidence, trial: TrialRecord | None, tmp: Path, status: dict[str
 
 def _promotions(ev: Evidence, record: RoundRecord | None) -> list[dict[str, Any]]:
     rows = []
-    for d in ev.decisions_of("promotion"):
+    for d in ev.decisions_of(PromotionPayload):
         p = d.payload
-        if record is not None and record.name not in (p.get("round"), p.get("promotion_round")):
+        if record is not None and record.name not in (p.round, p.promotion_round):
             continue
-        test = p.get("test") or {}
-        rows.append({"id": d.id, "at": _when(d.created_at), "round": p.get("round"),
-                     "trial": p.get("trial_id"), "verdict": p.get("verdict"),
-                     "promoted": bool(p.get("promoted")), "gain": test.get("gain"),
-                     "p_value": test.get("p_value"), "changed": p.get("changed") or {},
+        test = p.test or {}
+        rows.append({"id": d.id, "at": _when(d.created_at), "round": p.round,
+                     "trial": p.trial_id, "verdict": p.verdict,
+                     "promoted": p.promoted, "gain": test.get("gain"),
+                     "p_value": test.get("p_value"), "changed": p.changed,
                      "summary": d.summary})
     return rows
 

@@ -122,7 +122,7 @@ class BayesianSearcher:
         a trial of the quasi-random start, so a warm group reaches the model that much sooner.
         """
         self.prior = [t for t in trials if t.status in FINISHED
-                      and self._params(_full(t)) is not None]
+                      and self._params(t.full_config) is not None]
         self.start = max(0, self._start() - len(self.prior))
 
     def suggest(self, n: int) -> list[dict[str, Any]]:
@@ -142,7 +142,7 @@ class BayesianSearcher:
             if cut is not None and index >= cut:
                 if local is None:
                     local = self._local(cut, n - k)
-                    had = [_full(t) for t in self.trials]
+                    had = [t.full_config for t in self.trials]
                 config = local.pop(0) if local else None
                 if config is not None and not any(_same(config, p, self.space)
                                                   for p in had + out):
@@ -164,7 +164,7 @@ class BayesianSearcher:
         from tunebook.search.local import local_points
 
         points = local_points(self.space, self.seed, self.goal, self.trials[:cut],
-                              self.trials[cut:], n, config_of=_full)
+                              self.trials[cut:], n, config_of=lambda t: t.full_config)
         return [nuisance(self.space, u) for u in points] if points else []
 
     # -- the model ------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ class BayesianSearcher:
              ) -> dict[str, Any]:
         # Never a config the group already has: a pending one would run twice at once, and a
         # finished one (a GP likes to return to a bound) would read as a seed replicate.
-        known = [_full(t) for t in self.trials + self.prior] + batch
+        known = [t.full_config for t in self.trials + self.prior] + batch
         with _quiet():
             for _ in range(3):
                 # An asked trial stays RUNNING in the study, so asking again avoids it.
@@ -260,7 +260,7 @@ class BayesianSearcher:
         constrained = any(not ok for _, _, ok in told)
         out = []
         for t, value, ok in told:
-            params = self._params(_full(t))
+            params = self._params(t.full_config)
             if params is None:
                 continue
             out.append(create_trial(params=params, distributions=dists, value=value,
@@ -269,7 +269,7 @@ class BayesianSearcher:
         for t in self.trials:
             if t.status in FINISHED:
                 continue
-            params = self._params(_full(t))
+            params = self._params(t.full_config)
             if params is not None:
                 out.append(create_trial(state=TrialState.RUNNING, params=params,
                                         distributions=dists))
@@ -366,12 +366,6 @@ def _distribution(p: Param) -> Any:
     if p.kind == "int":
         return IntDistribution(int(p.low), int(p.high), log=p.scale == "log")
     return FloatDistribution(p.low, p.high, log=p.scale == "log")
-
-
-def _full(trial: TrialRecord) -> dict[str, Any]:
-    # A short stage of a short-then-long round shortens max_train_steps in the config and keeps
-    # the full value in its meta; the model learns from the values the searcher chose.
-    return {**trial.config, **dict(trial.meta.get("full") or {})}
 
 
 def _same(a: dict[str, Any], b: dict[str, Any], space: Space) -> bool:

@@ -14,7 +14,6 @@ WAL mode never block the workers' writes, and analyses are cached until the roun
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebook.core.errors import NotFoundError, SpecError, TunebookError
+from tunebook.core.jsonable import to_jsonable as jsonable
 from tunebook.core.spec import ProjectSpec, load_project
 from tunebook.core.trial import RoundRecord
 from tunebook.serve.access import COOKIE, Access
@@ -44,25 +44,6 @@ from tunebook.store.files import ArtifactRoot
 PLOTS = ("history", "distribution", "parallel", "contour", "importance", "axes", "isolation",
          "curves")
 PACKAGE = Path(__file__).parent
-
-
-def jsonable(obj: Any) -> Any:
-    """Records and results as JSON values; non-finite floats become null."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if hasattr(obj, "model_dump"):
-        return jsonable(obj.model_dump(mode="json"))
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set | frozenset):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, str | int | bool):
-        return obj
-    if hasattr(obj, "item"):
-        return jsonable(obj.item())
-    return str(obj)
 
 
 class Dashboard:

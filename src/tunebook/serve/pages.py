@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from tunebook.analysis.findings import Finding
+from tunebook.core.decisions import BaselinePayload, Payload, PromotionPayload
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import ArtifactRecord, DecisionRecord, RoundRecord, TrialRecord
-from tunebook.rounds.lifecycle import ranked, specs
+from tunebook.rounds.lifecycle import ranked
 from tunebook.store import Store, redact
 
 CURVE_POINTS = 400   # a curve sent to the browser is thinned to about this many points
@@ -131,7 +132,7 @@ def varying(spec_params: dict[str, Any]) -> list[str]:
 
 def round_table(store: Store, record: RoundRecord, mark: str | None = None) -> RoundTable:
     """The round's trial table, best first; ``mark`` is ``store.mark(record.id)`` if known."""
-    project, spec = specs(record)
+    project, spec = record.project, record.spec
     mark = mark if mark is not None else store.mark(record.id)
     columns = varying(spec.params)
     trials = ranked(store, record)
@@ -175,29 +176,31 @@ def round_summary(store: Store, r: RoundRecord) -> RoundSummary:
 def _best_of(trials: list[TrialRecord], record: RoundRecord) -> TrialRecord | None:
     if not trials:
         return None
-    project, _ = specs(record)
+    project = record.project
     sign = 1.0 if project.scorer().goal == "max" else -1.0
     return max(trials, key=lambda t: sign * (t.score if t.score is not None else -math.inf))
 
 
-def baseline_history(decisions: list[DecisionRecord]) -> list[BaselineEvent]:
+def baseline_history(decisions: list[DecisionRecord[Payload]]) -> list[BaselineEvent]:
     """Every baseline check and promotion decision, oldest first, with its reason."""
     out = []
     for d in decisions:
-        if d.kind not in ("baseline", "promotion"):
+        p = d.payload
+        if isinstance(p, PromotionPayload):
+            promoted: bool | None = p.promoted
+            reason = p.verdict or d.summary
+        elif isinstance(p, BaselinePayload):
+            promoted, reason = None, str(p.verdict or d.summary)
+        else:
             continue
-        p = d.payload or {}
-        promoted = p.get("promoted") if d.kind == "promotion" else None
-        reason = str(p.get("verdict") or p.get("reason") or d.summary)
-        out.append(BaselineEvent(d.id, d.kind, d.summary, d.created_at,
-                                 None if promoted is None else bool(promoted), reason))
+        out.append(BaselineEvent(d.id, d.kind, d.summary, d.created_at, promoted, reason))
     return out
 
 
 def trial_page(store: Store, project_dir: Path, trial_id: int) -> TrialPage:
     t = store.trial(trial_id)
     record = store.round(t.round_id)
-    project, spec = specs(record)
+    project, spec = record.project, record.spec
     curve = store.curve(t.id)
     metrics = sorted({m for point in curve.values() for m in point})
     series = [curve_series(curve, m) for m in metrics]

@@ -18,19 +18,24 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, select
 
+from tunebook.core.decisions import Payload, parse_payload
+from tunebook.core.errors import SpecError, StoreError
+from tunebook.core.jsonable import to_jsonable
 from tunebook.core.trial import ArtifactRecord, DecisionRecord
 from tunebook.store.connection import executemany, normalize_url, redact, transient
 from tunebook.store.queue import TrialQueue
-from tunebook.store.rows import group_key, json_safe, pk
+from tunebook.store.rows import group_key, pk
 from tunebook.store.schema import artifacts, curves, decisions
 
-__all__ = ["Store", "group_key", "json_safe", "normalize_url", "open_store", "redact"]
+P = TypeVar("P", bound=Payload)
+
+__all__ = ["Store", "group_key", "normalize_url", "open_store", "redact"]
 
 
 class Store(TrialQueue):
@@ -106,7 +111,7 @@ class Store(TrialQueue):
         with self.engine.begin() as conn:
             res = conn.execute(artifacts.insert().values(
                 trial_id=trial_id, kind=kind, step=step, path=path, sha256=sha256, size=size,
-                meta=json_safe(meta or {}), created_at=time.time()))
+                meta=to_jsonable(meta or {}), created_at=time.time()))
         return pk(res)
 
     @transient
@@ -123,12 +128,15 @@ class Store(TrialQueue):
                                size=r["size"], meta=r["meta"] or {}) for r in rows]
 
     @transient
-    def add_decision(self, kind: str, summary: str, payload: dict[str, Any],
+    def add_decision(self, kind: str, summary: str, payload: Payload | Mapping[str, Any],
                      round_id: int | None = None) -> int:
+        """Record a decision; ``payload`` must validate as the model of ``kind``."""
+        model = parse_payload(kind, to_jsonable(payload) if not isinstance(payload, Payload)
+                              else payload)
         with self.engine.begin() as conn:
             res = conn.execute(decisions.insert().values(
                 kind=kind, round_id=round_id, summary=summary,
-                payload=json_safe(payload), created_at=time.time()))
+                payload=to_jsonable(model.model_dump(mode="json")), created_at=time.time()))
         return pk(res)
 
     @transient
@@ -136,8 +144,22 @@ class Store(TrialQueue):
                   ) -> list[DecisionRecord]:
         rows = self._rows(select(decisions), decisions, kind=kind, round_id=round_id)
         return [DecisionRecord(id=r["id"], kind=r["kind"], round_id=r["round_id"],
-                               summary=r["summary"], payload=r["payload"],
+                               summary=r["summary"], payload=_payload(r),
                                created_at=r["created_at"]) for r in rows]
+
+    def decisions_of(self, model: type[P], round_id: int | None = None
+                     ) -> list[DecisionRecord[P]]:
+        """The decisions of ``model``'s kind, oldest first, each with its payload typed."""
+        return [d for d in self.decisions(model.kind, round_id)  # type: ignore[misc]
+                if isinstance(d.payload, model)]
+
+
+def _payload(row: Any) -> Payload:
+    """A stored payload parsed by its kind's model: one that no longer validates is named."""
+    try:
+        return parse_payload(row["kind"], row["payload"] or {})
+    except SpecError as exc:
+        raise StoreError(f"the store's decision {row['id']} does not validate: {exc}") from None
 
 
 def open_store(url: str | Path | None = None, project_dir: str | Path = ".") -> Store:

@@ -26,7 +26,9 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, ProgrammingError
 
 from tunebook.core.errors import NotFoundError, SpecError, StoreError
-from tunebook.core.trial import RoundRecord, TrialRecord
+from tunebook.core.jsonable import to_jsonable
+from tunebook.core.spec import ProjectSpec, RoundSpec
+from tunebook.core.trial import RoundKind, RoundRecord, TrialRecord
 from tunebook.store import migrations
 from tunebook.store.clock import MAX_LEASE_S, lease_clock
 from tunebook.store.connection import (
@@ -39,7 +41,7 @@ from tunebook.store.connection import (
     transient,
 )
 from tunebook.store.health import check_sqlite_file
-from tunebook.store.rows import json_safe, pk, round_record, trial_record
+from tunebook.store.rows import pk, round_record, trial_record
 from tunebook.store.schema import info, rounds, trials
 
 
@@ -177,15 +179,18 @@ class StoreBase:
     # -- rounds -------------------------------------------------------------------------------
 
     @transient
-    def create_round(self, name: str, question: str, spec: dict[str, Any],
-                     project: dict[str, Any], kind: str = "search") -> RoundRecord:
+    def create_round(self, spec: RoundSpec, project: ProjectSpec,
+                     kind: RoundKind = "search") -> RoundRecord:
+        """Record a round with its resolved specs (read back parsed, as ``RoundRecord``)."""
+        name = spec.name
         with self.engine.begin() as conn:
             if conn.execute(select(rounds.c.id).where(rounds.c.name == name)).first():
                 raise SpecError("round.name", "a name not used in this store", name,
                                 "Pick another name, or run the existing round.")
             rid = pk(conn.execute(rounds.insert().values(
-                name=name, question=question, kind=kind, spec=json_safe(spec),
-                project=json_safe(project),
+                name=name, question=spec.question, kind=kind,
+                spec=to_jsonable(spec.model_dump(mode="json")),
+                project=to_jsonable(project.model_dump(mode="json")),
                 created_at=time.time())))
         return self.round(rid)
 

@@ -13,10 +13,19 @@ from typing import Any
 
 from sqlalchemy import and_, func, select, update
 
-from tunebook.core.trial import TrialRecord, check_transition
+from tunebook.core.jsonable import to_jsonable
+from tunebook.core.spec import RoundSpec
+from tunebook.core.trial import TrialKind, TrialRecord, check_transition
 from tunebook.store.base import StoreBase
 from tunebook.store.connection import transient
-from tunebook.store.rows import clean, finite, group_key, json_safe, pk, trial_record, with_history
+from tunebook.store.rows import (
+    clean,
+    finite,
+    group_key,
+    pk,
+    trial_record,
+    with_history,
+)
 from tunebook.store.schema import rounds, trials
 
 
@@ -25,7 +34,7 @@ class TrialQueue(StoreBase):
 
     @transient
     def add_trials(self, round_id: int, items: Sequence[dict[str, Any]],
-                   max_per_group: int | None = None, kind: str = "search",
+                   max_per_group: int | None = None, kind: TrialKind = "search",
                    per_parent: bool = False) -> list[int]:
         """Queue trials; with ``max_per_group`` no target group's ``kind`` trials exceed it.
 
@@ -55,9 +64,9 @@ class TrialQueue(StoreBase):
                 have[key] = have.get(key, 0) + 1
                 res = conn.execute(trials.insert().values(
                     round_id=round_id, number=number, kind=item.get("kind", kind),
-                    grp=json_safe(item.get("group", {})), config=json_safe(item["config"]),
+                    grp=to_jsonable(item.get("group", {})), config=to_jsonable(item["config"]),
                     seed=int(item["seed"]), status="queued", attempts=0, created_at=now,
-                    parent_id=item.get("parent_id"), meta=json_safe(item.get("meta", {}))))
+                    parent_id=item.get("parent_id"), meta=to_jsonable(item.get("meta", {}))))
                 ids.append(pk(res))
                 number += 1
         return ids
@@ -109,7 +118,7 @@ class TrialQueue(StoreBase):
             if row is None:
                 return False
             conn.execute(update(trials).where(trials.c.id == trial_id).values(
-                meta={**(row.meta or {}), **json_safe(updates)}))
+                meta={**(row.meta or {}), **to_jsonable(updates)}))
         return True
 
     @transient
@@ -196,7 +205,7 @@ class TrialQueue(StoreBase):
                 best_metrics=clean(best_metrics)))
 
     @transient
-    def rewrite_queued(self, round_id: int, spec: dict[str, Any],
+    def rewrite_queued(self, round_id: int, spec: RoundSpec,
                        configs: dict[int, tuple[dict[str, Any], dict[str, Any]]]) -> bool:
         """Replace a round's spec and its trials' ``(config, meta)`` in one transaction.
 
@@ -216,12 +225,12 @@ class TrialQueue(StoreBase):
                 if busy:
                     raise _Busy
                 conn.execute(update(rounds).where(rounds.c.id == round_id).values(
-                    spec=json_safe(spec)))
+                    spec=to_jsonable(spec.model_dump(mode="json"))))
                 for tid, (config, meta_) in configs.items():
                     res = conn.execute(update(trials).where(and_(
                         trials.c.id == tid, trials.c.round_id == round_id,
                         trials.c.status == "queued")).values(
-                        config=json_safe(config), meta=json_safe(meta_)))
+                        config=to_jsonable(config), meta=to_jsonable(meta_)))
                     if not res.rowcount:  # claimed meanwhile: roll everything back
                         raise _Busy
         except _Busy:

@@ -1,32 +1,21 @@
-"""Between Python and the tables: JSON-safe values, group keys and row-to-record mapping."""
+"""Between Python and the tables: group keys and row-to-record mapping (JSON values through
+:func:`tunebook.core.jsonable.to_jsonable`)."""
 
 from __future__ import annotations
 
 import json
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
-from tunebook.core.trial import RoundRecord, TrialRecord
+from tunebook.core.errors import SpecError, StoreError
+from tunebook.core.spec import parse_project, parse_round
+from tunebook.core.trial import ROUND_KINDS, TRIAL_KINDS, RoundRecord, TrialKind, TrialRecord
 
 
 def group_key(group: dict[str, Any]) -> str:
     """A canonical string for a target group (dict key order does not matter)."""
     return json.dumps(group, sort_keys=True, default=str)
-
-
-def json_safe(obj: Any) -> Any:
-    """Plain JSON: non-finite floats become None (PostgreSQL's JSON has no Infinity/NaN)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    if obj is None or isinstance(obj, str | int | bool):
-        return obj
-    item = getattr(obj, "item", None)  # numpy scalars
-    return json_safe(item()) if callable(item) else str(obj)
 
 
 def finite(x: float | None) -> float | None:
@@ -53,15 +42,30 @@ def pk(result: Any) -> int:
 
 
 def round_record(r: Any) -> RoundRecord:
-    return RoundRecord(id=r["id"], name=r["name"], question=r["question"], spec=r["spec"],
-                       project=r["project"], kind=r["kind"], created_at=r["created_at"])
+    """A round row with its specs parsed: a row that no longer validates is named, not used."""
+    try:
+        spec = parse_round(r["spec"], f"round {r['name']}")
+        project = parse_project(r["project"], f"round {r['name']} project")
+    except SpecError as exc:
+        raise StoreError(f"the store's round {r['name']!r} holds a spec that does not validate: "
+                         f"{exc}") from None
+    return RoundRecord(id=r["id"], name=r["name"], question=r["question"], spec=spec,
+                       project=project, kind=_known(r["kind"], ROUND_KINDS, "round kind"),
+                       created_at=r["created_at"])
+
+
+def _known(value: str, known: tuple[str, ...], what: str) -> Any:
+    if value not in known:
+        raise StoreError(f"the store holds an unknown {what} {value!r} (known: {list(known)})")
+    return value
 
 
 def trial_record(r: Any) -> TrialRecord:
     return TrialRecord(
         id=r["id"], round_id=r["round_id"], round=r["round_name"], number=r["number"],
         group=r["grp"] or {}, config=r["config"], seed=r["seed"], status=r["status"],
-        kind=r["kind"], worker=r["worker"], attempts=r["attempts"], created_at=r["created_at"],
+        kind=cast(TrialKind, _known(r["kind"], TRIAL_KINDS, "trial kind")),
+        worker=r["worker"], attempts=r["attempts"], created_at=r["created_at"],
         started_at=r["started_at"], finished_at=r["finished_at"], error=r["error"],
         best_step=r["best_step"], score=r["score"], feasible=r["feasible"],
         best_metrics=r["best_metrics"] or {}, parent_id=r["parent_id"], meta=r["meta"] or {},

@@ -2,10 +2,9 @@
 
 Each function answers one JSON object validated against its schema in
 :mod:`tunebook.tools.schemas` (the same object ``--json`` prints), and raises a
-:class:`~tunebook.core.errors.TunebookError` with a clear message on bad input. Steps that
-belong to another area (analyze, diagnose, errors, promote) call that area's library
-function and shape the answer exactly as its CLI does; while that area has not landed they raise
-"not available yet: run <command>".
+:class:`~tunebook.core.errors.TunebookError` with a clear message on bad input. Steps of the
+analysis areas (analyze, diagnose, errors, promote) call that area's library function and shape
+the answer exactly as its CLI does.
 
 >>> s = Session("tunebook.yaml")                        # doctest: +SKIP
 >>> status(s)["next_steps"][:1]                          # doctest: +SKIP
@@ -20,11 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tunebook.cli.output import to_jsonable
 from tunebook.core.errors import SpecError
+from tunebook.core.jsonable import to_jsonable
 from tunebook.core.spec import ProjectSpec, load_project
+from tunebook.core.trial import TrialRecord
 from tunebook.runbook.advise.roundfile import PROPOSED_MARK
-from tunebook.runbook.evidence import Evidence, NotAvailable, find
+from tunebook.runbook.evidence import Evidence
 from tunebook.runbook.report import REPORT_MARK
 from tunebook.store import Store, open_store, redact
 from tunebook.store.files import allowed_roots, inside
@@ -65,14 +65,6 @@ def _out(name: str, data: Any) -> dict[str, Any]:
     return dict(plain)
 
 
-def _need(module: str, name: str, command: str) -> Any:
-    fn = find(module, name)
-    if fn is None:
-        raise NotAvailable(f"not available yet: run {command} once its area is installed "
-                           f"({module} is missing)")
-    return fn
-
-
 # --- steps 1-3 ---------------------------------------------------------------------------------
 
 
@@ -97,9 +89,8 @@ def status(s: Session) -> dict[str, Any]:
         "project": p.name, "task": p.task.type, "goal": p.task.goal, "success": p.task.success,
         "score": p.score if isinstance(p.score, str) else p.score.formula,
         "store": redact(s.store.url), "rounds": rounds,
-        "baseline": None if b is None else {"trial_id": b.get("trial_id"),
-                                            "config": b.get("config"),
-                                            "promoted": bool(b.get("promoted"))},
+        "baseline": None if b is None else {"trial_id": b.trial_id, "config": b.config,
+                                            "promoted": b.promoted},
         "checklist": cl.counts, "next_steps": cl.next_steps})
 
 
@@ -220,46 +211,51 @@ def run_round(s: Session, round: str, workers: int = 2, executor: str = "process
 
 
 def analyze(s: Session, round: str, top: int = 5, plots: bool = True) -> dict[str, Any]:
-    fn = _need("tunebook.analysis.overview", "analyze_round", f"tunebook analyze {round}")
-    result = fn(s.store, s.store.round(round).name, top=top)
+    from tunebook.analysis.overview import analyze_round
+    from tunebook.plots import draw_round
+
+    result = analyze_round(s.store, s.store.round(round).name, top=top)
     drawn: dict[str, str] = {}
     if plots:
-        draw = find("tunebook.plots", "draw_round")
-        if draw is not None:
-            drawn = draw(result, s.project_dir / ".tunebook" / "reports" / result.round)
+        drawn = draw_round(result, s.project_dir / ".tunebook" / "reports" / result.round)
     data = to_jsonable(result)
     data["plots"] = drawn
     return _out("analyze", data)
 
 
-def _trial(s: Session, round: str | None, trial: int | None) -> Any:
-    pick = _need("tunebook.analysis.selection", "pick_trial", "tunebook diagnose")
+def _trial(s: Session, round: str | None, trial: int | None) -> TrialRecord:
+    from tunebook.analysis.selection import pick_trial
+
     if round is not None:
         s.store.round(round)  # an unknown round fails with the known names
-    return pick(s.store, trial, round)
+    return pick_trial(s.store, trial, round)
 
 
 def diagnose(s: Session, round: str | None = None, trial: int | None = None
              ) -> dict[str, Any]:
-    fn = _need("tunebook.analysis.diagnose", "diagnose_trial", "tunebook diagnose")
-    return _out("diagnose", fn(s.store, s.project, _trial(s, round, trial)))
+    from tunebook.analysis.diagnose import diagnose_trial
+
+    return _out("diagnose", diagnose_trial(s.store, s.project, _trial(s, round, trial)))
 
 
 def error_sample(s: Session, round: str, trial: int | None = None, sample: int = 150,
                  seed: int = 0) -> dict[str, Any]:
-    fn = _need("tunebook.analysis.errors", "errors_of_trial", f"tunebook errors {round}")
+    from tunebook.analysis.errors import errors_of_trial
+
     if sample < 1:
         raise SpecError("sample", "an int >= 1 (the checklist samples 100-200)", sample)
     t = _trial(s, round, trial)
-    return _out("error_sample", fn(s.store, s.project, s.project_dir, t, sample_size=sample,
-                                   seed=seed))
+    return _out("error_sample", errors_of_trial(s.store, s.project, s.project_dir, t,
+                                                sample_size=sample, seed=seed))
 
 
 def promote(s: Session, round: str, trial: int | None = None, seeds: int | None = None,
             workers: int = 2, executor: str = "processes") -> dict[str, Any]:
-    fn = _need("tunebook.analysis.promotion", "promote", f"tunebook promote {round}")
-    result = fn(s.store, s.project, s.project_dir, s.store.round(round).name, trial_id=trial,
-                seeds=seeds, workers=workers, executor=executor, show_progress=False)
+    from tunebook.analysis.promotion import promote as promote_round
+
+    result = promote_round(s.store, s.project, s.project_dir, s.store.round(round).name,
+                           trial_id=trial, seeds=seeds, workers=workers, executor=executor,
+                           show_progress=False)
     return _out("promote", result)
 
 

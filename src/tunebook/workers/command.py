@@ -31,7 +31,7 @@ from tunebook.core.command import CommandPipeline
 from tunebook.core.errors import SpecError, TrialFailed
 from tunebook.core.trial import RoundRecord
 from tunebook.core.yamlio import dump_yaml
-from tunebook.rounds.lifecycle import base_config, specs
+from tunebook.rounds.lifecycle import base_config
 from tunebook.store import Store
 from tunebook.workers.run import Run
 
@@ -254,7 +254,7 @@ def pipeline_function(pipeline: Any, project_dir: str | Path) -> Any:
 def check_command(store: Store, record: RoundRecord, project_dir: str | Path) -> None:
     """Refuse a command whose program is missing or whose placeholders no config fills,
     before any worker starts."""
-    project, spec = specs(record)
+    project, spec = record.project, record.spec
     pipeline = project.pipeline
     if not isinstance(pipeline, CommandPipeline):
         return

@@ -38,7 +38,7 @@ from tunebook.core.score import best_step, formula_name, metric_key
 from tunebook.core.spec import load_pipeline
 from tunebook.core.trial import TrialRecord
 from tunebook.rounds.fidelity import advance
-from tunebook.rounds.lifecycle import fill, progress, specs
+from tunebook.rounds.lifecycle import fill, progress
 from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.connection import disk_full
@@ -90,7 +90,7 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
     """
     lease_s = lease_seconds(lease_s)
     record = store.round(trial.round_id)
-    project, spec = specs(record)
+    project, spec = record.project, record.spec
     scorer = project.scorer()
     limits = trial_limits(project, spec).merged(limits or TrialLimits())
     # A retried attempt keeps its curve up to its latest checkpoint (where train() can resume
@@ -217,7 +217,7 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     set_threads(threads)
     store = Store(store_url)
     record = store.round(round_name)
-    project, _ = specs(record)
+    project = record.project
     train_fn = Recorder(pipeline_function(load_pipeline(project, project_dir), project_dir),
                         project_dir)
     set_threads(threads)  # again: the user's module may have imported torch just now
@@ -304,7 +304,7 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
     lease_s = lease_seconds(lease_s)
     attempts_limit()  # a bad $TUNEBOOK_MAX_ATTEMPTS fails here, before any worker starts
     record = store.round(round_name)
-    project, _ = specs(record)
+    project = record.project
     load_pipeline(project, project_dir)  # a broken entry point fails here, before any worker
     grace_s()  # a bad $TUNEBOOK_GRACE_S fails here, before any worker starts
     check_command(store, record, project_dir)

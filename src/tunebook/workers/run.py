@@ -38,9 +38,13 @@ from tunebook.core.errors import (
     TrialDiverged,
     TrialPruned,
     TrialTimedOut,
+    TunebookError,
     WorkerStopped,
 )
+from tunebook.core.handle import FileAction
 from tunebook.core.score import checked_metric_key
+from tunebook.core.spec import ProjectSpec
+from tunebook.core.trial import ArtifactRecord
 from tunebook.core.usage import (
     LR_KEY,
     OPTIMIZER_KEY,
@@ -125,6 +129,38 @@ class Run:
     def max_train_steps(self) -> int | None:
         v = self.trial.config.get("max_train_steps")
         return int(v) if v is not None else None
+
+    def project(self) -> ProjectSpec | None:
+        """The project of this trial's round (None when the store cannot say)."""
+        try:
+            return self.store.round(self.trial.round_id).project
+        except TunebookError:
+            return None
+
+    def points(self, step: int) -> dict[str, float]:
+        return self.store.points(self.trial.id, step)
+
+    def drop_points_after(self, step: int) -> None:
+        self.store.drop_points_after(self.trial.id, step)
+
+    def checkpoints(self) -> list[ArtifactRecord]:
+        return self.store.artifacts(self.trial.id, "checkpoint")
+
+    def read_artifact(self, artifact: ArtifactRecord) -> bytes:
+        return self.artifacts.read_verified(artifact.path, artifact.sha256)
+
+    def remove_artifact(self, artifact: ArtifactRecord, file: FileAction = "delete") -> str | None:
+        # The row goes first: a crash in between leaves an orphan file, never a row pointing at
+        # a missing file.
+        self.store.remove_artifact(artifact.id)
+        path = self.artifacts.resolve(artifact.path)
+        if file == "delete":
+            path.unlink(missing_ok=True)
+        elif file == "set_aside" and path.exists():
+            target = path.with_name(f"{path.name}.corrupt-{artifact.sha256[:8]}")
+            path.rename(target)
+            return str(target)
+        return None
 
     def should_eval(self, step: int) -> bool:
         """True every ``eval_every`` steps (fixed step intervals, never time) and at the end."""

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunebook.analysis.diagnose import Diagnosis
+from tunebook.analysis.overview import RoundAnalysis
+from tunebook.core.decisions import BaselinePayload, PromotionPayload, StabilityPayload
 from tunebook.core.trial import FINISHED, RoundRecord
+from tunebook.experiments.plan import min_trials
 from tunebook.runbook.advise.baseline import adam_params
 from tunebook.runbook.advise.roundfile import RoundProposal, build_round, unique_name, write_round
 from tunebook.runbook.advise.rules import RULES, Proposal, propose
-from tunebook.runbook.evidence import Evidence, Missing, confirmed_suspects, find, label_alarm
+from tunebook.runbook.evidence import Evidence, Missing, confirmed_suspects, label_alarm
 
 CAPACITY_KEYS = ("width", "depth", "layers", "n_layers", "num_layers", "n_layer", "hidden",
                  "hidden_size", "channels", "d_model", "n_embd", "units")
@@ -66,23 +70,24 @@ def _bn(kind: str, rule: str, why: str, *evidence: str, actions: list[str] | Non
 
 
 def _config(ev: Evidence) -> dict[str, Any]:
-    return dict((ev.baseline or {}).get("config") or ev.project.baseline.config)
+    return dict(ev.baseline.config if ev.baseline and ev.baseline.config
+                else ev.project.baseline.config)
 
 
 def _nuisance(ev: Evidence, skip: set[str]) -> tuple[dict[str, Any], list[Proposal]]:
     """lr (and weight decay) as nuisance: the last round's ranges, else around the baseline."""
     cfg = _config(ev)
     last = ev.latest_search_round
-    prev = dict((last.spec.get("params") if last else None) or {})
+    prev = dict(last.spec.params) if last else {}
     params: dict[str, Any] = {}
     why: list[str] = []
     for key, default in (("lr", None), ("weight_decay", (1e-6, 1e-2))):
         if key in skip or key not in cfg:
             continue
-        p = prev.get(key) or {}
-        if p.get("role") == "nuisance" and "low" in p:
-            params[key] = {"role": "nuisance", "type": "float", "low": p["low"],
-                           "high": p["high"], "scale": p.get("scale", "log")}
+        p = prev.get(key)
+        if p is not None and p.role == "nuisance" and p.low is not None:
+            params[key] = {"role": "nuisance", "type": "float", "low": p.low,
+                           "high": p.high, "scale": p.scale}
             why.append(f"{key} over round {last.name if last else ''}'s range")
         elif default is None and isinstance(cfg[key], int | float) and cfg[key] > 0:
             v = float(cfg[key])
@@ -97,12 +102,10 @@ def _nuisance(ev: Evidence, skip: set[str]) -> tuple[dict[str, Any], list[Propos
 
 
 def _budget(ev: Evidence, nuisance: int, targets: int, opt: str) -> tuple[int, list[Proposal]]:
-    min_trials = find("tunebook.experiments.plan", "min_trials")
-    budget = max(DEFAULT_BUDGET, int(min_trials(nuisance))) if min_trials else DEFAULT_BUDGET
-    how = "tunebook round plan's rule" if min_trials else \
-        f"the default {DEFAULT_BUDGET}; tunebook round plan is not available yet"
+    budget = max(DEFAULT_BUDGET, min_trials(nuisance))
     out = [propose("budget", budget, "trials-per-target",
-                   f"{budget} per target value for {nuisance} nuisance hyperparameters ({how})")]
+                   f"{budget} per target value for {nuisance} nuisance hyperparameters "
+                   "(tunebook round plan's rule)")]
     if opt.lower() in ("adam", "adamw", "nadam"):
         tuned = adam_params(budget * targets)
         out.append(propose("adam_tuning", tuned, "adam-by-budget",
@@ -122,13 +125,13 @@ def _capacity(cfg: dict[str, Any]) -> tuple[str, int] | None:
 
 def _check_state(ev: Evidence) -> Bottleneck | None:
     """Baseline, unfinished round and stability: the gates before any question."""
-    if ev.latest("baseline") is None:
+    if ev.latest(BaselinePayload) is None:
         return _bn("no_baseline", "baseline-first", "no baseline has been trained",
                    "no baseline decision in the store",
                    actions=["tunebook advise --task task.yaml (if the config is not chosen)",
                             "tunebook baseline"])
     v = ev.baseline_verdict or {}
-    if v.get("problems") and not (ev.baseline or {}).get("promoted"):
+    if v.get("problems") and not (ev.baseline and ev.baseline.promoted):
         kind = "stability" if not v.get("stable", True) else "pipeline"
         return _bn(kind, "baseline-first", "the baseline check failed",
                    *map(str, v["problems"]), actions=[
@@ -156,11 +159,11 @@ def _stability(ev: Evidence, last: RoundRecord | None) -> Bottleneck | None:
         if not isinstance(a, Missing):
             # tunebook analyze's instability judgement (periodic spikes are not instability).
             evidence += [f"tunebook analyze {last.name}: {f.message}"
-                         for f in getattr(a, "findings", []) if f.code == "instability"]
-    d = ev.latest("stability")
+                         for f in a.findings if f.code == "instability"]
+    d = ev.latest(StabilityPayload)
     cfg = _config(ev)
     warmed = cfg.get("warmup_steps") and not ev.ignored("warmup_steps")
-    if d is not None and d.payload.get("probe_unstable") and not warmed:
+    if d is not None and d.payload.probe_unstable and not warmed:
         evidence.append(f"stability decision {d.id}: the lr probe was unstable")
     if not evidence:
         return None
@@ -192,16 +195,17 @@ def _warmup_plan(ev: Evidence) -> _Plan | None:
                           "config['warmup_steps'] (the PyTorch kit's schedule does)"), *why])
 
 
-def _boundary_plan(ev: Evidence, last: RoundRecord, a: Any) -> _Plan | None:
-    props = [b for b in getattr(getattr(a, "axes", None), "boundaries", [])
+def _boundary_plan(ev: Evidence, last: RoundRecord, a: RoundAnalysis) -> _Plan | None:
+    props = [b for b in a.axes.boundaries
              if b.proposed_low is not None or b.proposed_high is not None]
     if not props:
         return None
-    params = {k: dict(v) for k, v in (last.spec.get("params") or {}).items()}
+    params = {k: v.model_dump(mode="json", exclude_none=True)
+              for k, v in last.spec.params.items()}
     why = []
     for b in props:
         p = params.get(b.param)
-        if p is None or "low" not in p:
+        if p is None or p.get("low") is None:
             continue
         p["low"] = b.proposed_low if b.proposed_low is not None else p["low"]
         p["high"] = b.proposed_high if b.proposed_high is not None else p["high"]
@@ -212,15 +216,14 @@ def _boundary_plan(ev: Evidence, last: RoundRecord, a: Any) -> _Plan | None:
     return _Plan(f"{last.name}-wider", last.question, params,
                  [propose("ranges", why, "expand-boundary", "; ".join(why),
                           f"tunebook analyze {last.name}")],
-                 str(last.spec.get("algorithm", "quasi_random")),
-                 int(last.spec.get("budget", DEFAULT_BUDGET)))
+                 last.spec.algorithm, last.spec.budget)
 
 
-def _gap_plan(ev: Evidence, d: Any) -> tuple[Bottleneck, _Plan | None]:
+def _gap_plan(ev: Evidence, d: Diagnosis) -> tuple[Bottleneck, _Plan | None]:
     cfg = _config(ev)
     gaps = ", ".join(f"{k} {v:.3g}" for k, v in d.gaps.items() if v is not None)
     ev_line = f"tunebook diagnose (trial {d.trial_id}): {gaps}"
-    action = next((f.action for f in d.findings if getattr(f, "action", "")), "")
+    action = next((f.action for f in d.findings if f.action), "")
     if d.largest == "avoidable_bias":
         bn = _bn("bias", "largest-gap", "train error is far above the target error", ev_line,
                  actions=[action] if action else [])
@@ -297,7 +300,8 @@ def diagnose_project(ev: Evidence) -> tuple[Bottleneck, _Plan | None]:
                            ), plan
     e = ev.error_analysis(ev.baseline_trial)
     alarm = label_alarm(e)
-    if alarm is not None and "4.2.dev_test_labels" not in ev.notes:  # a person answered it
+    if (alarm is not None and not isinstance(e, Missing)
+            and "4.2.dev_test_labels" not in ev.notes):  # a person answered it
         return _bn("data", "labels-first", alarm.message,
                    f"tunebook errors (trial {e.trial_id}): {len(confirmed_suspects(e))} likely "
                    f"label errors among {e.n_examples} dev examples",
@@ -314,8 +318,8 @@ def diagnose_project(ev: Evidence) -> tuple[Bottleneck, _Plan | None]:
 
 def _baseline_update(ev: Evidence) -> Proposal | None:
     last = ev.latest_search_round
-    if last is None or any(d.payload.get("round") == last.name
-                           for d in ev.decisions_of("promotion")):
+    if last is None or any(d.payload.round == last.name
+                           for d in ev.decisions_of(PromotionPayload)):
         return None
     best = ev.best_trial(last)
     if best is None or best.config == _config(ev):

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from tunebook.core.spec import ProjectSpec, RoundSpec, parse_round
-from tunebook.rounds.lifecycle import base_config
+from tunebook.rounds.lifecycle import group_items, group_searcher
 from tunebook.runbook.advise.rules import Proposal
 from tunebook.search import make_searcher
 from tunebook.store.files import atomic_write
@@ -64,18 +64,18 @@ def build_round(project: ProjectSpec, name: str, question: str, params: dict[str
 
 def preview(project: ProjectSpec, spec: RoundSpec,
             per_group: int = PREVIEW_PER_GROUP) -> list[dict[str, Any]]:
-    """The configs the round will queue first in each target group (nothing is stored)."""
+    """The configs the round will queue first in each target group (nothing is stored).
+
+    Built by the round's own rule (``rounds.lifecycle.group_items``), so each previewed config
+    is exactly one that ``tunebook round new`` queues.
+    """
     out: list[dict[str, Any]] = []
-    space = spec.space
-    for group in space.target_groups():
-        searcher = make_searcher(spec.algorithm, space, spec.seed)
+    for group in spec.space.target_groups():
+        searcher = group_searcher(project, spec, group)
         searcher.update([])
-        for nuisance in searcher.suggest(min(per_group, spec.budget)):
-            config = base_config(project, spec)
-            config.update(space.fixed)
-            config.update(group)
-            config.update(nuisance)
-            out.append({"group": group, "config": config})
+        points = searcher.suggest(min(per_group, spec.budget))
+        out += [{"group": item["group"], "config": item["config"]}
+                for item in group_items(project, spec, group, points, 0)]
     return out
 
 

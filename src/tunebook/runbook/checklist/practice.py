@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from tunebook.core.clipping import CLIP_KEY
+from tunebook.core.decisions import (
+    BaselinePayload,
+    InputProfilePayload,
+    StabilityPayload,
+    StepsPayload,
+)
 from tunebook.runbook.checklist.items import (
     ITEMS,
     Verdict,
@@ -19,7 +26,7 @@ from tunebook.store import redact
 
 
 def _fidelity_rounds(ev: Evidence) -> list[str]:
-    return [r.name for r in ev.search_rounds if r.spec.get("fidelity")]
+    return [r.name for r in ev.search_rounds if r.spec.fidelity]
 
 
 @item("5.1.regime", "Decide the regime: compute-bound or not compute-bound.", judgment=True)
@@ -30,7 +37,7 @@ def _regime(ev: Evidence) -> Verdict:
     staged = _fidelity_rounds(ev)
     if staged:
         return done("compute-bound: short-then-long rounds " + ", ".join(staged))
-    d = ev.latest("steps")
+    d = ev.latest(StepsPayload)
     if d is not None:
         return done(f"not compute-bound: max_train_steps from a constant-lr probe (decision "
                     f"{d.id})")
@@ -41,7 +48,7 @@ def _regime(ev: Evidence) -> Verdict:
 @item("5.1.steps", "Estimate max_train_steps (constant-lr probe), or plan short-then-long "
       "rounds when compute-bound.")
 def _steps(ev: Evidence) -> Verdict:
-    d = ev.latest("steps")
+    d = ev.latest(StepsPayload)
     if d is not None:
         return done(f"decision {d.id}: {d.summary}")
     staged = _fidelity_rounds(ev)
@@ -54,7 +61,7 @@ def _steps(ev: Evidence) -> Verdict:
 @item("5.2.check", "Check for instability: slightly larger lr -> NaNs? gradient-norm spikes? "
       "early loss blow-up?")
 def _stability(ev: Evidence) -> Verdict:
-    d = ev.latest("stability")
+    d = ev.latest(StabilityPayload)
     if d is not None:
         return done(f"decision {d.id}: {d.summary}")
     r = ev.latest_search_round
@@ -64,29 +71,29 @@ def _stability(ev: Evidence) -> Verdict:
 @item("5.2.mitigation", "Mitigate in order: lr warmup, gradient clipping, architecture "
       "hygiene, lower peak lr.")
 def _mitigation(ev: Evidence) -> Verdict:
-    d = ev.latest("stability")
+    d = ev.latest(StabilityPayload)
     if d is None:
         r = ev.latest_search_round
         return todo(f"tunebook stability {r.name if r else 'ROUND'}",
                     "no stability check recorded")
-    if not d.payload.get("probe_unstable"):
+    if not d.payload.probe_unstable:
         return not_applicable(f"the lr probe stayed stable (decision {d.id})")
-    cfg = (ev.baseline or {}).get("config") or {}
+    cfg = ev.baseline.config if ev.baseline else {}
     # A key train() never reads mitigates nothing, whatever its value.
-    used = [k for k in ("warmup_steps", "clip", "clip_norm") if cfg.get(k) and not ev.ignored(k)]
+    used = [k for k in ("warmup_steps", CLIP_KEY) if cfg.get(k) and not ev.ignored(k)]
     if used:
         return done("baseline config mitigates: " + ", ".join(f"{k}={cfg[k]}" for k in used),
                     f"stability decision {d.id}")
-    warm, clip = d.payload.get("recommended_warmup"), d.payload.get("clip_threshold")
+    warm, clip = d.payload.recommended_warmup, d.payload.clip_threshold
     steps: list[str] = []
-    if ev.ignored("warmup_steps") or d.payload.get("warmup_ignored"):
+    if ev.ignored("warmup_steps") or d.payload.warmup_ignored:
         steps.append("add a schedule with warmup to train() first (tk.make_schedule reads "
                      "warmup_steps), then tunebook stability again")
     elif warm is not None:
         steps.append(f"add warmup_steps={warm} to the config")
     if clip is not None:
-        steps.append(f"add clip={clip:.4g} to the config" + (
-            " (and read it in train(): tk.clip_gradients)" if ev.ignored("clip") else ""))
+        steps.append(f"add {CLIP_KEY}={clip:.4g} to the config" + (
+            " (and read it in train(): tk.clip_gradients)" if ev.ignored(CLIP_KEY) else ""))
     if not steps:
         steps.append("no warmup kept training stable: lower the peak lr")
     return todo("; ".join(steps) + ", then promote it",
@@ -99,7 +106,7 @@ def _mitigation(ev: Evidence) -> Verdict:
 
 @item("6.1.input_bound", "Use a profiler to check whether training is I/O-bound.")
 def _input(ev: Evidence) -> Verdict:
-    d = ev.latest("input_profile")
+    d = ev.latest(InputProfilePayload)
     if d is not None:
         return done(f"decision {d.id}: {d.summary}")
     return from_note(ev, "6.1.input_bound") or todo("tunebook profile-input",
@@ -237,13 +244,12 @@ def _r2(ev: Evidence) -> Verdict:
 @item("7.3", "If no baseline: propose architecture family + size, optimizer, batch size, "
       "schedule and training steps.")
 def _r3(ev: Evidence) -> Verdict:
-    d = ev.latest("baseline")
+    d = ev.latest(BaselinePayload)
     if d is None:
         return todo("tunebook advise --task task.yaml, then tunebook baseline",
                     "no baseline recorded")
     return done(f"baseline recorded (decision {d.id}); config: "
-                + ", ".join(f"{k}={v}" for k, v in list((d.payload.get("config") or {})
-                                                         .items())[:6]))
+                + ", ".join(f"{k}={v}" for k, v in list(d.payload.config.items())[:6]))
 
 
 @item("7.4", "Identify the current bottleneck (bias / variance / mismatch / stability / data).")

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunebook.core.decisions import (
+    BaselinePayload,
+    BatchSizePayload,
+    DataReportPayload,
+    MismatchPayload,
+    SplitsPayload,
+    StepsPayload,
+)
+from tunebook.core.trial import DecisionRecord
 from tunebook.core.usage import train_usage
 from tunebook.runbook.checklist.items import (
     Verdict,
@@ -37,16 +46,15 @@ SMALL_SIZES = {"tiny", "small", "base", "mini", "s", "xs", "b", "18", "resnet18"
 
 
 def _config(ev: Evidence) -> dict[str, Any]:
-    return dict((ev.baseline or {}).get("config") or ev.project.baseline.config)
+    return dict(ev.baseline.config if ev.baseline and ev.baseline.config
+                else ev.project.baseline.config)
 
 
 def config_where(ev: Evidence) -> str:
     """Which record the baseline config comes from (a decision, else tunebook.yaml)."""
-    if ev.baseline:
-        rows = [d for d in ev.decisions if d.kind == "baseline" or (
-            d.kind == "promotion" and d.payload.get("promoted"))]
-        if rows:
-            return f"{rows[-1].kind} decision {rows[-1].id}"
+    b = ev.baseline
+    if b is not None:
+        return f"{'promotion' if b.promoted else 'baseline'} decision {b.decision_id}"
     return "tunebook.yaml baseline.config"
 
 
@@ -99,9 +107,9 @@ def _data_cleaning(ev: Evidence) -> Verdict:
     noted = from_note(ev, "0.data_cleaning")
     if noted:
         return noted
-    d = ev.latest("data_report")
+    d = ev.latest(DataReportPayload)
     if d is not None:
-        problems = d.payload.get("problems") or []
+        problems = d.payload.problems
         if not problems:
             return done(f"data report (decision {d.id}): no problems found")
         return todo("fix what the data report lists, then re-run tunebook data report",
@@ -173,9 +181,9 @@ def _score(ev: Evidence) -> Verdict:
 
 @item("1.2.splits", "Split data into train, dev (validation) and test.")
 def _splits(ev: Evidence) -> Verdict:
-    d = ev.latest("splits")
+    d = ev.latest(SplitsPayload)
     if d is not None:
-        counts = d.payload.get("counts") or {}
+        counts = d.payload.counts
         return done(f"splits recorded (decision {d.id}): "
                     + ", ".join(f"{k} {v}" for k, v in counts.items()))
     splits = {k.split("/", 1)[0] for k in logged_metrics(ev) if "/" in k}
@@ -195,14 +203,14 @@ def _deployment(ev: Evidence) -> Verdict:
     if noted:
         return noted
     data = ev.project.data
-    split = ev.latest("splits")
+    split = ev.latest(SplitsPayload)
     if data is not None and data.source and data.deployment and split is not None:
         return done(f"dev and test drawn from rows whose {data.source} is in {data.deployment} "
                     f"(tunebook.yaml data; splits decision {split.id})")
-    for d in reversed(ev.decisions_of("mismatch")):
-        pair = {d.payload.get("a"), d.payload.get("b")}
+    for d in reversed(ev.decisions_of(MismatchPayload)):
+        pair = {d.payload.a, d.payload.b}
         if pair == {"dev", "test"}:
-            auc = d.payload.get("auc")
+            auc = d.payload.auc
             return done(f"dev vs test domain classifier AUC {auc} (decision {d.id})",
                         detail="dev and test are drawn alike; that they match deployment "
                                "stays a judgment")
@@ -224,9 +232,9 @@ def _train_dev(ev: Evidence) -> Verdict:
     if any(m.split == "train_dev" for m in ev.project.metrics):
         return todo("log train_dev metrics in train() (run.log(step, train_dev_accuracy=...))",
                     "a train_dev metric is declared but never logged")
-    for d in reversed(ev.decisions_of("mismatch")):
-        if {d.payload.get("a"), d.payload.get("b")} == {"train", "dev"}:
-            auc = d.payload.get("auc")
+    for d in reversed(ev.decisions_of(MismatchPayload)):
+        if {d.payload.a, d.payload.b} == {"train", "dev"}:
+            auc = d.payload.auc
             if isinstance(auc, int | float) and auc < 0.6:
                 return not_applicable(f"train and dev look alike (domain classifier AUC "
                                       f"{auc:.2f}, decision {d.id})")
@@ -268,7 +276,8 @@ def _version(ev: Evidence) -> Verdict:
     if arch is None:
         return todo("set baseline.architecture.version in tunebook.yaml",
                     "no architecture recorded")
-    recorded = [d.id for d in ev.decisions_of("baseline") if d.payload.get("architecture")]
+    recorded = [d.id for d in ev.decisions_of(BaselinePayload)
+                if d.payload.architecture]
     return done(f"{arch.family} version {arch.version}",
                 f"stored with baseline decision {recorded[-1]}" if recorded else "",
                 source="evidence" if recorded else "spec")
@@ -337,8 +346,8 @@ def _logged(ev: Evidence) -> Verdict:
                 f"({how}): " + ", ".join(names))
 
 
-def _batch_scan(ev: Evidence) -> Any:
-    return ev.latest("batch_size")
+def _batch_scan(ev: Evidence) -> DecisionRecord[BatchSizePayload] | None:
+    return ev.latest(BatchSizePayload)
 
 
 @item("2.3.feasible_range", "Empirically find the feasible batch range (no OOM).")
@@ -346,7 +355,7 @@ def _batch_range(ev: Evidence) -> Verdict:
     d = _batch_scan(ev)
     if d is None:
         return todo("tunebook batch-size", "no batch-size scan recorded")
-    feasible = (d.payload.get("scan") or {}).get("feasible")
+    feasible = d.payload.scan.get("feasible")
     return done(f"batch-size scan (decision {d.id}): feasible up to {feasible}")
 
 
@@ -355,7 +364,7 @@ def _throughput(ev: Evidence) -> Verdict:
     d = _batch_scan(ev)
     if d is None:
         return todo("tunebook batch-size", "no throughput measured")
-    points = (d.payload.get("scan") or {}).get("points") or []
+    points = d.payload.scan.get("points") or []
     return done(f"batch-size scan (decision {d.id}): {len(points)} sizes measured")
 
 
@@ -365,7 +374,7 @@ def _batch_choice(ev: Evidence) -> Verdict:
     size = _config(ev).get("batch_size")
     if d is None:
         return todo("tunebook batch-size", f"batch_size {size} not checked against a scan")
-    knee = (d.payload.get("scan") or {}).get("knee")
+    knee = d.payload.scan.get("knee")
     if knee is None or size == knee:
         return done(f"batch_size {size}; scan knee {knee} (decision {d.id})")
     return from_note(ev, "2.3.choice") or todo(
@@ -378,11 +387,11 @@ def _batch_choice(ev: Evidence) -> Verdict:
 def _retune(ev: Evidence) -> Verdict:
     varied = []
     for r in ev.search_rounds:
-        params = r.spec.get("params", {})
+        params = r.spec.params
         p = params.get("batch_size")
-        if p and p.get("role") in ("target", "nuisance"):
-            lr = params.get("lr") or {}
-            varied.append((r.name, lr.get("role") == "nuisance"))
+        if p is not None and p.role in ("target", "nuisance"):
+            lr = params.get("lr")
+            varied.append((r.name, lr is not None and lr.role == "nuisance"))
     if not varied:
         return not_applicable("batch_size has not been changed by any round")
     bad = [n for n, ok in varied if not ok]
@@ -428,7 +437,7 @@ def _schedule(ev: Evidence) -> Verdict:
 @item("2.4.max_steps", "Set an initial max_train_steps (from experience or small test runs).")
 def _max_steps(ev: Evidence) -> Verdict:
     steps = _config(ev).get("max_train_steps")
-    d = ev.latest("steps")
+    d = ev.latest(StepsPayload)
     if steps is None:
         return todo("set baseline.config.max_train_steps (tunebook steps estimates one)",
                     "no max_train_steps in the baseline config")
@@ -437,8 +446,8 @@ def _max_steps(ev: Evidence) -> Verdict:
 
 
 def _verdict(ev: Evidence) -> tuple[dict[str, Any] | None, int | None]:
-    d = ev.latest("baseline")
-    return (None, None) if d is None else (d.payload.get("verdict") or {}, d.id)
+    d = ev.latest(BaselinePayload)
+    return (None, None) if d is None else (d.payload.verdict, d.id)
 
 
 @item("2.4.better_than_chance", "Baseline: the dev metric is clearly better than random.")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from tunebook.analysis.diagnose import Diagnosis
+from tunebook.analysis.findings import Finding
+from tunebook.analysis.overview import RoundAnalysis
+from tunebook.core.decisions import DataReportPayload, PromotionPayload
+from tunebook.core.space import Param
 from tunebook.core.trial import RoundRecord
+from tunebook.experiments.plan import min_trials
 from tunebook.runbook.checklist.items import (
     Verdict,
     done,
@@ -18,7 +22,6 @@ from tunebook.runbook.evidence import (
     Evidence,
     Missing,
     confirmed_suspects,
-    find,
     label_alarm,
 )
 
@@ -32,20 +35,26 @@ def _latest(ev: Evidence) -> RoundRecord | None:
     return ev.latest_search_round
 
 
-def _params(r: RoundRecord) -> dict[str, dict[str, Any]]:
-    return dict(r.spec.get("params") or {})
+def _params(r: RoundRecord) -> dict[str, Param]:
+    return dict(r.spec.params)
 
 
 def _roles(r: RoundRecord) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {"target": [], "nuisance": [], "fixed": []}
     for name, p in _params(r).items():
-        out.setdefault(str(p.get("role", "fixed")), []).append(name)
+        out[p.role].append(name)
     return out
 
 
-def findings_of(reading: Any, codes: tuple[str, ...] | None = None) -> list[Any]:
-    found = list(getattr(reading, "findings", []) or [])
-    return [f for f in found if codes is None or getattr(f, "code", "") in codes]
+def _range(name: str, p: Param) -> str:
+    """A nuisance hyperparameter's search space as one phrase (a range, or its choices)."""
+    if p.kind == "choice":
+        return f"{name} in {p.choices}"
+    return f"{name} [{p.low:g}, {p.high:g}] {p.scale}"
+
+
+def findings_of(reading: RoundAnalysis, codes: tuple[str, ...] | None = None) -> list[Finding]:
+    return [f for f in reading.findings if codes is None or f.code in codes]
 
 
 def _no_round() -> Verdict:
@@ -97,16 +106,10 @@ def _spaces(ev: Evidence) -> Verdict:
     r = _latest(ev)
     if r is None:
         return _no_round()
-    tuned = {n: p for n, p in _params(r).items() if p.get("role") == "nuisance"}
+    tuned = {n: p for n, p in _params(r).items() if p.role == "nuisance"}
     if not tuned:
         return not_applicable(f"round {r.name} tunes no nuisance hyperparameter")
-    parts = []
-    for n, p in tuned.items():
-        if "low" in p:
-            parts.append(f"{n} [{p['low']:g}, {p['high']:g}] {p.get('scale', 'linear')}")
-        else:
-            parts.append(f"{n} in {p.get('values')}")
-    return done(f"round {r.name}: " + "; ".join(parts))
+    return done(f"round {r.name}: " + "; ".join(_range(n, p) for n, p in tuned.items()))
 
 
 @item("3.2.algorithm", "Choose the search algorithm (exploration: quasi-random; "
@@ -115,7 +118,7 @@ def _algorithm(ev: Evidence) -> Verdict:
     r = _latest(ev)
     if r is None:
         return _no_round()
-    algo = str(r.spec.get("algorithm", "quasi_random"))
+    algo = r.spec.algorithm
     use = {"quasi_random": "exploration", "random": "exploration", "bayesian": "exploitation",
            "explore_exploit": "exploration, then exploitation"}.get(algo, "custom searcher")
     return done(f"round {r.name}: {algo} ({use})")
@@ -127,16 +130,13 @@ def _budget(ev: Evidence) -> Verdict:
     r = _latest(ev)
     if r is None:
         return _no_round()
-    budget = int(r.spec.get("budget", 0))
+    budget = r.spec.budget
     nuisance = len(_roles(r)["nuisance"])
     if budget < 2:
         return todo(f"give round {r.name} at least 2 trials per target value",
                     f"budget {budget}")
     text = f"round {r.name}: {budget} trials per target value"
-    min_trials = find("tunebook.experiments.plan", "min_trials")
-    if min_trials is None:
-        return done(text)
-    need = int(min_trials(nuisance))
+    need = min_trials(nuisance)
     if budget >= need:
         return done(f"{text} (>= {need}, tunebook round plan's rule for {nuisance} nuisance "
                     "hyperparameters)")
@@ -165,17 +165,18 @@ def _recorded(ev: Evidence) -> Verdict:
                 + ", ".join(metrics[:6]))
 
 
-def _analysis(ev: Evidence) -> tuple[RoundRecord | None, Any]:
+def _analysis(ev: Evidence) -> tuple[RoundRecord, RoundAnalysis | Missing] | None:
     r = _latest(ev)
-    return r, (None if r is None else ev.analysis(r))
+    return None if r is None else (r, ev.analysis(r))
 
 
 @item("3.3.axis_plots", "Hyperparameter axis plots: best points at the boundary (expand the "
       "range)? many divergent points?")
 def _axes(ev: Evidence) -> Verdict:
-    r, a = _analysis(ev)
-    if r is None:
+    read = _analysis(ev)
+    if read is None:
         return _no_round()
+    r, a = read
     if isinstance(a, Missing):
         return todo(a.command, a.message)
     found = findings_of(a, AXIS_CODES)
@@ -191,9 +192,10 @@ def _axes(ev: Evidence) -> Verdict:
 @item("3.3.training_curves", "Training curves of the top trials: overfitting, early "
       "saturation, instabilities?")
 def _curves(ev: Evidence) -> Verdict:
-    r, a = _analysis(ev)
-    if r is None:
+    read = _analysis(ev)
+    if read is None:
         return _no_round()
+    r, a = read
     if isinstance(a, Missing):
         return todo(a.command, a.message)
     found = findings_of(a, CURVE_CODES)
@@ -202,7 +204,7 @@ def _curves(ev: Evidence) -> Verdict:
                 detail="" if found else "no overfitting, saturation or instability found")
 
 
-def _diagnosis(ev: Evidence) -> Any:
+def _diagnosis(ev: Evidence) -> Diagnosis | Missing:
     return ev.diagnosis(ev.baseline_trial)
 
 
@@ -237,11 +239,10 @@ def _errors(ev: Evidence) -> Verdict:
 
 @item("3.4.seeds", "Re-train the best new config and the old baseline with several seeds.")
 def _seeds(ev: Evidence) -> Verdict:
-    promos = ev.decisions_of("promotion")
+    promos = ev.decisions_of(PromotionPayload)
     if promos:
         d = promos[-1]
-        ids = d.payload.get("seed_trials") or {}
-        n = {arm: len(v) for arm, v in ids.items()} if isinstance(ids, dict) else {}
+        n = {arm: len(v) for arm, v in d.payload.seed_trials.items()}
         return done(f"promotion check (decision {d.id}): seeds per arm {n or '?'}")
     seeded = [t for t in ev.all_trials if t.kind == "seed"]
     if seeded:
@@ -254,9 +255,9 @@ def _seeds(ev: Evidence) -> Verdict:
 @item("3.4.decision", "Promote the new config only if the gain beats seed variance; else keep "
       "the baseline and record it as interesting.")
 def _decision(ev: Evidence) -> Verdict:
-    promos = ev.decisions_of("promotion")
+    promos = ev.decisions_of(PromotionPayload)
     r = _latest(ev)
-    judged = {d.payload.get("round") for d in promos}
+    judged = {d.payload.round for d in promos}
     if r is not None and r.name not in judged and ev.best_trial(r) is not None:
         return todo(f"tunebook promote {r.name}",
                     f"round {r.name} has results but no promotion decision",
@@ -277,7 +278,7 @@ def _act(ev: Evidence) -> Verdict:
         return todo(d.command, d.message)
     if d.largest is None:
         return not_applicable(f"no gap stands out on trial {d.trial_id}")
-    action = next((f.action for f in d.findings if getattr(f, "action", "")), "")
+    action = next((f.action for f in d.findings if f.action), "")
     later = [r for r in ev.search_rounds
              if ev.baseline_trial is not None and r.created_at > _created(ev)]
     if later:
@@ -307,7 +308,7 @@ def _dev_labels(ev: Evidence) -> Verdict:
         return todo(alarm.action + " Then " + note_hint("4.2.dev_test_labels",
                                                         "relabelled N dev examples"),
                     alarm.message, f"{len(confirmed_suspects(e))} likely label errors")
-    why = e.labels.reason if getattr(e, "labels", None) else "no label judgement"
+    why = e.labels.reason if e.labels is not None else "no label judgement"
     return not_applicable(f"label quality not a problem: {why} (tunebook errors, trial "
                           f"{e.trial_id})")
 
@@ -318,9 +319,9 @@ def _label_rules(ev: Evidence) -> Verdict:
     noted = from_note(ev, "4.2.label_rules")
     if noted:
         return noted
-    d = ev.latest("data_report")
+    d = ev.latest(DataReportPayload)
     if d is not None:
-        issues = (d.payload.get("report") or {}).get("label_issues")
+        issues = d.payload.report.get("label_issues")
         if not issues:
             return not_applicable(f"the data report (decision {d.id}) flags no label issues")
         return todo(note_hint("4.2.label_rules", "revised the rule for ... and relabelled"),
