@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import round_dict
+from conftest import bare_round, round_dict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
@@ -27,7 +27,7 @@ from tunebook.store.schema import info, trials
 
 
 def _queued(store: Store, n: int = 3) -> int:
-    rid = store.create_round("r1", "q", {}, {}).id
+    rid = bare_round(store, "r1").id
     store.add_trials(rid, [{"config": {"i": i}, "seed": i} for i in range(n)])
     return rid
 
