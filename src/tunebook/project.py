@@ -114,18 +114,23 @@ class Round:
             *, fidelity: tuple[int | None, float | None, float | None] | None = None,
             seeds: int | None = None, trial: int | None = None,
             show_progress: bool = False, gpus: str | Sequence[str] | None = None,
-            gpus_per_trial: float | None = None) -> RoundRun:
+            gpus_per_trial: float | None = None, trial_timeout: float | None = None,
+            no_progress_timeout: float | None = None) -> RoundRun:
         """Run the queued trials to the end; optionally short-then-long and seed re-runs.
 
         ``fidelity`` is (stages, fraction, keep), each None for the round's own or the default;
         ``seeds`` re-runs the best config of each target value (or ``trial``) with K more seeds.
         ``gpus``: ``all``, a count or ids (``"0,2"``), or a list of ids; ``gpus_per_trial``
-        shares them out. Every argument is checked before anything trains.
+        shares them out. ``trial_timeout`` / ``no_progress_timeout`` (seconds) override the
+        round's and project's trial limits. Every argument is checked before anything trains.
         """
         from tunebook.experiments.seeds import check_k, parents, run_seeds
         from tunebook.rounds.fidelity import from_flags, report, set_fidelity
         from tunebook.workers.execute import run_round
         from tunebook.workers.gpus import parse_gpus
+        from tunebook.workers.limits import TrialLimits
+
+        limits = TrialLimits(trial_timeout, no_progress_timeout)  # checked before the store
 
         store, pdir = self.project.store, self.project.dir
         record = self.record
@@ -143,7 +148,7 @@ class Round:
                                                             *fidelity))
         counts = run_round(store, self.name, pdir, workers=workers, executor=executor,
                            threads=threads, show_progress=show_progress, gpus=devices,
-                           gpus_per_trial=gpus_per_trial)
+                           gpus_per_trial=gpus_per_trial, limits=limits)
         spread = None
         if seeds is not None:
             spread = run_seeds(store, self.name, pdir, seeds, trial, workers=workers,
@@ -306,18 +311,23 @@ class Project:
             out.append(rs)
         return out
 
-    def work(self, round_name: str, threads: int | None = None, gpu: str | None = None) -> int:
+    def work(self, round_name: str, threads: int | None = None, gpu: str | None = None,
+             trial_timeout: float | None = None, no_progress_timeout: float | None = None
+             ) -> int:
         """Be one worker of ``round_name`` until it is done; the number of trials run.
 
-        ``gpu``: the device this worker (and its trials) may use (sets CUDA_VISIBLE_DEVICES).
+        ``gpu``: the device this worker (and its trials) may use (sets CUDA_VISIBLE_DEVICES);
+        the timeouts (seconds) override the round's and project's trial limits.
         """
         from tunebook.workers.execute import worker_loop
         from tunebook.workers.gpus import use_gpu
+        from tunebook.workers.limits import TrialLimits
         from tunebook.workers.threads import per_trial
 
+        limits = TrialLimits(trial_timeout, no_progress_timeout)
         use_gpu(gpu)
         return worker_loop(self.store.url, round_name, str(self.dir),
-                           threads=per_trial(1, threads))
+                           threads=per_trial(1, threads), limits=limits)
 
     def plan(self, round: str | Path | RoundSpec, hours: float | None = None, workers: int = 1,
              timing_steps: int = 50, show_progress: bool = False) -> Plan:

@@ -147,11 +147,19 @@ def register(app: typer.Typer) -> None:
     def worker(round_name: str = typer.Option(..., "--round", help="The round to work on."),
                project: str = ProjectOption, store: str = StoreOption,
                threads: int = typer.Option(None, help="Torch threads for this worker."),
+               trial_timeout: float = typer.Option(
+                   None, "--trial-timeout", help="Fail a trial that runs longer than this many "
+                   "seconds (overrides trial_timeout_s)."),
+               no_progress_timeout: float = typer.Option(
+                   None, "--no-progress-timeout", help="Fail a trial that goes this many "
+                   "seconds without a run.log (overrides no_progress_timeout_s)."),
                gpu: str = typer.Option(None, "--gpu", help="The GPU this worker (and its "
                                        "trials) may use, e.g. 1 (sets CUDA_VISIBLE_DEVICES)."),
                as_json: bool = JsonOption) -> None:
         """Pull and run trials of a round until it is done (run one per host or GPU)."""
-        n = project_handle(project, store).work(round_name, threads=threads, gpu=gpu)
+        n = project_handle(project, store).work(round_name, threads=threads, gpu=gpu,
+                                                trial_timeout=trial_timeout,
+                                                no_progress_timeout=no_progress_timeout)
         emit({"round": round_name, "trials_run": n}, as_json,
              lambda c, d: c.print(f"worker ran {d['trials_run']} trials of {d['round']}"))
 

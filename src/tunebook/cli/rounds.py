@@ -60,6 +60,12 @@ def register(app: typer.Typer) -> None:
                                             "target value with K more seeds."),
                   trial: int = typer.Option(None, "--trial", help="With --seeds: re-run this "
                                             "trial instead of the best ones."),
+                  trial_timeout: float = typer.Option(
+                      None, "--trial-timeout", help="Fail a trial that runs longer than this "
+                      "many seconds (overrides trial_timeout_s in the round and project)."),
+                  no_progress_timeout: float = typer.Option(
+                      None, "--no-progress-timeout", help="Fail a trial that goes this many "
+                      "seconds without a run.log (overrides no_progress_timeout_s)."),
                   gpus: str = typer.Option(None, "--gpus", help="GPUs to spread the workers "
                                            "over, each seeing only its own: all, a count, or "
                                            "ids 0,1,3."),
@@ -77,7 +83,8 @@ def register(app: typer.Typer) -> None:
         flags = fidelity or stages is not None or fraction is not None or keep is not None
         done = rnd.run(workers, executor, threads, fidelity=(stages, fraction, keep) if flags
                        else None, seeds=seeds, trial=trial, show_progress=not as_json,
-                       gpus=gpus, gpus_per_trial=gpus_per_trial)
+                       gpus=gpus, gpus_per_trial=gpus_per_trial, trial_timeout=trial_timeout,
+                       no_progress_timeout=no_progress_timeout)
         payload = rnd.table(limit=20)
         payload["counts"] = done.counts
         if done.fidelity is not None:

@@ -26,7 +26,10 @@ class SpecError(TunebookError, ValueError):
         self.expected = expected
         self.got = got
         self.hint = hint
-        text = f"{where}: expected {expected}, got {got!r}."
+        shown = repr(got)
+        if len(shown) > 160:  # a 400-digit number or a whole file is not a message
+            shown = f"{shown[:100]}... ({len(shown)} characters)"
+        text = f"{where}: expected {expected}, got {shown}."
         if hint:
             text += f" {hint}"
         super().__init__(text)
@@ -51,6 +54,12 @@ class StoreError(TunebookError):
     """The study store cannot be opened or used."""
 
 
+class StoreFull(StoreError):
+    """The disk under the store or the artifacts is full: the work stops (exit code 1)."""
+
+    exit_code = 1
+
+
 class NotFoundError(TunebookError, LookupError):
     """A round, trial or artifact that the store does not hold."""
 
@@ -66,6 +75,17 @@ class MissingExtraError(TunebookError, ImportError):
 
 class TrialDiverged(TunebookError):
     """Raised inside the user's loop by ``run.log`` when a value is not finite."""
+
+
+class ScoreError(TunebookError, ArithmeticError):
+    """The score formula gave no real number (a complex root, an overflow) for logged values."""
+
+
+class TrialTimedOut(BaseException):
+    """Raised in the training loop when the trial ran past its time or no-progress limit.
+
+    A BaseException so that a user's ``except Exception`` cannot swallow it.
+    """
 
 
 class TrialPruned(TunebookError):

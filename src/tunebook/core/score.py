@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from tunebook.core.errors import SpecError
+from tunebook.core.errors import ScoreError, SpecError
 
 SPLITS = ("train", "train_dev", "dev", "test")
 Goal = Literal["max", "min"]
@@ -30,7 +30,21 @@ _OPS: dict[type, Callable[..., float]] = {
     ast.USub: operator.neg,
     ast.UAdd: operator.pos,
 }
-_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w/]*)\s*(<=|>=|<|>)\s*([-+0-9.eE]+|inf)\s*$")
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w/]*)\s*(<=|>=|<|>)\s*(\S+)\s*$")
+# The store's metric column holds 200 characters; a longer name is refused where it is logged.
+MAX_METRIC_KEY = 200
+# Bounds on a formula: Python's parser and our evaluator recurse per operator, and a score is a
+# small expression, not a program.
+MAX_FORMULA_CHARS = 2000
+MAX_FORMULA_NODES = 400
+
+
+def checked_metric_key(name: str) -> str:
+    """``metric_key(name)``, refused when the store cannot hold it (for ``run.log``)."""
+    key = metric_key(name)
+    if not key or len(key) > MAX_METRIC_KEY:
+        raise SpecError("run.log metric name", f"1 to {MAX_METRIC_KEY} characters", name)
+    return key
 
 
 def metric_key(name: str) -> str:
@@ -56,7 +70,19 @@ class Formula:
     _tree: ast.Expression
 
     def __call__(self, values: Mapping[str, float]) -> float:
-        return float(_evaluate(self._tree.body, values))
+        try:
+            result = _evaluate(self._tree.body, values)
+        except OverflowError:
+            raise ScoreError(f"score formula '{self.text}' overflowed for "
+                             f"{_shown(values, self.metrics)}") from None
+        if isinstance(result, complex):  # (-1) ** 0.5: Python answers with a complex number
+            raise ScoreError(f"score formula '{self.text}' gave the complex number {result:.4g} "
+                             f"for {_shown(values, self.metrics)}") from None
+        return float(result)
+
+
+def _shown(values: Mapping[str, float], keys: tuple[str, ...]) -> str:
+    return ", ".join(f"{k} = {values.get(k)!r}" for k in keys) or "no metrics"
 
 
 def _evaluate(node: ast.AST, values: Mapping[str, float]) -> float:
@@ -82,10 +108,19 @@ def parse_formula(text: str, known: set[str], where: str = "score.formula") -> F
     ...                                                   "dev/latency_ms": 10})
     0.89
     """
+    if len(text) > MAX_FORMULA_CHARS:
+        raise SpecError(where, f"a formula of at most {MAX_FORMULA_CHARS} characters",
+                        f"{len(text)} characters")
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise SpecError(where, "an arithmetic formula of metric names", text, str(exc.msg)) from exc
+    except (RecursionError, MemoryError):
+        raise SpecError(where, "a formula nested less deeply", f"{len(text)} characters") from None
+    size = sum(1 for _ in ast.walk(tree))
+    if size > MAX_FORMULA_NODES:
+        raise SpecError(where, f"a formula of at most {MAX_FORMULA_NODES} numbers, names and "
+                        "operators", f"{size}")
     names: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Expression | ast.Load) or type(node) in _OPS:
@@ -143,7 +178,14 @@ def parse_constraint(text: str, known: set[str], where: str) -> Constraint:
     key = metric_key(m.group(1))
     if key not in known:
         raise SpecError(where, f"a metric among {sorted(known)}", key, _nearest(key, sorted(known)))
-    return Constraint(key, m.group(2), float(m.group(3)))
+    try:
+        value = float(m.group(3))
+    except ValueError:
+        value = math.nan
+    if math.isnan(value):
+        raise SpecError(where, "a number after the comparison, like 'dev/latency_ms <= 20'",
+                        m.group(3))
+    return Constraint(key, m.group(2), value)
 
 
 @dataclass(frozen=True)

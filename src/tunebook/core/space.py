@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, model_validator
 Role = Literal["target", "nuisance", "fixed"]
 Kind = Literal["float", "int", "choice"]
 Scale = Literal["linear", "log"]
+# Int bounds beyond 2**53 lose exactness as floats and JSON numbers (and 300-digit bounds do not
+# fit the store's integers at all).
+MAX_INT_BOUND = 2**53
 
 
 class Param(BaseModel):
@@ -50,6 +53,11 @@ class Param(BaseModel):
     def _check(self) -> Param:
         from tunebook.core.errors import SpecError
 
+        for key in ("value", "values", "choices"):
+            bad = [x for x in _numbers(getattr(self, key)) if not _storable(x)]
+            if bad:
+                raise SpecError(key, "finite numbers (ints within +-2**63) that a config can "
+                                "hold", bad[0])
         if self.when is not None and (self.role == "target" or not self.when):
             raise SpecError("when", "a non-empty {target: value} mapping on a nuisance or fixed "
                             "hyperparameter", self.when,
@@ -83,6 +91,18 @@ class Param(BaseModel):
         if kind is None:
             raise SpecError("type", "one of 'float', 'int', 'choice' for a nuisance hyperparameter",
                             self.type)
+        # A key that means nothing for this type is a mistake the user meant something by
+        # (`values` on a float range, `low` on a choice): refuse it rather than ignore it.
+        meaningless = {"choice": ("low", "high", "scale", "values", "value"),
+                       "float": ("choices", "values", "value"),
+                       "int": ("choices", "values", "value")}[kind]
+        # Judged by value, not by the keys given: a stored spec is re-read with every key.
+        extra = [k for k in meaningless
+                 if getattr(self, k) is not None and (k != "scale" or self.scale != "linear")]
+        if extra:
+            wanted = "'choices'" if kind == "choice" else "'low', 'high' and 'scale'"
+            raise SpecError(extra[0], f"only {wanted} on a nuisance {kind} hyperparameter",
+                            getattr(self, extra[0]))
         if kind == "choice":
             if not self.choices:
                 raise SpecError("choices", "a non-empty list", self.choices)
@@ -100,6 +120,18 @@ class Param(BaseModel):
         if kind == "int" and (self.low != int(self.low) or self.high != int(self.high)):
             raise SpecError("low/high", "integer bounds for type int",
                             {"low": self.low, "high": self.high})
+        if kind == "int" and max(abs(self.low), abs(self.high)) > MAX_INT_BOUND:
+            raise SpecError("low/high", f"int bounds within +-2**53 ({MAX_INT_BOUND:,})",
+                            {"low": self.low, "high": self.high})
+        # Every sample must be a finite number: a range whose width (or log-ratio) overflows
+        # would map points to inf or nan, stored as null in every config.
+        width = (self.high / self.low) if self.scale == "log" else (self.high - self.low)
+        ends = [self.from_unit(0.0), self.from_unit(0.5), self.from_unit(1.0)] \
+            if math.isfinite(width) else [math.inf]
+        if not all(math.isfinite(x) for x in ends):
+            raise SpecError("low/high", "a range whose samples are finite numbers "
+                            f"({'high / low' if self.scale == 'log' else 'high - low'} "
+                            "must not overflow)", {"low": self.low, "high": self.high})
         return self
 
     def applies(self, group: dict[str, Any]) -> bool:
@@ -151,6 +183,18 @@ class Param(BaseModel):
         if self.scale == "log":
             return math.log(value / self.low) / math.log(self.high / self.low)
         return (float(value) - self.low) / (self.high - self.low)
+
+
+def _numbers(x: Any) -> list[Any]:
+    if isinstance(x, list):
+        return [y for v in x for y in _numbers(v)]
+    if isinstance(x, dict):
+        return [y for v in x.values() for y in _numbers(v)]
+    return [x] if isinstance(x, int | float) and not isinstance(x, bool) else []
+
+
+def _storable(x: int | float) -> bool:
+    return abs(x) < 2**63 if isinstance(x, int) else math.isfinite(x)
 
 
 class Space:

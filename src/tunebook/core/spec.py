@@ -11,13 +11,21 @@ import contextlib
 import difflib
 import importlib
 import importlib.util
+import math
 import sys
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tunebook.core.command import CommandPipeline
 from tunebook.core.errors import SpecError
@@ -32,6 +40,16 @@ from tunebook.core.score import (
 )
 from tunebook.core.space import Param, Space
 from tunebook.core.yamlio import load_yaml
+
+# Seeds feed every RNG (NumPy's legacy RandomState takes < 2**32) and the store's 64-bit ints.
+MAX_SEED = 2**32 - 1
+# A round name is a folder under the artifact root and a 200-character column: 100 keeps every
+# artifact path well inside a file name's 255 bytes.
+MAX_ROUND_NAME = 100
+# Trials are queued up front (quasi-random); a budget beyond these is a typo, not a plan, and
+# would make `round new` write millions of rows.
+MAX_BUDGET = 10_000
+MAX_ROUND_TRIALS = 100_000
 
 TaskType = Literal["classification", "regression", "detection", "sequence", "other"]
 Algorithm = Literal["quasi_random", "random", "bayesian", "explore_exploit"]
@@ -108,7 +126,7 @@ class DataSpec(_Frozen):
     fractions: dict[str, float] = Field(
         default_factory=lambda: {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1})
     stratify: bool = True
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     features: list[str] | None = Field(
         None, description="feature columns for the report and mismatch check (default: rest)")
 
@@ -155,8 +173,13 @@ class ProjectSpec(_Frozen):
     score: str | ScoreSpec
     pipeline: str | CommandPipeline = Field(
         description="module:function importable from the project folder, or {command: ...}")
-    eval_every: int = Field(100, gt=0)
-    seed: int = 0
+    eval_every: int = Field(100, gt=0, le=10**12)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    trial_timeout_s: float | None = Field(
+        None, gt=0, le=30 * 86_400, description="default time limit of one trial, seconds")
+    no_progress_timeout_s: float | None = Field(
+        None, gt=0, le=30 * 86_400,
+        description="default limit on seconds without a run.log before a trial fails")
     baseline: Baseline = Field(default_factory=Baseline)
     promotion: Promotion = Field(default_factory=Promotion)
     notes: dict[str, str] = Field(default_factory=dict)
@@ -221,16 +244,21 @@ class EarlyStop(_Frozen):
 class RoundSpec(_Frozen):
     """The contents of a round file: one question and its hyperparameters."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=MAX_ROUND_NAME)
     question: str = Field(min_length=1)
     params: dict[str, Param] = Field(default_factory=dict)
     algorithm: Algorithm = Field(
         "explore_exploit",
         description="explore_exploit (quasi-random start, then Bayesian) | quasi_random | random "
                     "| bayesian")
-    budget: int = Field(gt=0, description="trials per target value")
-    seed: int = 0
-    max_train_steps: int | None = Field(None, gt=0)
+    budget: int = Field(gt=0, le=MAX_BUDGET, description="trials per target value")
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    max_train_steps: int | None = Field(None, gt=0, le=10**12)
+    trial_timeout_s: float | None = Field(
+        None, gt=0, le=30 * 86_400, description="time limit of one trial, seconds")
+    no_progress_timeout_s: float | None = Field(
+        None, gt=0, le=30 * 86_400,
+        description="seconds without a run.log before a trial fails")
     fidelity: Fidelity | None = None
     early_stop: EarlyStop | None = None
     warm_start: list[str] = Field(
@@ -240,6 +268,17 @@ class RoundSpec(_Frozen):
     enqueue: list[dict[str, Any]] = Field(
         default_factory=list,
         description="hand-picked configs run first ({param: value}; within the budget)")
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget(cls, v: Any) -> Any:
+        # YAML's `true` would count as 1 trial and `1e8` as a float: say what a budget is.
+        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+            raise SpecError("budget", f"a whole number of trials per target value "
+                            f"(1 to {MAX_BUDGET:,})", v)
+        if isinstance(v, float) and abs(v) < 2**63:
+            return int(v)
+        return v
 
     @model_validator(mode="after")
     def _roles(self) -> RoundSpec:
@@ -254,6 +293,11 @@ class RoundSpec(_Frozen):
                     if v not in targets[key]:
                         raise SpecError(f"params.{name}.when.{key}",
                                         f"values among {key}'s values {targets[key]}", v)
+        if self.total_trials > MAX_ROUND_TRIALS:
+            raise SpecError("budget", f"at most {MAX_ROUND_TRIALS:,} trials in a round "
+                            "(budget x target groups)",
+                            f"{self.budget} x {self.total_trials // self.budget} groups",
+                            "Split the question into smaller rounds.")
         if self.warm_start and self.algorithm not in ("bayesian", "explore_exploit"):
             raise SpecError("warm_start", "a round searched by a model (algorithm: bayesian or "
                             "explore_exploit)", self.algorithm,
@@ -279,7 +323,9 @@ class RoundSpec(_Frozen):
 
     @property
     def total_trials(self) -> int:
-        return self.budget * len(self.space.target_groups())
+        # The product of the value counts, not len(target_groups()): never build 10**9 groups.
+        counts = [len(p.values or []) for p in self.params.values() if p.role == "target"]
+        return self.budget * math.prod(counts)
 
 
 # --- loading and error translation -------------------------------------------------------------

@@ -47,13 +47,62 @@ _FLOAT = re.compile(
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
+# A spec is small. PyYAML builds an alias as a shared reference, so a "billion laughs" document
+# loads quickly and explodes later (JSON in the store, pydantic, the report): the values a
+# document stands for, counted with every alias expanded, are bounded here.
+MAX_VALUES = 100_000
+
+
+class _TooBig(yaml.YAMLError):
+    pass
+
+
+def _expanded_size(root: Any) -> int:
+    """How many values ``root`` holds once every alias is expanded (stops past MAX_VALUES)."""
+    memo: dict[int, int] = {}
+    on_path: set[int] = set()
+
+    def size(x: Any) -> int:
+        if not isinstance(x, dict | list):
+            return 1
+        key = id(x)
+        if key in memo:
+            return memo[key]
+        if key in on_path:  # an alias inside its own anchor: infinitely large
+            raise _TooBig("a value that contains itself")
+        on_path.add(key)
+        items = list(x.keys()) + list(x.values()) if isinstance(x, dict) else x
+        total = 1
+        for item in items:
+            total += size(item)
+            if total > MAX_VALUES:
+                raise _TooBig(f"more than {MAX_VALUES:,} values once aliases are expanded")
+        on_path.discard(key)
+        memo[key] = total
+        return total
+
+    return size(root)
+
+
+def _load(text: str) -> Any:
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506
+        _expanded_size(data)
+    except RecursionError:
+        raise _TooBig("values nested too deeply") from None
+    return data
+
+
 def load_yaml(path: str | Path) -> Any:
     """Read one YAML document; a syntax error names the file and line."""
     p = Path(path)
     if not p.exists():
         raise SpecError(str(p), "an existing YAML file", "no such file")
     try:
-        return yaml.load(p.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506
+        return _load(p.read_text(encoding="utf-8"))
+    except _TooBig as exc:
+        raise SpecError(str(p), "a YAML spec of reasonable size", str(exc),
+                        "Aliases (*name) that repeat large parts multiply the document.") from None
     except _DuplicateKey as exc:
         raise SpecError(f"{p}: line {exc.line}", "each key once per mapping", exc.key,
                         "A repeated key keeps only its last value (a hyperparameter has one "
@@ -64,7 +113,10 @@ def load_yaml(path: str | Path) -> Any:
 
 
 def loads_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506
+    try:
+        return _load(text)
+    except _TooBig as exc:
+        raise SpecError("YAML text", "a YAML spec of reasonable size", str(exc)) from None
 
 
 def dump_yaml(data: Any) -> str:

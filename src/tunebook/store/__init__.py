@@ -70,7 +70,7 @@ class Store(TrialQueue):
     def points(self, trial_id: int, step: int) -> dict[str, float]:
         """The metrics logged at one step of a trial (``{metric: value}``)."""
         out: dict[str, float] = {}
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             res = conn.execute(select(curves.c.metric, curves.c.value).where(and_(
                 curves.c.trial_id == trial_id, curves.c.step == step)))
             for metric, value in res:
@@ -90,7 +90,7 @@ class Store(TrialQueue):
         """
         out: dict[int, dict[int, dict[str, float]]] = {}
         ids = list(trial_ids)
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
                 q = select(curves.c.trial_id, curves.c.step, curves.c.metric,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,30 +18,41 @@ from sqlalchemy import (
     create_engine,
     func,
     literal_column,
+    or_,
     select,
     update,
 )
-from sqlalchemy.engine import Engine, RowMapping, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, ProgrammingError
 
 from tunebook.core.errors import NotFoundError, SpecError, StoreError
 from tunebook.core.jsonable import to_jsonable
-from tunebook.core.redact import redact_text
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import ROUND_KINDS, RoundKind, RoundRecord, TrialRecord
 from tunebook.store import migrations
-from tunebook.store.connection import is_network_fs, normalize_url, redact, sqlite_setup, transient
+from tunebook.store.clock import MAX_LEASE_S, lease_clock
+from tunebook.store.connection import (
+    first_line,
+    is_network_fs,
+    parse_store_url,
+    redact,
+    sqlite_setup,
+    store_failure,
+    transient,
+)
+from tunebook.store.health import check_sqlite_file
 from tunebook.store.rows import pk, round_record, trial_record
-from tunebook.store.schema import rounds, trials
+from tunebook.store.schema import info, rounds, trials
 
 
 class StoreBase:
     """The connection, the hot-path statements, the clock, rounds and trial reads."""
 
     def __init__(self, url: str | Path) -> None:
-        self.url = normalize_url(url)
-        parsed = make_url(self.url)
-        self.dialect = parsed.get_backend_name()
+        self.url, self.dialect, parsed = parse_store_url(url)
+        # The clock leases are judged by (see store/clock.py); `clock` is the value function
+        # SQLite calls, swappable so a test can step one store's clock.
+        self.clock_name, self.clock = lease_clock(self.dialect)
         if self.dialect == "sqlite":
             db = parsed.database
             if not db or db == ":memory:":
@@ -48,32 +60,75 @@ class StoreBase:
                                 redact(self.url),
                                 "An in-memory SQLite store cannot be shared by worker processes.")
             path = Path(db)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self._check_writable(path)
             fs = is_network_fs(path.parent)
             if fs:
                 raise SpecError("store", "a SQLite file on a local disk", f"{path} on {fs}",
                                 "SQLite's locks are unreliable on network filesystems; "
                                 "use a postgresql:// store for several hosts.")
+            check_sqlite_file(path)
             self.engine: Engine = create_engine(self.url, pool_size=8, max_overflow=32,
                                                 pool_timeout=120)
-            sqlite_setup(self.engine)
+            sqlite_setup(self.engine, lambda: self.clock())
         elif self.dialect == "postgresql":
             self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=4,
                                         max_overflow=8)
         else:
             raise SpecError("store", "a sqlite:/// or postgresql:// URL", redact(self.url))
+        # Reads run on this view of the engine: on SQLite their transactions start deferred
+        # (a WAL snapshot that never blocks a writer); writes take the lock up front.
+        self._reader = self.engine.execution_options(tunebook_read=True)
         self._sql = self._statements()
         for attempt in (1, 2):
             try:
                 with self.engine.begin() as conn:
                     migrations.check(conn, self.url)
+                    if self.dialect == "sqlite":
+                        self._adopt_clock(conn)
                 break
             except (IntegrityError, ProgrammingError):
                 if attempt == 2:  # another process created the schema at the same moment
                     raise
-            except OperationalError as exc:
+            except (OperationalError, DatabaseError, OSError) as exc:
+                fatal = store_failure(self.url, exc)
+                if fatal is not None:
+                    raise fatal from None
                 raise StoreError(f"store {redact(self.url)} is unreachable: "
-                                 f"{redact_text(str(exc.orig).strip().splitlines()[0])}") from None
+                                 f"{first_line(exc)}") from None
+
+    @staticmethod
+    def _check_writable(path: Path) -> None:
+        """A SQLite store needs its folder writable (WAL and lock files live beside it)."""
+        folder = path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"the store folder {folder} cannot be created: "
+                             f"{exc.strerror or exc}"
+                             + (" (read-only)" if exc.errno in (13, 30) else "")) from None
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise StoreError(f"the store {path} is read-only: its folder or file cannot be "
+                             "written, and every command records something. Use a writable "
+                             "copy, or --store elsewhere.")
+
+    def _adopt_clock(self, conn: Connection) -> None:
+        """After a reboot the host's monotonic clock starts again near 0: leases written by the
+        previous boot are void, so they are expired (and reaped) rather than trusted."""
+        row = conn.execute(select(info.c.value).where(info.c.key == "lease_clock")).first()
+        if row is not None and row.value == self.clock_name:
+            return
+        conn.execute(update(trials).where(and_(trials.c.status == "running",
+                                               trials.c.lease_until.is_not(None)))
+                     .values(lease_until=-1.0))
+        if row is None:
+            conn.execute(info.insert().values(key="lease_clock", value=self.clock_name))
+        else:
+            conn.execute(update(info).where(info.c.key == "lease_clock")
+                         .values(value=self.clock_name))
+
+    def reading(self) -> Any:
+        """A connection for reads only (a deferred transaction on SQLite; see ``_reader``)."""
+        return self._reader.connect()
 
     def _statements(self) -> dict[str, Any]:
         """The hot path's statements, built once: SQLAlchemy memoizes each one's cache key, so
@@ -107,12 +162,19 @@ class StoreBase:
 
     def _now_sql(self) -> Any:
         if self.dialect == "sqlite":
-            return literal_column("((julianday('now') - 2440587.5) * 86400.0)", Float)
+            return literal_column("tunebook_clock()", Float)
         return literal_column("extract(epoch from clock_timestamp())", Float)
 
     def db_now(self) -> float:
-        with self.engine.connect() as conn:
+        """The clock leases are judged by, in seconds (see store/clock.py)."""
+        with self.reading() as conn:
             return float(conn.execute(select(self._now_sql())).scalar_one())
+
+    def lease_expired(self) -> Any:
+        """A running trial's lease is over, or lies further ahead than any lease can (its clock
+        was reset: a reboot on a platform without a boot id)."""
+        now = self._now_sql()
+        return or_(trials.c.lease_until < now, trials.c.lease_until > now + MAX_LEASE_S)
 
     # -- rounds -------------------------------------------------------------------------------
 
@@ -137,7 +199,7 @@ class StoreBase:
     @transient
     def round(self, key: str | int) -> RoundRecord:
         col = rounds.c.id if isinstance(key, int) else rounds.c.name
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             row = conn.execute(select(rounds).where(col == key)).mappings().first()
         if row is None:
             names = [r.name for r in self.rounds()]
@@ -150,13 +212,15 @@ class StoreBase:
 
     @transient
     def rounds(self) -> list[RoundRecord]:
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             rows = conn.execute(select(rounds).order_by(rounds.c.id)).mappings().all()
         return [round_record(r) for r in rows]
 
     @transient
     def trial(self, trial_id: int) -> TrialRecord:
-        with self.engine.connect() as conn:
+        if not -(2**63) <= trial_id < 2**63:  # beyond the store's integers: surely not there
+            raise NotFoundError(f"trial {trial_id} is not in the store")
+        with self.reading() as conn:
             row = conn.execute(select(trials, rounds.c.name.label("round_name")).join(
                 rounds, rounds.c.id == trials.c.round_id).where(trials.c.id == trial_id)
             ).mappings().first()
@@ -177,12 +241,12 @@ class StoreBase:
         for column, value in equal.items():
             if value is not None:
                 q = q.where(table.c[column] == value)
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             return conn.execute(q.order_by(table.c.id)).mappings().all()
 
     @transient
     def counts(self, round_id: int) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             rows = conn.execute(select(trials.c.status, func.count()).where(
                 trials.c.round_id == round_id).group_by(trials.c.status)).all()
         return {str(s): int(n) for s, n in rows}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
@@ -156,23 +156,44 @@ class TrialQueue(StoreBase):
     @transient
     def reap(self, round_id: int | None = None, max_attempts: int = 3) -> list[int]:
         """Re-queue running trials whose lease expired; fail those out of attempts."""
-        cond = and_(trials.c.status == "running", trials.c.lease_until < self._now_sql())
+        cond = and_(trials.c.status == "running", self.lease_expired())
         if round_id is not None:
             cond = and_(cond, trials.c.round_id == round_id)
         with self.engine.begin() as conn:
-            rows = conn.execute(select(trials.c.id, trials.c.attempts, trials.c.worker,
-                                       trials.c.meta).where(cond)).all()
-            for tid, attempts, worker, meta_ in rows:
-                if attempts >= max_attempts:
-                    why = f"lease expired on each of {attempts} attempts (worker died)"
-                    conn.execute(update(trials).where(trials.c.id == tid).values(
-                        status="failed", token=None, lease_until=None, finished_at=time.time(),
-                        error=why, meta=with_history(meta_, attempts, worker, why)))
-                else:
-                    why = f"re-queued: lease expired on attempt {attempts} (worker {worker})"
-                    conn.execute(update(trials).where(trials.c.id == tid).values(
-                        status="queued", token=None, worker=None, lease_until=None,
-                        error=why, meta=with_history(meta_, attempts, worker, why)))
+            return self._release(conn, cond, max_attempts, lambda a, w: (
+                f"lease expired on each of {a} attempts (worker died)" if a >= max_attempts
+                else f"re-queued: lease expired on attempt {a} (worker {w})"))
+
+    @transient
+    def release_worker(self, round_id: int, worker: str, reason: str,
+                       max_attempts: int = 3) -> list[int]:
+        """Re-queue (or fail, when out of attempts) the trials a dead worker ``worker`` held.
+
+        The parent of a worker process calls this when the process ends while running a trial
+        (``os._exit`` in ``train()``, a segfault, the OOM killer), instead of waiting out the
+        lease; ``reason`` says how it ended.
+        """
+        cond = and_(trials.c.status == "running", trials.c.round_id == round_id,
+                    trials.c.worker == worker)
+        with self.engine.begin() as conn:
+            return self._release(conn, cond, max_attempts, lambda a, _w: (
+                f"{reason} (attempt {a} of {max_attempts})" if a >= max_attempts
+                else f"re-queued: {reason} (attempt {a})"))
+
+    def _release(self, conn: Any, cond: Any, max_attempts: int,
+                 why: Callable[[int, str | None], str]) -> list[int]:
+        rows = conn.execute(select(trials.c.id, trials.c.attempts, trials.c.worker,
+                                   trials.c.meta).where(cond)).all()
+        for tid, attempts, worker, meta_ in rows:
+            text = why(attempts, worker)
+            if attempts >= max_attempts:
+                conn.execute(update(trials).where(trials.c.id == tid).values(
+                    status="failed", token=None, lease_until=None, finished_at=time.time(),
+                    error=text, meta=with_history(meta_, attempts, worker, text)))
+            else:
+                conn.execute(update(trials).where(trials.c.id == tid).values(
+                    status="queued", token=None, worker=None, lease_until=None,
+                    error=text, meta=with_history(meta_, attempts, worker, text)))
         return [int(r[0]) for r in rows]
 
     @transient

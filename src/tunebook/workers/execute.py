@@ -6,6 +6,7 @@ inline (debugging), in local processes, or on any host as ``tunebook worker``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -20,10 +21,14 @@ from typing import Any
 from tunebook.core.errors import (
     Interrupted,
     LeaseLost,
+    ScoreError,
     SpecError,
+    StoreError,
+    StoreFull,
     TrialDiverged,
     TrialFailed,
     TrialPruned,
+    TrialTimedOut,
     WorkerStopped,
 )
 from tunebook.core.score import best_step, formula_name, metric_key
@@ -33,6 +38,7 @@ from tunebook.rounds.fidelity import advance
 from tunebook.rounds.lifecycle import fill, progress
 from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
+from tunebook.store.connection import disk_full
 from tunebook.store.files import ArtifactRoot
 from tunebook.workers.command import check_command, pipeline_function
 from tunebook.workers.executors import executor_named
@@ -42,13 +48,18 @@ from tunebook.workers.lifeline import (
     die_with_parent,
     grace_s,
 )
+from tunebook.workers.limits import TrialLimits, lease_seconds
+from tunebook.workers.limits import max_attempts as attempts_limit
 from tunebook.workers.repro import Recorder
 from tunebook.workers.retention import retain
 from tunebook.workers.run import Run
 from tunebook.workers.threads import per_trial, set_threads
+from tunebook.workers.watchdog import Watchdog, alarm_raises, interrupts_seen
 
-LEASE_S = float(os.environ.get("TUNEBOOK_LEASE_S", "60"))
-MAX_ATTEMPTS = int(os.environ.get("TUNEBOOK_MAX_ATTEMPTS", "3"))
+# A worker process that stops on a store failure no retry can fix (full disk, damaged or
+# read-only store) exits with this code; its parent does not replace it, and the round fails
+# (exit code 1) with the worker's one-line reason.
+EXIT_FATAL = 74
 
 
 @dataclass(frozen=True)
@@ -64,12 +75,20 @@ def artifact_root(project_dir: str | Path) -> ArtifactRoot:
 
 
 def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[..., Any],
-              project_dir: str | Path, *, lease_s: float = LEASE_S,
-              stop: threading.Event | None = None) -> Outcome:
-    """Run one claimed trial to its end and record status, best step and score."""
+              project_dir: str | Path, *, lease_s: float | None = None,
+              stop: threading.Event | None = None, limits: TrialLimits | None = None,
+              hard_exit: bool = False) -> Outcome:
+    """Run one claimed trial to its end and record status, best step and score.
+
+    Whatever ``train()`` does (raise, ``sys.exit``, ``KeyboardInterrupt``, run past its time
+    limits, log values the score formula cannot handle) ends this trial only, with its reason;
+    the worker goes on. A full disk stops the worker (``StoreFull``), the trial re-queued.
+    """
+    lease_s = lease_seconds(lease_s)
     record = store.round(trial.round_id)
-    project = record.project
+    project, spec = record.project, record.spec
     scorer = project.scorer()
+    limits = trial_limits(project, spec).merged(limits or TrialLimits())
     # A retried attempt keeps its curve up to its latest checkpoint (where train() can resume
     # with run.load_checkpoint()) and rewrites the rest.
     ckpt_steps = [a.step for a in store.artifacts(trial.id, "checkpoint") if a.step is not None]
@@ -80,26 +99,50 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
               declared=frozenset(project.metric_keys))
     status, error = "completed", None
     try:
-        train_fn(run.tracked, run)
+        with interrupts_seen() as sigint, alarm_raises(run), \
+                Watchdog(run, limits, hard_exit=hard_exit):
+            train_fn(run.tracked, run)
     except TrialDiverged as exc:
         status, error = "diverged", f"non-finite value: {exc}"
     except TrialPruned as exc:
         status, error = "pruned", str(exc)
-    except TrialFailed as exc:
+    except (TrialFailed, TrialTimedOut) as exc:
         status, error = "failed", str(exc)
     except LeaseLost:
-        run.close()
+        _close_quietly(run)
         return Outcome(trial.id, "lost", False)
     except WorkerStopped:
-        run.close()
+        _close_quietly(run)
         store.requeue(trial.id, token, "re-queued: worker received SIGTERM")
         return Outcome(trial.id, "requeued", False)
-    except Exception:
+    except KeyboardInterrupt:
+        if sigint.is_set():  # a real Ctrl-C: the trial goes back, the interrupt goes on
+            _close_quietly(run)
+            store.requeue(trial.id, token, "re-queued: interrupted (Ctrl-C)")
+            raise
+        status, error = "failed", "train() raised KeyboardInterrupt (no Ctrl-C was pressed)"
+    except SystemExit as exc:
+        status, error = "failed", f"train() called sys.exit({exc.code!r})"
+    except ScoreError as exc:  # the pruner scores each eval step inside run.log
+        status, error = "failed", str(exc)
+    except StoreError as exc:
+        _stop_worker(store, run, trial, token, exc)
+    except Exception as exc:
+        if disk_full(exc):
+            _stop_worker(store, run, trial, token, exc)
         status, error = "failed", traceback.format_exc(limit=20)
-    finally:
+    try:
         run.close()
+    except Exception as exc:  # the last points could not be written
+        if isinstance(exc, StoreError) or disk_full(exc):
+            _stop_worker(store, run, trial, token, exc)
+        status, error = "failed", f"recording the trial's curve failed: {exc}"
     curve = store.curve(trial.id)
-    best = best_step(curve, scorer)
+    try:
+        best = best_step(curve, scorer)
+    except ScoreError as exc:
+        recorded = store.finish(trial.id, token, "failed", error=str(exc))
+        return Outcome(trial.id, "failed", recorded)
     if status == "completed" and best.score is None:
         status, error = "failed", missing_score(curve, scorer.needs, run.undeclared)
     recorded = store.finish(trial.id, token, status, error=error, best_step=best.step,
@@ -108,6 +151,32 @@ def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[.
         policy = project.checkpoints
         retain(store, run.artifacts, trial.id, scorer, policy.keep_best, policy.keep_latest)
     return Outcome(trial.id, status, recorded)
+
+
+def trial_limits(project: Any, spec: Any) -> TrialLimits:
+    """The round's per-trial limits, falling back to the project's (spec fields)."""
+    return TrialLimits(getattr(project, "trial_timeout_s", None),
+                       getattr(project, "no_progress_timeout_s", None)).merged(
+        TrialLimits(getattr(spec, "trial_timeout_s", None),
+                    getattr(spec, "no_progress_timeout_s", None)))
+
+
+def _close_quietly(run: Run) -> None:
+    with contextlib.suppress(Exception):  # this attempt's outcome is already decided
+        run.close()
+
+
+def _stop_worker(store: Store, run: Run, trial: TrialRecord, token: str,
+                 exc: BaseException) -> None:
+    """A failure of the store or the disk is not the trial's: re-queue it and stop."""
+    _close_quietly(run)
+    # The store itself may be what failed: then the lease expires instead.
+    with contextlib.suppress(Exception):
+        store.requeue(trial.id, token, f"re-queued: the worker stopped: {exc}")
+    if isinstance(exc, StoreError):
+        raise exc
+    raise StoreFull(f"the disk is full: {exc}. Free some space, then run the round again: "
+                    "it resumes.") from None
 
 
 def missing_score(curve: dict[int, dict[str, float]], needs: tuple[str, ...],
@@ -128,16 +197,19 @@ def missing_score(curve: dict[int, dict[str, float]], needs: tuple[str, ...],
 
 
 def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: str | None = None,
-                lease_s: float = LEASE_S, poll_s: float = 0.2, threads: int | None = None,
-                max_trials: int | None = None, max_attempts: int = MAX_ATTEMPTS,
+                lease_s: float | None = None, poll_s: float = 0.2, threads: int | None = None,
+                max_trials: int | None = None, max_attempts: int | None = None,
                 on_outcome: Callable[[Outcome], None] | None = None,
-                lifeline: Lifeline | None = None) -> int:
+                lifeline: Lifeline | None = None, limits: TrialLimits | None = None,
+                hard_exit: bool = False) -> int:
     """Claim and run trials of ``round_name`` until the round is finished. Returns trials run.
 
     SIGTERM (and Ctrl-C in a foreground worker) stops it: the running trial goes back to the
     queue at its next ``run.log``, or within the grace of ``tunebook.workers.lifeline`` if it
     never gets there, and :class:`Interrupted` is raised (exit 130 / 143).
     """
+    lease_s = lease_seconds(lease_s)
+    attempts = attempts_limit(max_attempts)
     set_threads(threads)
     store = Store(store_url)
     record = store.round(round_name)
@@ -156,7 +228,7 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     try:
         with life.signals():
             while (max_trials is None or ran < max_trials) and not stop.is_set():
-                store.reap(record.id, max_attempts=max_attempts)
+                store.reap(record.id, max_attempts=attempts)
                 if record.kind == "search":
                     fill(store, record)
                     advance(store, record)  # queue a short-then-long round's next stage when due
@@ -170,7 +242,8 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
                 life.hold(trial.id, token)
                 try:
                     outcome = run_trial(store, trial, token, train_fn, project_dir,
-                                        lease_s=lease_s, stop=stop)
+                                        lease_s=lease_s, stop=stop, limits=limits,
+                                        hard_exit=hard_exit)
                 finally:
                     life.release()
                 ran += 1
@@ -187,7 +260,8 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
 
 def process_main(store_url: str, round_name: str, project_dir: str, worker: str,
                   threads: int, lease_s: float, parent_pid: int, grace: float,
-                  cuda: str | None = None) -> None:
+                  cuda: str | None = None, limits: TrialLimits | None = None,
+                  fatal: Any = None) -> None:
     if cuda is not None:  # before anything could initialise CUDA in this process
         os.environ["CUDA_VISIBLE_DEVICES"] = cuda
     # Ctrl-C reaches the whole process group; the parent turns it into SIGTERM for us, which
@@ -198,30 +272,39 @@ def process_main(store_url: str, round_name: str, project_dir: str, worker: str,
     sys.stdout = sys.stderr  # train()'s prints never mix into a parent's --json document
     try:
         worker_loop(store_url, round_name, project_dir, worker=worker, threads=threads,
-                    lease_s=lease_s, lifeline=life)
+                    lease_s=lease_s, lifeline=life, limits=limits, hard_exit=True)
     except Interrupted as exc:
         sys.exit(exc.exit_code)
+    except StoreError as exc:  # one line, and a code that tells the parent not to replace us
+        if fatal is not None:
+            fatal.put(str(exc))
+        else:
+            print(f"tunebook worker {worker}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_FATAL)
 
 
 def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers: int = 2,
-              executor: str = "processes", threads: int | None = None, lease_s: float = LEASE_S,
-              show_progress: bool = True, gpus: list[str] | None = None,
-              gpus_per_trial: float | None = None) -> dict[str, int]:
+              executor: str = "processes", threads: int | None = None,
+              lease_s: float | None = None, show_progress: bool = True,
+              gpus: list[str] | None = None, gpus_per_trial: float | None = None,
+              limits: TrialLimits | None = None) -> dict[str, int]:
     """Run a round to its end with ``workers`` workers and return its status counts.
 
     ``gpus``: device ids to spread the workers over (``tunebook.workers.gpus``), each worker
     seeing only its own; the Ray executor asks Ray for ``gpus_per_trial`` GPUs per worker.
     """
     run_with = executor_named(executor)  # an unknown name fails here, listing the known ones
-    if workers < 1:
-        raise SpecError("workers", "an int >= 1", workers)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024:
+        raise SpecError("workers", "an int between 1 and 1024", workers)
+    lease_s = lease_seconds(lease_s)
+    attempts_limit()  # a bad $TUNEBOOK_MAX_ATTEMPTS fails here, before any worker starts
     record = store.round(round_name)
     project = record.project
     load_pipeline(project, project_dir)  # a broken entry point fails here, before any worker
     grace_s()  # a bad $TUNEBOOK_GRACE_S fails here, before any worker starts
     check_command(store, record, project_dir)
     threads = per_trial(workers, threads)
-    placement: dict[str, Any] = {}
+    placement: dict[str, Any] = {"limits": limits}
     if executor == "ray":
         placement["num_gpus"] = gpus_per_trial if gpus_per_trial is not None else (
             1.0 if gpus else 0.0)
@@ -232,4 +315,4 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
         raise SpecError("gpus_per_trial", "--gpus too (the devices to share out)",
                         gpus_per_trial)
     return run_with(store, round_name, str(Path(project_dir).resolve()), workers, threads,
-                    lease_s, show_progress, **placement)
+                    lease_s, show_progress, limits=limits, **placement)

@@ -18,7 +18,8 @@ class Executor(Protocol):
     """Runs ``workers`` worker loops of one round to its end; returns its status counts.
 
     ``placement``: where the workers run (``cuda`` device ids for local executors, ``num_gpus``
-    for Ray), as ``run_round`` works it out from ``--gpus``.
+    for Ray), as ``run_round`` works it out from ``--gpus``; and ``limits``, the trial limits
+    given on the command line.
     """
 
     def __call__(self, store: Store, round_name: str, project_dir: str, workers: int,

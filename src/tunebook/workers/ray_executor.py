@@ -14,6 +14,7 @@ from typing import Any
 from tunebook.core.errors import MissingExtraError
 from tunebook.store import Store
 from tunebook.workers.execute import worker_loop
+from tunebook.workers.limits import TrialLimits
 from tunebook.workers.progress_bar import ProgressBar
 
 
@@ -27,9 +28,10 @@ def _ray() -> Any:
 
 def run_with_ray(store: Store, round_name: str, project_dir: str, workers: int, threads: int,
                  lease_s: float, show_progress: bool, address: str | None = None,
-                 num_gpus: float = 0.0) -> dict[str, int]:
+                 num_gpus: float = 0.0, limits: TrialLimits | None = None) -> dict[str, int]:
     """``num_gpus`` per worker task: Ray places each on its own GPU(s) (or packs fractions)
-    and sets the task's ``CUDA_VISIBLE_DEVICES`` itself."""
+    and sets the task's ``CUDA_VISIBLE_DEVICES`` itself. ``limits`` given here do not travel to
+    the cluster: each worker applies the round's and project's own trial limits."""
     ray = _ray()
     started_here = not ray.is_initialized()
     if started_here:

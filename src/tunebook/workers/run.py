@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import csv
 import io
+import numbers
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +37,12 @@ from tunebook.core.errors import (
     SpecError,
     TrialDiverged,
     TrialPruned,
+    TrialTimedOut,
     TunebookError,
     WorkerStopped,
 )
 from tunebook.core.handle import FileAction
-from tunebook.core.score import metric_key
+from tunebook.core.score import checked_metric_key
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import ArtifactRecord
 from tunebook.core.usage import (
@@ -94,6 +97,10 @@ class Run:
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        # Read by the trial's watchdog (workers/watchdog.py): when training began, when it last
+        # logged, and why it must stop (a time limit), which the next log() raises.
+        self.started = self.last_log = time.monotonic()
+        self.stop_reason: str | None = None
         self._beat: threading.Thread | None = None
         if heartbeat:
             self._beat = threading.Thread(target=self._heartbeat, daemon=True,
@@ -171,8 +178,15 @@ class Run:
             raise LeaseLost(f"trial {self.trial.id} lost its lease; this attempt's work is void")
         if self._stop_requested is not None and self._stop_requested.is_set():
             raise WorkerStopped(f"worker stopping; trial {self.trial.id} goes back to the queue")
-        if type(step) is not int or step < 0:
-            raise SpecError("run.log step", "an int >= 0", step)
+        if self.stop_reason is not None:
+            raise TrialTimedOut(self.stop_reason)
+        self.last_log = time.monotonic()
+        if type(step) is not int:  # NumPy and torch integer scalars are ints too; bool is not
+            if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+                raise SpecError("run.log step", "an int >= 0", step)
+            step = int(step)
+        if not 0 <= step < 2**63:
+            raise SpecError("run.log step", "an int >= 0 (below 2**63)", step)
         if self._write_error is not None:
             raise self._write_error
         keys, tid, bad = self._keys, self.trial.id, None
@@ -181,9 +195,12 @@ class Run:
             for name, value in metrics.items():
                 key = keys.get(name)
                 if key is None:
-                    key = keys[name] = metric_key(name)
+                    key = keys[name] = checked_metric_key(name)
                     self._first_log(name, key)
-                v = float(value)
+                try:
+                    v = float(value)
+                except (TypeError, ValueError):
+                    raise SpecError(f"run.log {name}", "a number", value) from None
                 rows.append((tid, step, key, v))
                 if v - v != 0.0 and bad is None:  # inf - inf and nan - nan are nan
                     bad = (key, v)
