@@ -315,4 +315,4 @@ def run_round(store: Store, round_name: str, project_dir: str | Path, *, workers
         raise SpecError("gpus_per_trial", "--gpus too (the devices to share out)",
                         gpus_per_trial)
     return run_with(store, round_name, str(Path(project_dir).resolve()), workers, threads,
-                    lease_s, show_progress, limits=limits, **placement)
+                    lease_s, show_progress, **placement)
