@@ -162,3 +162,37 @@ def test_cli_export_and_import_optuna(project_dir: Path, tmp_path: Path,
     assert code == 0 and out["roles"]["mode"] == "target" and out["roles"]["lr"] == "nuisance"
     code, out = cli("import", "optuna", storage, "--study", "nope", "--round", "b2")
     assert code == 2 and "among ['s1']" in out["error"]
+
+
+def test_an_exported_study_opens_in_optuna_dashboard(project_dir: Path, tmp_path: Path) -> None:
+    """optuna-dashboard's own server lists the study and serves every trial with its curve."""
+    import threading
+    import urllib.request
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    dashboard = pytest.importorskip("optuna_dashboard")
+    store = Store(tmp_path / "store.db")
+    name = generated_round(store, project_dir, 3)
+    dump = read_round(store, name)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    export_to(store, name, "optuna", storage)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = make_server("127.0.0.1", 0, dashboard.wsgi(storage), handler_class=Quiet)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    try:
+        with urllib.request.urlopen(f"{base}/api/studies", timeout=60) as r:
+            studies = json.loads(r.read())["study_summaries"]
+        [summary] = [s for s in studies if s["study_name"] == name]
+        with urllib.request.urlopen(f"{base}/api/studies/{summary['study_id']}?after=0",
+                                    timeout=60) as r:
+            detail = json.loads(r.read())
+    finally:
+        httpd.shutdown()
+    assert len(detail["trials"]) == len(dump.trials)
+    complete = [t for t in detail["trials"] if t["state"] == "Complete"]
+    assert complete and all(t["intermediate_values"] for t in complete)
