@@ -15,15 +15,25 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
-def cell(value: Any) -> str:
-    """One value as escaped text: floats to 4 significant digits, None as a dash."""
+def number(value: Any, digits: int = 4) -> str:
+    """One value as short text for people: floats to ``digits`` significant digits, None as a
+    dash, booleans as yes/no (the report's and the dashboard's templates use it too).
+
+    >>> number(0.123456), number(None), number(True), number(3)
+    ('0.1235', '–', 'yes', '3')
+    """
     if value is None:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    return html.escape(str(value))
+        return f"{value:.{digits}g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def cell(value: Any) -> str:
+    """One value as escaped text (see :func:`number`)."""
+    return html.escape(number(value))
 
 
 def table_html(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

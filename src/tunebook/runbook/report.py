@@ -23,6 +23,7 @@ from tunebook.analysis.findings import Finding
 from tunebook.analysis.overview import RoundAnalysis
 from tunebook.core.decisions import PromotionPayload
 from tunebook.core.errors import NotFoundError
+from tunebook.core.html import number
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import RoundRecord, TrialRecord
 from tunebook.plots import draw_round
@@ -81,20 +82,10 @@ def render(context: dict[str, Any]) -> str:
 
     env = Environment(autoescape=select_autoescape(default=True), undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["num"] = _num
+    env.filters["num"] = number
     templates = resources.files("tunebook") / "runbook" / "templates"
     source = (templates / TEMPLATE).read_text(encoding="utf-8")
     return env.from_string(source).render(**context)
-
-
-def _num(x: Any, digits: int = 4) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, float):
-        return f"{x:.{digits}g}"
-    return str(x)
 
 
 def _png(path: str | Path) -> str:
@@ -168,13 +159,13 @@ def _answer(ev: Evidence, record: RoundRecord, analysis: RoundAnalysis | Missing
     best = best_trials(ev.store, record)
     if not best:
         return "No completed feasible trial yet."
-    parts = [f"{_group(t.group) or 'best'}: {_num(t.score)} (trial {t.id})"
+    parts = [f"{_group(t.group) or 'best'}: {number(t.score)} (trial {t.id})"
              for t in best.values()]
     return "Best per target value — " + "; ".join(parts) + "."
 
 
 def _group(g: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={_num(v)}" for k, v in g.items())
+    return ", ".join(f"{k}={number(v)}" for k, v in g.items())
 
 
 def _round_summary(ev: Evidence, r: RoundRecord) -> dict[str, Any]:

@@ -15,12 +15,12 @@ WAL mode never block the workers' writes, and analyses are cached until the roun
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from tunebook.core.errors import NotFoundError, SpecError, TunebookError
+from tunebook.core.html import number
 from tunebook.core.jsonable import to_jsonable as jsonable
 from tunebook.core.spec import ProjectSpec, load_project
 from tunebook.core.trial import RoundRecord
@@ -183,7 +183,7 @@ def create_app(project_file: Path, store_url: str | None, access: Access) -> Any
     env = Environment(loader=FileSystemLoader(PACKAGE / "templates"),
                       autoescape=select_autoescape(default=True), trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters["num"] = _num
+    env.filters["num"] = number
     env.filters["when"] = _when
     env.filters["tojson_safe"] = lambda v: json.dumps(jsonable(v)).replace("<", "\\u003c")
 
@@ -300,16 +300,6 @@ def _score_metric(project: ProjectSpec) -> str:
     if isinstance(project.score, str):
         return project.score
     return project.scorer().needs[0]
-
-
-def _num(x: Any, digits: int = 4) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, float):
-        return f"{x:.{digits}g}" if math.isfinite(x) else str(x)
-    return str(x)
 
 
 def _when(ts: float | None) -> str:
