@@ -68,8 +68,7 @@ def make_project(folder: Path, n_trials: int, n_steps: int, project: dict[str, A
     store = Store(folder / ".tunebook" / "store.db")
     p = parse_project(proj)
     spec = parse_round({**ROUND, "budget": n_trials // 2})
-    record = store.create_round(spec.name, spec.question, spec.model_dump(mode="json"),
-                                p.model_dump(mode="json"))
+    record = store.create_round(spec, p)
     rng = random.Random(0)
     rows = []
     for i in range(n_trials):
