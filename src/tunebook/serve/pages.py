@@ -18,10 +18,12 @@ from typing import Any
 
 from tunebook.analysis.findings import Finding
 from tunebook.core.decisions import BaselinePayload, Payload, PromotionPayload
+from tunebook.core.html import number
 from tunebook.core.spec import ProjectSpec
 from tunebook.core.trial import ArtifactRecord, DecisionRecord, RoundRecord, TrialRecord
 from tunebook.rounds.lifecycle import ranked
 from tunebook.store import Store, redact
+from tunebook.store.rows import finite
 
 CURVE_POINTS = 400   # a curve sent to the browser is thinned to about this many points
 
@@ -140,7 +142,7 @@ def round_table(store: Store, record: RoundRecord, mark: str | None = None) -> R
     for t in trials:
         counts[t.status] = counts.get(t.status, 0) + 1
     rows = [TrialRow(t.id, t.number, t.kind, t.status, t.seed,
-                     [t.config.get(k) for k in columns], t.best_step, _finite(t.score),
+                     [t.config.get(k) for k in columns], t.best_step, finite(t.score),
                      t.feasible, t.attempts, t.duration, _last_line(t.error))
             for t in trials]
     scorer = project.scorer()
@@ -167,10 +169,10 @@ def round_summary(store: Store, r: RoundRecord) -> RoundSummary:
     if not best:
         answer = "no completed feasible trial yet"
     else:
-        answer = "; ".join(f"{_group(t.group) or 'best'}: {_fmt(t.score)} (trial {t.id})"
+        answer = "; ".join(f"{_group(t.group) or 'best'}: {number(t.score)} (trial {t.id})"
                            for t in best.values())
     return RoundSummary(r.name, r.kind, r.question, counts, top.id if top else None,
-                        _finite(top.score) if top else None, answer)
+                        finite(top.score) if top else None, answer)
 
 
 def _best_of(trials: list[TrialRecord], record: RoundRecord) -> TrialRecord | None:
@@ -217,7 +219,7 @@ def curve_series(curve: dict[int, dict[str, float]], metric: str,
     if len(steps) > max_points:
         stride = math.ceil(len(steps) / max_points)
         steps = steps[::stride] + ([steps[-1]] if (len(steps) - 1) % stride else [])
-    return Series(metric, steps, [_finite(curve[s][metric]) for s in steps])
+    return Series(metric, steps, [finite(curve[s][metric]) for s in steps])
 
 
 def live_curves(store: Store, record: RoundRecord, metric: str, limit: int = 12) -> list[Series]:
@@ -253,19 +255,11 @@ def store_label(store: Store) -> str:
     return redact(store.url)
 
 
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
-
-
 def _last_line(error: str | None) -> str | None:
     if not error:
         return None
     lines = error.strip().splitlines()
     return lines[-1] if lines else None
-
-
-def _fmt(x: float | None) -> str:
-    return "–" if x is None else f"{x:.4g}"
 
 
 def _group(g: dict[str, Any]) -> str:
