@@ -165,20 +165,24 @@ def _recorded(ev: Evidence) -> Verdict:
                 + ", ".join(metrics[:6]))
 
 
-def _analysis(ev: Evidence) -> tuple[RoundRecord, RoundAnalysis | Missing] | None:
+def _analysis(ev: Evidence) -> tuple[RoundRecord, RoundAnalysis] | Verdict:
+    """The latest round and its analysis, or the verdict saying what to run first."""
     r = _latest(ev)
-    return None if r is None else (r, ev.analysis(r))
+    if r is None:
+        return _no_round()
+    a = ev.analysis(r)
+    if isinstance(a, Missing):
+        return todo(a.command, a.message)
+    return r, a
 
 
 @item("3.3.axis_plots", "Hyperparameter axis plots: best points at the boundary (expand the "
       "range)? many divergent points?")
 def _axes(ev: Evidence) -> Verdict:
     read = _analysis(ev)
-    if read is None:
-        return _no_round()
+    if isinstance(read, Verdict):
+        return read
     r, a = read
-    if isinstance(a, Missing):
-        return todo(a.command, a.message)
     found = findings_of(a, AXIS_CODES)
     # A best trial at an edge, confirmed or not, is never "no best point at a boundary".
     boundary = [f for f in found if f.code in ("boundary", "edge_best")]
@@ -193,11 +197,9 @@ def _axes(ev: Evidence) -> Verdict:
       "saturation, instabilities?")
 def _curves(ev: Evidence) -> Verdict:
     read = _analysis(ev)
-    if read is None:
-        return _no_round()
+    if isinstance(read, Verdict):
+        return read
     r, a = read
-    if isinstance(a, Missing):
-        return todo(a.command, a.message)
     found = findings_of(a, CURVE_CODES)
     return done(f"tunebook analyze {r.name}: curves of the top trials checked",
                 *[f"{f.code}: {f.message}" for f in found],
