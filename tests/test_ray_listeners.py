@@ -16,16 +16,19 @@ from tunebook.core.spec import load_project, parse_round
 from tunebook.rounds.lifecycle import create_round
 from tunebook.store import Store
 from tunebook.workers.execute import run_round
+from tunebook.workers.limits import TrialLimits
 
 pytest.importorskip("ray")
 
 TRAIN_PY = '''
-import os, subprocess
+import os, subprocess, time
 from pathlib import Path
 
 def train(config, run):
     out = Path(__file__).parent / "seen"
     out.mkdir(exist_ok=True)
+    if list(out.glob("ss-*")):  # the second trial hangs without logging: the limit ends it
+        time.sleep(60)
     try:
         ss = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
     except OSError:
@@ -43,8 +46,12 @@ def test_what_a_local_ray_instance_listens_on(tmp_path: Path,
     pdir = write_project(tmp_path / "proj", train_py=TRAIN_PY)
     store = Store(tmp_path / "s.db")
     create_round(store, load_project(pdir / "tunebook.yaml"), parse_round(round_dict(budget=2)))
-    assert run_round(store, "r1", pdir, workers=1, executor="ray",
-                     show_progress=False) == {"completed": 2}
+    # Limits given to run_round travel with the Ray tasks, as they do to local workers.
+    assert run_round(store, "r1", pdir, workers=1, executor="ray", show_progress=False,
+                     limits=TrialLimits(no_progress_timeout_s=3)) == {"completed": 1,
+                                                                      "failed": 1}
+    failed = [t for t in store.trials() if t.status == "failed"]
+    assert "no_progress_timeout_s" in (failed[0].error or ""), failed[0].error
     seen = pdir / "seen"
     assert list(seen.glob("ss-*"))
     if not shutil.which("ss"):

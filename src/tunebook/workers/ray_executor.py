@@ -41,8 +41,8 @@ def run_with_ray(store: Store, round_name: str, project_dir: str, workers: int, 
                  lease_s: float, show_progress: bool, address: str | None = None,
                  num_gpus: float = 0.0, limits: TrialLimits | None = None) -> dict[str, int]:
     """``num_gpus`` per worker task: Ray places each on its own GPU(s) (or packs fractions)
-    and sets the task's ``CUDA_VISIBLE_DEVICES`` itself. ``limits`` given here do not travel to
-    the cluster: each worker applies the round's and project's own trial limits."""
+    and sets the task's ``CUDA_VISIBLE_DEVICES`` itself. ``limits`` travel with each task and
+    tighten the round's and the project's own trial limits, as on local workers."""
     ray = _ray()
     started_here = not ray.is_initialized()
     if started_here:
@@ -65,7 +65,8 @@ def run_with_ray(store: Store, round_name: str, project_dir: str, workers: int, 
 
     @ray.remote(max_retries=0)  # retries are the store's job (leases)
     def _task(url: str, name: str, pdir: str, worker: str) -> int:
-        return worker_loop(url, name, pdir, worker=worker, threads=threads, lease_s=lease_s)
+        return worker_loop(url, name, pdir, worker=worker, threads=threads, lease_s=lease_s,
+                           limits=limits)
 
     record = store.round(round_name)
     try:
