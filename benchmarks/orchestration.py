@@ -312,8 +312,9 @@ def main() -> None:
                     news.append(line)
                     print(line, flush=True)
     ended = f"load average {' '.join(loadavg())} at the end"
-    cmd = "PYTHONPATH=src python benchmarks/orchestration.py " + " ".join(
-        a for a in sys.argv[1:] if not a.startswith("postgresql"))
+    shown = [a for i, a in enumerate(sys.argv[1:])
+             if not a.startswith("postgresql") and a != "--out" and sys.argv[i] != "--out"]
+    cmd = "PYTHONPATH=src python benchmarks/orchestration.py " + " ".join(shown)
     if args.postgres:
         cmd = cmd.replace("--postgres", "--postgres URL")
     page = ["# Orchestration cost per trial as the round grows", "",
