@@ -9,7 +9,7 @@ from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import FINISHED, RoundKind, RoundRecord, TrialRecord
 from tunebook.rounds.config import base_config
 from tunebook.rounds.fidelity import check as check_fidelity
-from tunebook.rounds.fidelity import expected_extra, first_stage
+from tunebook.rounds.fidelity import expected_extra, first_stage, new_configs
 from tunebook.rounds.warm import compatible, enqueued, warm, warm_trials
 from tunebook.search import Searcher, make_searcher, upfront
 from tunebook.store import Store, group_key
@@ -71,6 +71,7 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
     items: list[dict[str, Any]] = []
     added: list[int] = []
     prior = warm_trials(store, spec)
+    room = new_configs(store, record)  # an asynchronous short-then-long round: one at a time
     for group in space.target_groups():
         mine = [t for t in existing if group_key(t.group) == group_key(group)]
         gspace = space.for_group(group)  # conditional hyperparameters exist per target value
@@ -80,7 +81,7 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
                 added += store.add_trials(record.id, picked, max_per_group=len(picked))
                 mine = [t for t in store.trials(record.id, kind="search")
                         if group_key(t.group) == group_key(group)]
-        left = spec.budget - len(mine)
+        left = spec.budget - len(mine) if room is None else min(room, spec.budget - len(mine))
         if left <= 0:
             continue
         searcher = group_searcher(project, spec, group)
@@ -89,13 +90,13 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
                                       spec.space.for_group(group), group))
         searcher.update(mine)
         n = left
-        if searcher.adaptive:
+        if searcher.adaptive and room is None:
             queued = sum(t.status == "queued" for t in mine)
             n = min(left, max((want or 1) - queued, upfront(searcher)))
             if n <= 0:
                 continue
         batch = group_items(project, spec, group, searcher.suggest(n), len(mine))
-        if searcher.adaptive:
+        if searcher.adaptive or room is not None:
             # Suggestions rest on the group's trials as read above; if another worker queued
             # one meanwhile the count has moved and the store refuses these (no duplicates).
             added += store.add_trials(record.id, batch,

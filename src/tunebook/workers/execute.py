@@ -230,8 +230,10 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
             while (max_trials is None or ran < max_trials) and not stop.is_set():
                 store.reap(record.id, max_attempts=attempts)
                 if record.kind == "search":
+                    # A short-then-long round's promotions first: an asynchronous round
+                    # queues a new config only when nothing (no promotion) is queued.
+                    advance(store, record)
                     fill(store, record)
-                    advance(store, record)  # queue a short-then-long round's next stage when due
                 claimed = store.claim(record.id, worker, lease_s)
                 if claimed is None:
                     if progress(store, record).done:
