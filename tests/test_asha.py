@@ -256,3 +256,40 @@ def test_any_finishing_order_ends_with_the_end_rule_and_an_exact_total(
         assert pr.done and pr.total == len(trials) and search_finished(store, rec)
     finally:
         store.close()
+
+
+def test_cli_round_status_shows_the_rungs_and_the_report_reads_the_round(
+        pdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import sys
+
+    import yaml
+
+    from tunebook.cli import app
+    from tunebook.cli.output import run_app
+
+    def cli(*args: str) -> tuple[int, Any]:
+        monkeypatch.chdir(pdir)
+        monkeypatch.setattr(sys, "argv", ["tunebook", *args])
+        capsys.readouterr()
+        code = run_app(app)
+        out = capsys.readouterr().out
+        return code, json.loads(out) if "--json" in args else out
+
+    spec = {"name": "r1", "question": "what lr?", "budget": 6, "seed": 0,
+            "algorithm": "quasi_random", "max_train_steps": 40, "params": {"lr": LR},
+            "fidelity": {"fraction": 0.25, "keep": 0.5, **ASYNC}}
+    (pdir / "round.yaml").write_text(yaml.safe_dump(spec))
+    assert cli("round", "new", "round.yaml", "--json")[0] == 0
+    code, data = cli("round", "run", "r1", "--executor", "inline", "--json")
+    assert code == 0 and data["best"]["kind"] == "stage2"
+    code, data = cli("round", "status", "r1", "--json")
+    assert code == 0 and data["done"] and data["finished"] == data["total"]
+    fid = data["fidelity"]
+    assert fid["promotion"] == "asynchronous"
+    assert [s["trials"] for s in fid["stages"]][0] == 6 and fid["stages"][1]["trials"] >= 3
+    out = cli("round", "status", "r1")[1]
+    assert "stage 2 at 1 of max_train_steps" in out and "asynchronous promotion" in out
+    out = cli("report", "r1", "--out", str(tmp_path / "r.html"))[1]
+    assert "wrote the round report" in out and (tmp_path / "r.html").stat().st_size > 10_000

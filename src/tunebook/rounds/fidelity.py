@@ -380,6 +380,7 @@ class FidelityReport:
     steps_spent: int
     steps_all_full: int | None   # every stage-1 config trained at full length instead
     share: float | None          # steps_spent / steps_all_full
+    promotion: str = "synchronous"  # or "asynchronous": planned is then the synchronous count
 
 
 def _ran(t: TrialRecord, last_step: dict[int, int]) -> int:
@@ -411,4 +412,6 @@ def report(store: Store, record: RoundRecord) -> FidelityReport:
     all_full = (sum(int(x) for x in full_steps if x is not None)
                 if stage1 and all(x is not None for x in full_steps) else None)
     share = spent / all_full if all_full else None
-    return FidelityReport(record.name, rows, spent, all_full, share)
+    fid = spec.fidelity
+    return FidelityReport(record.name, rows, spent, all_full, share,
+                          fid.promotion if fid is not None else "synchronous")
