@@ -60,6 +60,12 @@ REPLAY_PY = '''
 """Replay a learning curve recorded from the digits CNN (benchmarks/fidelity_async.py)."""
 import json, os, time
 
+# What an asynchronous round's worker imports at its first suggestion (the searcher's scipy, ~2 s
+# a process on the loaded 2-core box): imported here, at worker start, in both modes, so that
+# one-time start-up cost does not count as scheduling idle (a synchronous round's workers never
+# suggest: the parent queued every stage-1 config).
+import scipy.stats.qmc  # noqa: F401
+
 CURVES = {c["key"]: c for c in json.load(open(os.environ["TUNEBOOK_REPLAY"]))["configs"]}
 
 

@@ -293,3 +293,33 @@ def test_cli_round_status_shows_the_rungs_and_the_report_reads_the_round(
     assert "stage 2 at 1 of max_train_steps" in out and "asynchronous promotion" in out
     out = cli("report", "r1", "--out", str(tmp_path / "r.html"))[1]
     assert "wrote the round report" in out and (tmp_path / "r.html").stat().st_size > 10_000
+
+
+def test_idle_workers_racing_for_new_configs_each_get_their_own(pdir: Path,
+                                                                store: Store) -> None:
+    """ASHA's "otherwise start a new config": four idle workers at once start four configs,
+    each a distinct point of the searcher (no duplicate seed), none sent to sleep."""
+    from tunebook.rounds.lifecycle import start_config
+
+    name = make_round(store, pdir, budget=6, fidelity={"fraction": 0.25, "keep": 0.5, **ASYNC})
+    gate = threading.Barrier(4)
+    got: list[int] = []
+
+    def idle_worker() -> None:
+        mine = Store(store.url)
+        try:
+            gate.wait(30)
+            got.extend(start_config(mine, mine.round(name)))
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=idle_worker) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    trials = store.trials(store.round(name).id)
+    assert len(got) == 4 and len(trials) == 1 + 4  # the one queued at creation, and theirs
+    assert len({t.seed for t in trials}) == 5 and len({t.config["lr"] for t in trials}) == 5
+    assert start_config(store, store.round(name)) and not start_config(
+        store, store.round(name))  # the sixth, then the budget is used
