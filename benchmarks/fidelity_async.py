@@ -45,7 +45,7 @@ STEPS = 400            # full length (the digits baseline's max_train_steps)
 EVAL_EVERY = 25
 BUDGET = 32            # stage-1 configs per round seed
 SEEDS = (0, 1)
-FIDELITY = {"stages": 3, "fraction": 0.125, "keep": 0.33}
+FIDELITY: dict[str, Any] = {"stages": 3, "fraction": 0.125, "keep": 0.33}
 
 PARAMS: dict[str, Any] = {
     "lr": {"role": "nuisance", "type": "float", "low": 1e-4, "high": 3e-2, "scale": "log"},
@@ -240,6 +240,17 @@ def table(ms: list[Measure]) -> str:
         rows.append(f"| {mode} | {len(mine)} | {med('idle'):.1%} | {med('wall_s'):.1f} | "
                     f"{med('to_best_s'):.1f} | {med('steps'):.0f} | {med('trial_seconds'):.1f} | "
                     f"{med('answer'):.4f} |")
+    pairs: dict[tuple[int, int], dict[str, Measure]] = {(m.seed, m.repeat): {} for m in ms}
+    for m in ms:
+        pairs[(m.seed, m.repeat)][m.mode] = m
+    both = [p for p in pairs.values() if len(p) == 2]
+    for attr, what in (("to_best_s", "time to best"), ("wall_s", "wall"), ("idle", "idle")):
+        ratios = [getattr(p["asynchronous"], attr) / getattr(p["synchronous"], attr)
+                  for p in both if getattr(p["synchronous"], attr)]
+        better = sum(r < 1 for r in ratios)
+        rows.append(f"\n{what}: asynchronous / synchronous, median {statistics.median(ratios):.2f}"
+                    f" over {len(ratios)} paired rounds; lower in {better} of them"
+                    if ratios else "")
     return "\n".join(rows)
 
 
@@ -250,7 +261,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--scale", type=float, default=1.0,
                     help="replay time per recorded second (smaller: a faster benchmark)")
+    ap.add_argument("--stages", type=int, default=FIDELITY["stages"])
+    ap.add_argument("--fraction", type=float, default=FIDELITY["fraction"])
+    ap.add_argument("--keep", type=float, default=FIDELITY["keep"])
     args = ap.parse_args()
+    FIDELITY.update(stages=args.stages, fraction=args.fraction, keep=args.keep)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "digits"
         if args.record:
@@ -260,8 +275,9 @@ def main() -> None:
             return
         load = os.getloadavg()
         ms = compare(folder, args.workers, args.repeats, args.scale)
-    print(f"\n{args.workers} workers, medians over {args.repeats} repeats x round seeds "
-          f"{list(SEEDS)}; load average before {load[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+    print(f"\n{args.workers} workers, fidelity {FIDELITY}, medians over {args.repeats} repeats "
+          f"x round seeds {list(SEEDS)}; load average before {load[0]:.2f}, after "
+          f"{os.getloadavg()[0]:.2f}")
     print(table(ms))
 
 

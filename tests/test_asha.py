@@ -323,3 +323,42 @@ def test_idle_workers_racing_for_new_configs_each_get_their_own(pdir: Path,
     assert len({t.seed for t in trials}) == 5 and len({t.config["lr"] for t in trials}) == 5
     assert start_config(store, store.round(name)) and not start_config(
         store, store.round(name))  # the sixth, then the budget is used
+
+
+def _bench() -> Any:
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fidelity_async.py"
+    spec = importlib.util.spec_from_file_location("bench_fidelity_async", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_fidelity_async"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_replays_every_config_its_rounds_queue_and_counts_idle(
+        pdir: Path, store: Store) -> None:
+    """The recorded curves cover the configs the benchmark's rounds queue (a change to the
+    searcher's points would need a new recording), and idle is the share outside trials."""
+    import json
+
+    bench = _bench()
+    recorded = {c["key"] for c in json.loads(bench.CURVES.read_text())["configs"]}
+    for seed in bench.SEEDS:
+        make_round(store, pdir, name=f"b{seed}", seed=seed, budget=bench.BUDGET,
+                   params=bench.PARAMS)
+        trials = store.trials(store.round(f"b{seed}").id)
+        assert {bench.key(t.config) for t in trials} <= recorded
+    t = store.trials(store.round("b0").id)[0]
+
+    def ran(tid: int, start: float, end: float, steps: int) -> TrialRecord:
+        return TrialRecord(**{**t.to_dict(), "id": tid, "started_at": start, "finished_at": end,
+                              "config": {**t.config, "max_train_steps": steps}})
+
+    # Two workers over 10 s: busy 10 + 4 s -> idle 6 of 20.
+    ms = [ran(1, 0.0, 10.0, 400), ran(2, 0.0, 4.0, 50)]
+    m = bench.measure("synchronous", 0, 0, ms, ms[0], workers=2)
+    assert (m.wall_s, m.idle, m.to_best_s, m.steps, m.trial_seconds) == (10.0, 0.3, 10.0, 450,
+                                                                          14.0)
