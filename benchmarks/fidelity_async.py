@@ -244,11 +244,12 @@ def table(ms: list[Measure]) -> str:
     for m in ms:
         pairs[(m.seed, m.repeat)][m.mode] = m
     both = [p for p in pairs.values() if len(p) == 2]
+    rows.append("")
     for attr, what in (("to_best_s", "time to best"), ("wall_s", "wall"), ("idle", "idle")):
         ratios = [getattr(p["asynchronous"], attr) / getattr(p["synchronous"], attr)
                   for p in both if getattr(p["synchronous"], attr)]
         better = sum(r < 1 for r in ratios)
-        rows.append(f"\n{what}: asynchronous / synchronous, median {statistics.median(ratios):.2f}"
+        rows.append(f"{what}: asynchronous / synchronous, median {statistics.median(ratios):.2f}"
                     f" over {len(ratios)} paired rounds; lower in {better} of them"
                     if ratios else "")
     return "\n".join(rows)
