@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import FINISHED, RoundKind, RoundRecord, TrialRecord
 from tunebook.rounds.config import base_config
+from tunebook.rounds.fidelity import asynchronous, expected_extra, first_stage, new_configs
 from tunebook.rounds.fidelity import check as check_fidelity
-from tunebook.rounds.fidelity import expected_extra, first_stage
 from tunebook.rounds.warm import compatible, enqueued, warm, warm_trials
 from tunebook.search import Searcher, make_searcher, upfront
 from tunebook.store import Store, group_key
@@ -58,13 +59,15 @@ def group_items(project: ProjectSpec, spec: RoundSpec, group: dict[str, Any],
 
 
 def fill(store: Store, record: RoundRecord, want: int | None = None,
-         full: set[str] | None = None) -> list[int]:
+         full: set[str] | None = None, room: int | None = None) -> list[int]:
     """Queue the round's next trials, never beyond its budget per target group.
 
     Non-adaptive searchers queue the whole budget at once (the points do not depend on results).
     Adaptive ones keep ``want`` queued trials per group (default 1) from what is known now, or
     more while their suggestions do not depend on results yet (an explore-exploit start), so
     parallel workers never wait and each suggestion sees every trial already handed out.
+    An asynchronous short-then-long round queues at most ``room`` new configs per group
+    (default: one when nothing is queued, see ``fidelity.new_configs``).
 
     ``full``: the keys (``group_key``) of target groups known to be at their budget, skipped
     without a read; the groups found full are added to it. A worker keeps one set across its
@@ -81,6 +84,8 @@ def fill(store: Store, record: RoundRecord, want: int | None = None,
     added: list[int] = []
     existing: list[TrialRecord] | None = None
     prior: list[TrialRecord] | None = None
+    if room is None:  # an asynchronous short-then-long round: one at a time
+        room = new_configs(store, record)
     for group in groups:
         key = group_key(group)
         count = have.get(key, 0)
@@ -94,6 +99,8 @@ def fill(store: Store, record: RoundRecord, want: int | None = None,
         if count >= spec.budget:
             full.add(key)
             continue
+        if room == 0:
+            continue
         if existing is None:
             existing = store.trials(record.id, kind="search")
         mine = [t for t in existing if group_key(t.group) == key]
@@ -101,6 +108,8 @@ def fill(store: Store, record: RoundRecord, want: int | None = None,
         if left <= 0:
             full.add(key)
             continue
+        if room is not None:
+            left = min(room, left)
         searcher = group_searcher(project, spec, group)
         if prior is None:
             prior = warm_trials(store, spec)
@@ -108,7 +117,7 @@ def fill(store: Store, record: RoundRecord, want: int | None = None,
             warm(searcher, compatible(prior, base_config(project, spec), gspace, group))
         searcher.update(mine)
         n = left
-        if searcher.adaptive:
+        if searcher.adaptive and room is None:
             queued = sum(t.status == "queued" for t in mine)
             n = min(left, max((want or 1) - queued, upfront(searcher)))
             if n <= 0:
@@ -116,12 +125,34 @@ def fill(store: Store, record: RoundRecord, want: int | None = None,
         batch = group_items(project, spec, group, searcher.suggest(n), len(mine))
         # One transaction per group: the budget check is per group, and a round of 100,000
         # trials never holds every group's configs at once. A non-adaptive group's points
-        # depend only on their index, so whoever queues them queues the same ones; an adaptive
-        # group's suggestions rest on its trials as read above: if another worker queued one
-        # meanwhile the count has moved and the store refuses these (no duplicates).
+        # depend only on their index, so whoever queues them queues the same ones. Otherwise
+        # the suggestions rest on the group's trials as read above: if another worker queued
+        # one meanwhile the count has moved and the store refuses these (no duplicates).
+        exact = searcher.adaptive or room is not None
         added += store.add_trials(record.id, batch, max_per_group=(
-            len(mine) + len(batch) if searcher.adaptive else spec.budget))
+            len(mine) + len(batch) if exact else spec.budget))
     return added
+
+
+def start_config(store: Store, record: RoundRecord, tries: int = 8) -> list[int]:
+    """For a worker that found nothing to claim in an asynchronous short-then-long round:
+    queue one new stage-1 config per target group (ASHA's "otherwise start a new config").
+
+    Workers looking at once race for the same next config, and the store refuses all but
+    one; each loser takes the config after it instead of sleeping. [] for any other round,
+    or when the stage-1 budget is used.
+    """
+    if not asynchronous(record):
+        return []
+    for _ in range(tries):
+        added = fill(store, record, room=1)
+        if added:
+            return added
+        have = Counter(group_key(t.group) for t in store.trials(record.id, kind="search"))
+        if all(have[group_key(g)] >= record.spec.budget
+               for g in record.spec.space.target_groups()):
+            return []
+    return []
 
 
 @dataclass(frozen=True)
@@ -191,4 +222,4 @@ def all_failed(store: Store, record: RoundRecord) -> str | None:
 
 
 __all__ = ["Progress", "all_failed", "base_config", "best_trials", "create_round", "fill",
-           "group_items", "group_searcher", "progress", "ranked"]
+           "group_items", "group_searcher", "progress", "ranked", "start_config"]

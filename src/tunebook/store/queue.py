@@ -17,7 +17,7 @@ from tunebook.core.jsonable import to_jsonable
 from tunebook.core.spec import RoundSpec
 from tunebook.core.trial import TrialKind, TrialRecord, check_transition
 from tunebook.store.base import StoreBase
-from tunebook.store.connection import executemany, transient
+from tunebook.store.connection import transient
 from tunebook.store.rows import (
     clean,
     dumps,
@@ -32,11 +32,13 @@ _CHUNK = 1_000  # rows per executemany when queueing many trials
 
 
 def _insert_sql(dialect: str) -> str:
-    """The driver-level INSERT of queued trials (``executemany``: no per-row statement)."""
-    json_ = "CAST(? AS JSON)" if dialect == "postgresql" else "?"
+    """The driver-level INSERT of queued trials: ``exec_driver_sql`` with many rows is one
+    ``executemany`` (no SQLAlchemy statement per row), and connection events still see it."""
+    mark = "?" if dialect == "sqlite" else "%s"  # the driver's own parameter style
+    json_ = f"CAST({mark} AS JSON)" if dialect == "postgresql" else mark
     return ("INSERT INTO trials (round_id, number, kind, grp, config, seed, status, attempts, "
-            f"created_at, parent_id, meta) VALUES (?, ?, ?, {json_}, {json_}, ?, ?, ?, ?, ?, "
-            f"{json_})")
+            f"created_at, parent_id, meta) VALUES ({mark}, {mark}, {mark}, {json_}, {json_}, "
+            f"{mark}, {mark}, {mark}, {mark}, {mark}, {json_})")
 
 
 class TrialQueue(StoreBase):
@@ -77,10 +79,10 @@ class TrialQueue(StoreBase):
                              item.get("parent_id"), dumps(item.get("meta", {}))))
                 number += 1
                 if len(rows) >= _CHUNK:
-                    executemany(conn, self.dialect, sql, rows)
+                    conn.exec_driver_sql(sql, rows)  # the driver's executemany
                     rows = []
             if rows:
-                executemany(conn, self.dialect, sql, rows)
+                conn.exec_driver_sql(sql, rows)
             if number == first:
                 return []
             # The numbers are this round's and the transaction holds its budget lock: the rows

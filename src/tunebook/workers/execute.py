@@ -36,7 +36,7 @@ from tunebook.core.score import best_step, formula_name, metric_key
 from tunebook.core.spec import load_pipeline
 from tunebook.core.trial import RoundRecord, TrialRecord
 from tunebook.rounds.fidelity import advance
-from tunebook.rounds.lifecycle import fill, progress
+from tunebook.rounds.lifecycle import fill, progress, start_config
 from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.connection import disk_full
@@ -243,9 +243,13 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
                     store.reap(record.id, max_attempts=attempts)
                     next_reap = time.monotonic() + reap_every
                 if record.kind == "search":
+                    # A short-then-long round's promotions first: an asynchronous round
+                    # queues a new config only when nothing (no promotion) is queued.
+                    advance(store, record)
                     fill(store, record, full=full)
-                    advance(store, record)  # queue a short-then-long round's next stage when due
                 claimed = store.claim(record.id, worker, lease_s)
+                if claimed is None and start_config(store, record):  # asynchronous rounds
+                    claimed = store.claim(record.id, worker, lease_s)
                 if claimed is None:
                     next_reap = 0.0
                     if progress(store, record).done:
