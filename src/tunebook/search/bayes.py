@@ -16,7 +16,8 @@ What the model is told, trial by trial:
   the group is asked again, then replaced by the next quasi-random point.
 
 ``explore_exploit`` runs in up to three phases per target group: a quasi-random start of
-2(d+1) trials, the model, and, in a continuous space of 4 or more dimensions whose budget
+2(d+1) trials (at most 20; at most 10, Optuna's start, when the space has a choice or an int:
+``start_size``), the model, and, in a continuous space of 4 or more dimensions whose budget
 leaves room for at least five CMA-ES generations in its second half, a local phase
 (``tunebook.search.local``): CMA-ES from the best config so far for the last half of the
 budget.
@@ -52,23 +53,40 @@ if TYPE_CHECKING:
 GP_MAX_TRIALS = 100  # the GP models a group while its model phase is at most this many trials
 MIN_FINISHED = 2  # a model needs at least this many finished trials; before, quasi-random
 START_MIN, START_MAX = 5, 20
+# A space with a choice or an int ("mixed") starts its model after at most this many
+# quasi-random trials, Optuna's default start: on the deep-learning table
+# (benchmarks/search/dltable.py) the 2(d+1) = 20 start of a 9-dimensional space spent the whole of
+# a 20-trial budget and 40% of a 50-trial one exploring, and lost to Optuna's GP and TPE there.
+START_MAX_MIXED = 10
 LOCAL_FRACTION = 0.5  # the share of an explore_exploit budget spent refining with CMA-ES ...
 LOCAL_GENERATIONS = 5  # ... when it holds at least this many CMA-ES generations ...
 LOCAL_MIN_DIM = 4  # ... in this many dimensions or more (BBOB: it helps at 5-D, not at 2-D, 3-D)
 Sampler = Literal["auto", "gp", "tpe"]
 
 
-def start_size(dim: int, budget: int | None = None) -> int:
-    """Quasi-random trials before the model takes over: 2(d+1) within [5, 20], <= the budget.
+def start_size(dim: int, budget: int | None = None, mixed: bool = False) -> int:
+    """Quasi-random trials before the model takes over: 2(d+1) within [5, 20] for a space of
+    floats, within [5, 10] for a ``mixed`` one (a choice or an int); never over the budget.
 
-    A budget no larger than that is all exploration: a model fit on fewer points than
-    2(d+1) would guess, not exploit.
+    A budget no larger than that is all exploration: a model fit on fewer points would guess,
+    not exploit. Why the two caps: on COCO BBOB (all floats) the GP after a 2(d+1) start is
+    best or tied with Optuna's best sampler; on the deep-learning table (choices, ordinal ints
+    and log floats, 9 dimensions) a start of 20 lost to Optuna's samplers, which model after 10
+    (docs/search.md has the numbers).
 
     >>> start_size(2), start_size(5, budget=100), start_size(3, budget=6)
     (6, 12, 6)
+    >>> start_size(9), start_size(9, mixed=True), start_size(9, budget=8, mixed=True)
+    (20, 10, 8)
     """
-    n = min(max(2 * (dim + 1), START_MIN), START_MAX)
+    cap = START_MAX_MIXED if mixed else START_MAX
+    n = min(max(2 * (dim + 1), START_MIN), cap)
     return n if budget is None else min(n, budget)
+
+
+def mixed(space: Space) -> bool:
+    """Whether a nuisance dimension is a choice or an int (the start rule's "mixed" space)."""
+    return any(p.kind != "float" for p in space.nuisance.values())
 
 
 class BayesianSearcher:
@@ -321,7 +339,7 @@ class ExploreExploitSearcher(BayesianSearcher):
     def _start(self) -> int:
         if self.space.dim == 0:
             return self.budget if self.budget is not None else 1 << 30
-        return start_size(self.space.dim, self.budget)
+        return start_size(self.space.dim, self.budget, mixed=mixed(self.space))
 
     @property
     def local_from(self) -> int | None:
