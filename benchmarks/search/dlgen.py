@@ -6,7 +6,7 @@ floats, one linear float), trained on several datasets that scikit-learn ships (
 ==============  ================================  ==========================================
 name            kind, range                       grid (a suggestion snaps to the nearest)
 ==============  ================================  ==========================================
-optimizer       choice                            adam, sgd (momentum 0.9), rmsprop
+optimizer       choice                            adam, sgd (momentum 0.9)
 activation      choice                            relu, tanh
 batch_size      choice                            16, 32, 64
 schedule        choice                            constant, cosine (to zero at the end)
@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 GRID: dict[str, list[Any]] = {
-    "optimizer": ["adam", "sgd", "rmsprop"],
+    "optimizer": ["adam", "sgd"],
     "activation": ["relu", "tanh"],
     "batch_size": [16, 32, 64],
     "schedule": ["constant", "cosine"],
