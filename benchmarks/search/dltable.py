@@ -352,59 +352,78 @@ def regrets(rows: list[dict[str, Any]], budget: int) -> dict[tuple[str, int], di
         else:
             continue
         gap = r["table_median"] - r["table_best"]
-        out.setdefault((r["problem"], r["rep"]), {})[r["method"]] = (
-            (min(values) - r["table_best"]) / gap)
+        # Never below 0: the values were rounded to 6 decimals, the table's best was not.
+        out.setdefault((r["problem"], r["rep"]), {})[r["method"]] = max(
+            0.0, (min(values) - r["table_best"]) / gap)
     return out
 
 
 def markdown(rows: list[dict[str, Any]], methods: Sequence[str], base: str = "tunebook") -> str:
+    """Per budget: the median normalized regret per method (tuned-on, held-out and all pairs,
+    then per problem), and the base method against each other one pair by pair.
+
+    The pairs are those the base method has; a method run on fewer of them (a partial run, or
+    one not run at that budget) shows its number of pairs beside its median and is left out of
+    the bold "best" of that row.
+    """
     from scipy.stats import wilcoxon
 
     lines = []
     for budget in BUDGETS:
-        by = regrets(rows, budget)
-        full = {k: v for k, v in by.items() if all(m in v for m in methods)}
-        if not full:
+        by = {k: v for k, v in regrets(rows, budget).items() if base in v}
+        shown = [m for m in methods if any(m in v for v in by.values())]
+        if not by or len(shown) < 2:
             continue
-        sections = {"tuned on": [k for k in full if not PROBLEMS[k[0]].held_out],
-                    "held out": [k for k in full if PROBLEMS[k[0]].held_out],
-                    "all": list(full)}
+        pairs = list(by)
+        sections = {"tuned on": [k for k in pairs if not PROBLEMS[k[0]].held_out],
+                    "held out": [k for k in pairs if PROBLEMS[k[0]].held_out], "all": pairs}
+        for name in sorted({k[0] for k in pairs}):
+            tag = " (held out)" if PROBLEMS[name].held_out else ""
+            sections[name + tag] = [k for k in pairs if k[0] == name]
         lines += [f"**Budget {budget}: median normalized regret (0 = the table's best config, "
                   "1 = the median config; lower is better)**", "",
-                  "| problems | pairs | " + " | ".join(LABELS[m] for m in methods) + " |",
-                  "|---|---:|" + "---:|" * len(methods)]
+                  "| problems | pairs | " + " | ".join(LABELS[m] for m in shown) + " |",
+                  "|---|---:|" + "---:|" * len(shown)]
         for label, keys in sections.items():
             if not keys:
                 continue
-            med = {m: float(np.median([full[k][m] for k in keys])) for m in methods}
-            top = min(med.values())
-            cells = [f"**{med[m]:.3f}**" if med[m] <= top + 1e-12 else f"{med[m]:.3f}"
-                     for m in methods]
+            have = {m: [by[k][m] for k in keys if m in by[k]] for m in shown}
+            med = {m: float(np.median(v)) for m, v in have.items() if v}
+            whole = [m for m in med if len(have[m]) == len(keys)]
+            top = min(med[m] for m in whole)
+            cells = []
+            for m in shown:
+                if m not in med:
+                    cells.append("-")
+                    continue
+                cell = f"{med[m]:.3f}"
+                if len(have[m]) < len(keys):
+                    cell += f" ({len(have[m])} pairs)"
+                elif med[m] <= top + 1e-12:
+                    cell = f"**{cell}**"
+                cells.append(cell)
             lines.append(f"| {label} | {len(keys)} | " + " | ".join(cells) + " |")
-        names = sorted({k[0] for k in full})
-        for name in names:
-            keys = [k for k in full if k[0] == name]
-            med = {m: float(np.median([full[k][m] for k in keys])) for m in methods}
-            top = min(med.values())
-            cells = [f"**{med[m]:.3f}**" if med[m] <= top + 1e-12 else f"{med[m]:.3f}"
-                     for m in methods]
-            tag = " (held out)" if PROBLEMS[name].held_out else ""
-            lines.append(f"| {name}{tag} | {len(keys)} | " + " | ".join(cells) + " |")
         lines += ["", f"**Budget {budget}: {LABELS[base]} against each method, pair by pair "
                   f"(problem x seed; tied within {TIE} normalized regret)**", "",
-                  "| vs | problems | better | tied | worse | Wilcoxon p | better/tied/worse, "
-                  "held out |", "|---|---:|---:|---:|---:|---:|---:|"]
-        for m in methods:
+                  "| vs | pairs | better | tied | worse | Wilcoxon p | medians (default / "
+                  "method) | better/tied/worse on the held-out problem |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for m in shown:
             if m == base:
                 continue
-            diff = np.array([full[k][base] - full[k][m] for k in full])
-            held = np.array([full[k][base] - full[k][m] for k in sections["held out"]])
+            common = [k for k in pairs if m in by[k]]
+            diff = np.array([by[k][base] - by[k][m] for k in common])
+            held = np.array([by[k][base] - by[k][m] for k in common
+                             if PROBLEMS[k[0]].held_out])
             better, worse = int(np.sum(diff < -TIE)), int(np.sum(diff > TIE))
             moved = diff[np.abs(diff) > TIE]
             p = float(wilcoxon(moved).pvalue) if len(moved) else 1.0
             hb, hw = int(np.sum(held < -TIE)), int(np.sum(held > TIE))
+            ours = float(np.median([by[k][base] for k in common]))
+            theirs = float(np.median([by[k][m] for k in common]))
             lines.append(f"| {LABELS[m]} | {len(diff)} | {better} | {len(diff) - better - worse}"
-                         f" | {worse} | {p:.2g} | {hb}/{len(held) - hb - hw}/{hw} |")
+                         f" | {worse} | {p:.2g} | {ours:.3f} / {theirs:.3f} | "
+                         f"{hb}/{len(held) - hb - hw}/{hw} |")
         lines.append("")
     return "\n".join(lines)
 
