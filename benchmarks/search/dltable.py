@@ -254,15 +254,16 @@ def run_method(method: str, f: Callable[[dict[str, Any]], float], budget: int, s
 
 @contextlib.contextmanager
 def previous_default() -> Iterator[None]:
-    """explore_exploit as it was before the mixed-space rule: a start of 2(d+1) within [5, 20]."""
+    """explore_exploit as it was before the mixed-space rule: a start of 2(d+1) within [5, 20]
+    (at most the budget)."""
     import tunebook.search.bayes as bayes
 
-    keep = bayes.START_MAX_MIXED
-    bayes.START_MAX_MIXED = bayes.START_MAX
+    keep = bayes.START_MAX_MIXED, bayes.START_SHARE_MIXED
+    bayes.START_MAX_MIXED, bayes.START_SHARE_MIXED = bayes.START_MAX, 1
     try:
         yield
     finally:
-        bayes.START_MAX_MIXED = keep
+        bayes.START_MAX_MIXED, bayes.START_SHARE_MIXED = keep
 
 
 def budget_free(method: str, budgets: Sequence[int] = BUDGETS) -> bool:
@@ -391,6 +392,9 @@ def regrets(rows: list[dict[str, Any]], budget: int) -> dict[tuple[str, int], di
     (table median - table best); 0 = found the table's best config, 1 = no better than the
     median config."""
     out: dict[tuple[str, int], dict[str, float]] = {}
+    # A run at exactly this budget wins over a longer run read as a prefix (after a rule
+    # change that moves the phases at this budget only, the longer run still holds for others).
+    rows = sorted(rows, key=lambda r: r["budget"] == budget)
     for r in rows:
         if r["prefix"]:
             if r["budget"] < budget:
