@@ -268,14 +268,14 @@ def test_a_mixed_space_starts_its_model_sooner_than_a_float_space() -> None:
                    "opt": Param(role="nuisance", type="choice", choices=["adam", "sgd"])})
     ints = Space({f"n{i}": Param(role="nuisance", type="int", low=1, high=9) for i in range(9)})
     assert start_size(9) == 20 and start_size(9, mixed=True) == 10
-    assert start_size(9, budget=20, mixed=True) == 5  # a quarter of a small budget, >= 5
+    assert start_size(9, budget=20, mixed=True) == 2  # a tenth of a small budget, >= 2
     assert start_size(9, budget=20) == 20  # floats: unchanged (all of a budget of 20)
     assert start_size(3, mixed=True) == 8  # 2(d+1) when that is already under the cap
     for space, start in ((floats, 20), (mixed, 10), (ints, 10)):
         ee = make_searcher("explore_exploit", space, 0, budget=100)
         ee.update([])
         assert ee.upfront == start  # type: ignore[attr-defined]
-    for budget, start in ((20, 5), (6, 5), (4, 4)):  # a quarter of the budget, but 5
+    for budget, start in ((50, 5), (20, 2), (4, 2)):  # a tenth of the budget, but 2
         small = make_searcher("explore_exploit", mixed, 0, budget=budget)
         small.update([])
         assert small.upfront == start  # type: ignore[attr-defined]

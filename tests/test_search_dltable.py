@@ -61,13 +61,13 @@ def test_the_default_on_the_table_space_and_which_runs_read_as_prefixes() -> Non
 
     assert d.space().dim == 9
     assert phases("explore_exploit", d.space(), 20) == [
-        {"phase": "quasi_random", "first": 1, "last": 5},
-        {"phase": "gp", "first": 6, "last": 20}]
+        {"phase": "quasi_random", "first": 1, "last": 2},
+        {"phase": "gp", "first": 3, "last": 20}]
     assert phases("explore_exploit", d.space(), 50) == [
-        {"phase": "quasi_random", "first": 1, "last": 10},
-        {"phase": "gp", "first": 11, "last": 50}]
-    # 20 starts shorter than 100: its own run; 50 is 100 cut short.
-    assert not d.budget_free("tunebook") and d.budget_free("tunebook", (50, 100))
+        {"phase": "quasi_random", "first": 1, "last": 5},
+        {"phase": "gp", "first": 6, "last": 50}]
+    # 20 and 50 start shorter than 100: their own runs.
+    assert not d.budget_free("tunebook") and d.budget_free("tunebook", (100,))
     assert d.budget_free("tunebook_old") and d.budget_free("optuna_gp")
     with d.previous_default():  # the previous rule: 2(d+1) = 20, all of a budget of 20
         assert phases("explore_exploit", d.space(), 20) == [

@@ -17,7 +17,7 @@ What the model is told, trial by trial:
 
 ``explore_exploit`` runs in up to three phases per target group: a quasi-random start of
 2(d+1) trials (at most 20; when the space has a choice or an int at most 10, Optuna's start,
-and at most a quarter of the budget but 5: ``start_size``), the model, and, in a continuous
+and at most a tenth of the budget but 2: ``start_size``), the model, and, in a continuous
 space of 4 or more dimensions whose budget leaves room for at least five CMA-ES generations in
 its second half, a local phase
 (``tunebook.search.local``): CMA-ES from the best config so far for the last half of the
@@ -60,7 +60,7 @@ START_MIN, START_MAX = 5, 20
 # (benchmarks/search/dltable.py) the 2(d+1) = 20 start of a 9-dimensional space spent the whole of
 # a 20-trial budget and 40% of a 50-trial one exploring, and lost to Optuna's GP and TPE there.
 START_MAX_MIXED = 10
-START_SHARE_MIXED = 4  # ... and at most 1/4 of its budget (but START_MIN): 5 of a budget of 20
+START_SHARE_MIXED = 10  # ... and at most a tenth of its budget (but MIN_FINISHED): 2 of 20
 LOCAL_FRACTION = 0.5  # the share of an explore_exploit budget spent refining with CMA-ES ...
 LOCAL_GENERATIONS = 5  # ... when it holds at least this many CMA-ES generations ...
 LOCAL_MIN_DIM = 4  # ... in this many dimensions or more (BBOB: it helps at 5-D, not at 2-D, 3-D)
@@ -69,8 +69,8 @@ Sampler = Literal["auto", "gp", "tpe"]
 
 def start_size(dim: int, budget: int | None = None, mixed: bool = False) -> int:
     """Quasi-random trials before the model takes over: 2(d+1) within [5, 20] for a space of
-    floats; for a ``mixed`` one (a choice or an int) within [5, 10] and at most a quarter of
-    the budget (but 5); never over the budget.
+    floats; for a ``mixed`` one (a choice or an int) within [5, 10] and at most a tenth of
+    the budget (but 2); never over the budget.
 
     A budget no larger than that is all exploration: a model fit on fewer points would guess,
     not exploit. Why the two caps: on COCO BBOB (all floats) the GP after a 2(d+1) start is
@@ -82,14 +82,15 @@ def start_size(dim: int, budget: int | None = None, mixed: bool = False) -> int:
     (6, 12, 6)
     >>> start_size(9), start_size(9, mixed=True), start_size(9, budget=100, mixed=True)
     (20, 10, 10)
-    >>> start_size(9, budget=20, mixed=True), start_size(9, budget=4, mixed=True)
-    (5, 4)
+    >>> start_size(9, budget=20, mixed=True), start_size(9, budget=50, mixed=True)
+    (2, 5)
     """
     cap = START_MAX_MIXED if mixed else START_MAX
     if mixed and budget is not None:
-        # A small budget: at most a quarter of it (never under 5), so that a budget of 20 still
-        # gives the model 15 trials (a start of 10 lost to Optuna's TPE and GP at 20 trials).
-        cap = min(cap, max(START_MIN, budget // START_SHARE_MIXED))
+        # A small budget: at most a tenth of it (but MIN_FINISHED), so that a budget of 20
+        # gives the model 18 trials (starts of 10 and 5 lost to Optuna's TPE and GP at 20).
+        cap = min(cap, max(MIN_FINISHED, budget // START_SHARE_MIXED))
+        return min(max(2 * (dim + 1), START_MIN), cap, budget)
     n = min(max(2 * (dim + 1), START_MIN), cap)
     return n if budget is None else min(n, budget)
 
