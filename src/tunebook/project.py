@@ -79,6 +79,7 @@ class RoundStatus:
     question: str
     progress: Progress
     best: list[TrialRecord]
+    fidelity: FidelityReport | None = None  # a short-then-long round's stages so far
 
 
 @dataclass(frozen=True)
@@ -162,9 +163,12 @@ class Round:
         return progress(self.project.store, self.record)
 
     def status(self) -> RoundStatus:
-        record = self.record
-        return RoundStatus(record.name, record.question, progress(self.project.store, record),
-                           list(best_trials(self.project.store, record).values()))
+        from tunebook.rounds.fidelity import report
+
+        record, store = self.record, self.project.store
+        return RoundStatus(record.name, record.question, progress(store, record),
+                           list(best_trials(store, record).values()),
+                           report(store, record) if record.spec.fidelity is not None else None)
 
     def trials(self, status: str | None = None) -> list[TrialRecord]:
         """The round's trials, best first (feasible completed by score, then the rest)."""

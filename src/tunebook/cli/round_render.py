@@ -14,17 +14,25 @@ def render_run(console: Console, data: dict[str, Any]) -> None:
     trials_table(console, data)
     fid = data.get("fidelity")
     if fid:
-        for s in fid["stages"]:
-            console.print(f"  stage {s['stage']} at {s['fraction']:.3g} of max_train_steps: "
-                          f"{s['completed']}/{s['trials']} completed (planned {s['planned']}), "
-                          f"{s['steps']} steps")
-        if fid.get("share") is not None:
-            console.print(f"  compute: {fid['steps_spent']} steps, {fid['share']:.0%} of "
-                          f"training every config at full length ({fid['steps_all_full']})")
+        stage_lines(console, fid)
     for s in data.get("seeds") or []:
         console.print(f"  seeds of trial {s['parent']} {s['group'] or ''}: n={len(s['scores'])} "
                       f"mean {fmt(s['mean'])} std {fmt(s['std'])} spread {fmt(s['spread'])}"
                       + (f"  [red]{', '.join(s['failed'])}[/]" if s["failed"] else ""))
+
+
+def stage_lines(console: Console, fid: dict[str, Any]) -> None:
+    """Each stage of a short-then-long round (``rounds.fidelity.report``) and its compute."""
+    mode = fid.get("promotion", "synchronous")
+    planned = "planned" if mode == "synchronous" else "synchronous count"
+    for s in fid["stages"]:
+        console.print(f"  stage {s['stage']} at {s['fraction']:.3g} of max_train_steps: "
+                      f"{s['completed']}/{s['trials']} completed ({planned} {s['planned']}), "
+                      f"{s['steps']} steps" + (f", {mode} promotion" if s["stage"] > 1
+                                               and mode != "synchronous" else ""))
+    if fid.get("share") is not None:
+        console.print(f"  compute: {fid['steps_spent']} steps, {fid['share']:.0%} of "
+                      f"training every config at full length ({fid['steps_all_full']})")
 
 
 def render_rescore(console: Console, d: dict[str, Any]) -> None:

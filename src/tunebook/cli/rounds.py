@@ -168,6 +168,10 @@ def register(app: typer.Typer) -> None:
                 "finished": pr.finished, "counts": pr.counts, "done": pr.done,
                 "best_per_target": [{"group": t.group, "trial": t.id, "score": t.score,
                                      "best_step": t.best_step} for t in st.best]}
+        if st.fidelity is not None:  # each stage (rung) so far
+            from dataclasses import asdict
+
+            data["fidelity"] = asdict(st.fidelity)
         emit(data, as_json, _render_status)
 
     @round_app.command("list")
@@ -197,4 +201,8 @@ def _render_status(console: Console, d: dict[str, Any]) -> None:
     for b in d["best_per_target"]:
         console.print(f"  best for {b['group'] or 'the round'}: {fmt(b['score'])} "
                       f"(trial {b['trial']}, step {b['best_step']})")
+    if d.get("fidelity"):
+        from tunebook.cli.round_render import stage_lines
+
+        stage_lines(console, d["fidelity"])
 

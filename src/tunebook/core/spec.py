@@ -53,6 +53,7 @@ MAX_ROUND_TRIALS = 100_000
 
 TaskType = Literal["classification", "regression", "detection", "sequence", "other"]
 Algorithm = Literal["quasi_random", "random", "bayesian", "explore_exploit"]
+PromotionMode = Literal["synchronous", "asynchronous"]
 
 
 class _Frozen(BaseModel):
@@ -230,6 +231,10 @@ class Fidelity(_Frozen):
     stages: int = Field(2, ge=1, le=3, description="1 to 3 stages; the last is full length")
     fraction: float = Field(0.2, gt=0, le=1, description="stage 1 length / max_train_steps")
     keep: float = Field(0.25, gt=0, le=1, description="share of a stage promoted to the next")
+    promotion: PromotionMode = Field(
+        "synchronous",
+        description="synchronous (a stage waits for all of the one before) | asynchronous "
+                    "(ASHA: the top keep share so far is promoted whenever a worker looks)")
 
 
 class EarlyStop(_Frozen):

@@ -15,6 +15,12 @@ of it finished): it queues the next stage through ``Store.add_trials(max_per_gro
 count and insert share one transaction, so any number of workers queue each stage exactly once.
 A later stage's trial has ``kind = "stage2"`` (or ``"stage3"``), the same seed and ``parent_id``
 = the trial it was promoted from.
+
+``promotion: asynchronous`` promotes without waiting for a stage to close (``rounds.asha`` has
+the rule): each worker that looks for work queues the promotions due now, top stage first, one
+``add_trials(per_parent=True, max_per_group=1)`` per stage, so each parent gets one child per
+stage however many workers race or die; and ``fill`` starts a new stage-1 config only when
+nothing is queued (``new_configs``), so a promotion never waits behind the whole budget.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 from tunebook.core.errors import SpecError
 from tunebook.core.spec import Fidelity, ProjectSpec, RoundSpec, parse_round
 from tunebook.core.trial import FINISHED, RoundRecord, TrialKind, TrialRecord
+from tunebook.rounds import asha
 from tunebook.rounds.config import base_config
 from tunebook.store import Store, group_key
 
@@ -129,7 +136,7 @@ def from_flags(base: Fidelity | None, stages: int | None = None, fraction: float
     """The round's fidelity (or the default one) with command-line overrides, checked.
 
     >>> from_flags(None, fraction=0.1)
-    Fidelity(stages=2, fraction=0.1, keep=0.25)
+    Fidelity(stages=2, fraction=0.1, keep=0.25, promotion='synchronous')
     """
     cur = base or Fidelity()
     if stages is not None and not 1 <= stages <= 3:
@@ -141,7 +148,7 @@ def from_flags(base: Fidelity | None, stages: int | None = None, fraction: float
         raise SpecError("--keep", "a number in (0, 1]: the share of a stage promoted", keep)
     return Fidelity(stages=cur.stages if stages is None else stages,
                     fraction=cur.fraction if fraction is None else fraction,
-                    keep=cur.keep if keep is None else keep)
+                    keep=cur.keep if keep is None else keep, promotion=cur.promotion)
 
 
 # -- the state of a round's stages --------------------------------------------------------------
@@ -201,11 +208,63 @@ def _round_stages(store: Store, record: RoundRecord,
                            for k, mine in _groups(spec, ts).items()}
 
 
-def advance(store: Store, record: RoundRecord) -> list[int]:
-    """Queue the next stage of every target group whose current stage has closed.
+def asynchronous(record: RoundRecord) -> bool:
+    """A search round whose stages promote asynchronously (``promotion: asynchronous``)."""
+    fid = record.spec.fidelity
+    return (record.kind == "search" and fid is not None and fid.stages > 1
+            and fid.promotion == "asynchronous")
 
-    Safe to call from every worker at once: each stage is queued exactly once. A no-op for
-    rounds without fidelity (one dict lookup).
+
+def _rungs(store: Store, record: RoundRecord,
+           trials: Sequence[TrialRecord] | None = None) -> list[list[asha.Rung]]:
+    """Each target group's rungs under the asynchronous rule."""
+    fid, spec = record.spec.fidelity, record.spec
+    assert fid is not None
+    ts = store.trials(record.id) if trials is None else trials
+    goal = record.project.scorer().goal
+    return [asha.rungs([[t for t in mine if t.stage.number == s and t.kind == _stage_kind(s)]
+                        for s in range(1, fid.stages + 1)], spec.budget, fid.keep, goal)
+            for mine in _groups(spec, ts).values()]
+
+
+def _promote(store: Store, record: RoundRecord) -> list[int]:
+    """Queue every asynchronous promotion due now, the top rung first (claimed first).
+
+    One transaction per rung checks "no child yet" and inserts, per parent, so racing or
+    killed workers never promote a trial twice; a promotion a dead worker did not commit is
+    due again at the next look.
+    """
+    fid = record.spec.fidelity
+    assert fid is not None
+    due = [(r.number + 1, t) for group in _rungs(store, record) for r in group for t in r.due]
+    fractions = ladder(fid)
+    added: list[int] = []
+    for stage in sorted({s for s, _ in due}, reverse=True):
+        items = [{"group": t.group, "config": scaled(t.full_config, fractions[stage - 1]),
+                  "seed": t.seed, "parent_id": t.id,
+                  "meta": _meta(t.full_config, fid, stage)} for s, t in due if s == stage]
+        added += store.add_trials(record.id, items, max_per_group=1,
+                                  kind=_stage_kind(stage), per_parent=True)
+    return added
+
+
+def new_configs(store: Store, record: RoundRecord) -> int | None:
+    """How many new stage-1 configs per target group ``fill`` may queue now; None: no limit.
+
+    An asynchronous round starts a new config only when nothing is queued, so that what a
+    worker claims next is a due promotion whenever there is one (they are queued first).
+    """
+    if not asynchronous(record):
+        return None
+    return 0 if store.counts(record.id).get("queued", 0) else 1
+
+
+def advance(store: Store, record: RoundRecord) -> list[int]:
+    """Queue the promotions due now: the next stage of every target group whose current
+    stage has closed, or, with ``promotion: asynchronous``, each trial in the top share so far.
+
+    Safe to call from every worker at once: each stage (each promotion) is queued exactly
+    once. A no-op for rounds without fidelity (one dict lookup).
 
     >>> advance(store, store.round("lr"))  # doctest: +SKIP
     [41, 42, 43, 44]
@@ -213,6 +272,8 @@ def advance(store: Store, record: RoundRecord) -> list[int]:
     fid = record.spec.fidelity
     if record.kind != "search" or fid is None or fid.stages == 1:
         return []
+    if fid.promotion == "asynchronous":
+        return _promote(store, record)
     project, spec, groups = _round_stages(store, record)
     goal = project.scorer().goal
     added: list[int] = []
@@ -243,9 +304,13 @@ def expected_extra(store: Store, record: RoundRecord) -> int:
     if record.kind != "search" or fid is None or fid.stages == 1:
         return 0
     trials = store.trials(record.id)
+    others = sum(1 for t in trials if not (t.kind == "search" or t.kind.startswith("stage")))
+    if fid.promotion == "asynchronous":  # what exists beyond stage 1, and what is still due
+        rung_groups = _rungs(store, record, trials)
+        return others + sum(len(r.trials) for g in rung_groups for r in g[1:]) + sum(
+            asha.still_to_come(g, record.spec.budget, fid.keep) for g in rung_groups)
     _, _, groups = _round_stages(store, record, trials)
     later = sum(st.expected for g in groups.values() for st in g[1:])
-    others = sum(1 for t in trials if not (t.kind == "search" or t.kind.startswith("stage")))
     return later + others
 
 
@@ -255,6 +320,8 @@ def search_finished(store: Store, record: RoundRecord) -> bool:
     >>> search_finished(store, store.round("lr"))  # doctest: +SKIP
     True
     """
+    if asynchronous(record):
+        return all(asha.finished(g) for g in _rungs(store, record))
     _, _, groups = _round_stages(store, record)
     return all(st.closed for g in groups.values() for st in g)
 
@@ -313,6 +380,7 @@ class FidelityReport:
     steps_spent: int
     steps_all_full: int | None   # every stage-1 config trained at full length instead
     share: float | None          # steps_spent / steps_all_full
+    promotion: str = "synchronous"  # or "asynchronous": planned is then the synchronous count
 
 
 def _ran(t: TrialRecord, last_step: dict[int, int]) -> int:
@@ -344,4 +412,6 @@ def report(store: Store, record: RoundRecord) -> FidelityReport:
     all_full = (sum(int(x) for x in full_steps if x is not None)
                 if stage1 and all(x is not None for x in full_steps) else None)
     share = spent / all_full if all_full else None
-    return FidelityReport(record.name, rows, spent, all_full, share)
+    fid = spec.fidelity
+    return FidelityReport(record.name, rows, spent, all_full, share,
+                          fid.promotion if fid is not None else "synchronous")

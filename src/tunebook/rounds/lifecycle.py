@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from tunebook.core.spec import ProjectSpec, RoundSpec
 from tunebook.core.trial import FINISHED, RoundKind, RoundRecord, TrialRecord
 from tunebook.rounds.config import base_config
+from tunebook.rounds.fidelity import asynchronous, expected_extra, first_stage, new_configs
 from tunebook.rounds.fidelity import check as check_fidelity
-from tunebook.rounds.fidelity import expected_extra, first_stage
 from tunebook.rounds.warm import compatible, enqueued, warm, warm_trials
 from tunebook.search import Searcher, make_searcher, upfront
 from tunebook.store import Store, group_key
@@ -57,13 +58,16 @@ def group_items(project: ProjectSpec, spec: RoundSpec, group: dict[str, Any],
     return items
 
 
-def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int]:
+def fill(store: Store, record: RoundRecord, want: int | None = None,
+         room: int | None = None) -> list[int]:
     """Queue the round's next trials, never beyond its budget per target group.
 
     Non-adaptive searchers queue the whole budget at once (the points do not depend on results).
     Adaptive ones keep ``want`` queued trials per group (default 1) from what is known now, or
     more while their suggestions do not depend on results yet (an explore-exploit start), so
     parallel workers never wait and each suggestion sees every trial already handed out.
+    An asynchronous short-then-long round queues at most ``room`` new configs per group
+    (default: one when nothing is queued, see ``fidelity.new_configs``).
     """
     project, spec = record.project, record.spec
     space = spec.space
@@ -71,6 +75,8 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
     items: list[dict[str, Any]] = []
     added: list[int] = []
     prior = warm_trials(store, spec)
+    if room is None:  # an asynchronous short-then-long round: one at a time
+        room = new_configs(store, record)
     for group in space.target_groups():
         mine = [t for t in existing if group_key(t.group) == group_key(group)]
         gspace = space.for_group(group)  # conditional hyperparameters exist per target value
@@ -80,7 +86,7 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
                 added += store.add_trials(record.id, picked, max_per_group=len(picked))
                 mine = [t for t in store.trials(record.id, kind="search")
                         if group_key(t.group) == group_key(group)]
-        left = spec.budget - len(mine)
+        left = spec.budget - len(mine) if room is None else min(room, spec.budget - len(mine))
         if left <= 0:
             continue
         searcher = group_searcher(project, spec, group)
@@ -89,13 +95,13 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
                                       spec.space.for_group(group), group))
         searcher.update(mine)
         n = left
-        if searcher.adaptive:
+        if searcher.adaptive and room is None:
             queued = sum(t.status == "queued" for t in mine)
             n = min(left, max((want or 1) - queued, upfront(searcher)))
             if n <= 0:
                 continue
         batch = group_items(project, spec, group, searcher.suggest(n), len(mine))
-        if searcher.adaptive:
+        if searcher.adaptive or room is not None:
             # Suggestions rest on the group's trials as read above; if another worker queued
             # one meanwhile the count has moved and the store refuses these (no duplicates).
             added += store.add_trials(record.id, batch,
@@ -105,6 +111,27 @@ def fill(store: Store, record: RoundRecord, want: int | None = None) -> list[int
     if items:
         added += store.add_trials(record.id, items, max_per_group=spec.budget)
     return added
+
+
+def start_config(store: Store, record: RoundRecord, tries: int = 8) -> list[int]:
+    """For a worker that found nothing to claim in an asynchronous short-then-long round:
+    queue one new stage-1 config per target group (ASHA's "otherwise start a new config").
+
+    Workers looking at once race for the same next config, and the store refuses all but
+    one; each loser takes the config after it instead of sleeping. [] for any other round,
+    or when the stage-1 budget is used.
+    """
+    if not asynchronous(record):
+        return []
+    for _ in range(tries):
+        added = fill(store, record, room=1)
+        if added:
+            return added
+        have = Counter(group_key(t.group) for t in store.trials(record.id, kind="search"))
+        if all(have[group_key(g)] >= record.spec.budget
+               for g in record.spec.space.target_groups()):
+            return []
+    return []
 
 
 @dataclass(frozen=True)
@@ -174,4 +201,4 @@ def all_failed(store: Store, record: RoundRecord) -> str | None:
 
 
 __all__ = ["Progress", "all_failed", "base_config", "best_trials", "create_round", "fill",
-           "group_items", "group_searcher", "progress", "ranked"]
+           "group_items", "group_searcher", "progress", "ranked", "start_config"]

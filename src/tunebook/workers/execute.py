@@ -35,7 +35,7 @@ from tunebook.core.score import best_step, formula_name, metric_key
 from tunebook.core.spec import load_pipeline
 from tunebook.core.trial import TrialRecord
 from tunebook.rounds.fidelity import advance
-from tunebook.rounds.lifecycle import fill, progress
+from tunebook.rounds.lifecycle import fill, progress, start_config
 from tunebook.rounds.pruning import make_pruner
 from tunebook.store import Store
 from tunebook.store.connection import disk_full
@@ -230,9 +230,13 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
             while (max_trials is None or ran < max_trials) and not stop.is_set():
                 store.reap(record.id, max_attempts=attempts)
                 if record.kind == "search":
+                    # A short-then-long round's promotions first: an asynchronous round
+                    # queues a new config only when nothing (no promotion) is queued.
+                    advance(store, record)
                     fill(store, record)
-                    advance(store, record)  # queue a short-then-long round's next stage when due
                 claimed = store.claim(record.id, worker, lease_s)
+                if claimed is None and start_config(store, record):  # asynchronous rounds
+                    claimed = store.claim(record.id, worker, lease_s)
                 if claimed is None:
                     if progress(store, record).done:
                         break
