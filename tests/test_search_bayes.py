@@ -78,7 +78,7 @@ def test_explore_exploit_starts_on_the_quasi_random_points() -> None:
     ee = make_searcher("explore_exploit", space, 5, budget=40)
     qr = make_searcher("quasi_random", space, 5)
     ee.update([])
-    n = start_size(space.dim, 40)
+    n = start_size(space.dim, 40, mixed=True)  # a choice and an int: 4 of a budget of 40
     assert ee.upfront == n  # type: ignore[attr-defined]
     assert ee.suggest(n) == qr.suggest(n)  # the same paired points in every target group
     ee.update(_history(space, n))
