@@ -69,14 +69,14 @@ Sampler = Literal["auto", "gp", "tpe"]
 
 def start_size(dim: int, budget: int | None = None, mixed: bool = False) -> int:
     """Quasi-random trials before the model takes over: 2(d+1) within [5, 20] for a space of
-    floats; for a ``mixed`` one (a choice or an int) within [5, 10] and at most a tenth of
-    the budget (but 2); never over the budget.
+    floats; for a ``mixed`` one (a choice or an int) 2(d+1) within [5, 10], then at most a
+    tenth of the budget (but 2); never over the budget.
 
-    A budget no larger than that is all exploration: a model fit on fewer points would guess,
-    not exploit. Why the two caps: on COCO BBOB (all floats) the GP after a 2(d+1) start is
-    best or tied with Optuna's best sampler; on the deep-learning table (choices, ordinal ints
-    and log floats, 9 dimensions) a start of 20 lost to Optuna's samplers, which model after 10
-    (docs/search.md has the numbers).
+    A budget no larger than that is all exploration. Why the two rules: on COCO BBOB (all
+    floats) the GP after a 2(d+1) start is best or tied with Optuna's best sampler; on the
+    deep-learning table (choices, ordinal ints and log floats, 9 dimensions) a start of 20 lost
+    to Optuna's samplers, a start of 10 still lost at a budget of 20, and a tenth of the budget
+    made the default level with them at 20, 50 and 100 (docs/search.md has the numbers).
 
     >>> start_size(2), start_size(5, budget=100), start_size(3, budget=6)
     (6, 12, 6)
