@@ -78,7 +78,7 @@ def test_explore_exploit_starts_on_the_quasi_random_points() -> None:
     ee = make_searcher("explore_exploit", space, 5, budget=40)
     qr = make_searcher("quasi_random", space, 5)
     ee.update([])
-    n = start_size(space.dim, 40)
+    n = start_size(space.dim, 40, mixed=True)  # a choice and an int: 4 of a budget of 40
     assert ee.upfront == n  # type: ignore[attr-defined]
     assert ee.suggest(n) == qr.suggest(n)  # the same paired points in every target group
     ee.update(_history(space, n))
@@ -242,3 +242,66 @@ def test_a_failing_model_falls_back_to_the_quasi_random_point(
     qr = make_searcher("quasi_random", space, 4)
     qr.update(s.trials)
     assert got == qr.suggest(1)  # the sequence's point for this trial's index
+
+
+def _mixed_table_space() -> Space:
+    return Space({
+        "opt": Param(role="nuisance", type="choice", choices=["a", "b", "c", "d"]),
+        "depth": Param(role="nuisance", type="int", low=1, high=6),
+        "lr": Param(role="nuisance", type="float", low=1e-6, high=1e-1, scale="log"),
+    })
+
+
+def _mixed_table(config: dict[str, Any]) -> float:
+    """A fixed lookup table over 4 x 6 x 6 cells (lr snapped to a decade), lower is better; its
+    one best cell is (b, 5, 1e-3)."""
+    decade = min(range(-6, 0), key=lambda e: abs(math.log10(config["lr"]) - e))
+    return ({"a": 0.3, "b": 0.0, "c": 0.5, "d": 0.4}[config["opt"]]
+            + 0.1 * abs(config["depth"] - 5) + 0.2 * abs(decade + 3))
+
+
+def test_a_mixed_space_starts_its_model_sooner_than_a_float_space() -> None:
+    floats = Space({f"x{i}": Param(role="nuisance", type="float", low=0, high=1)
+                    for i in range(9)})
+    mixed = Space({**{f"x{i}": Param(role="nuisance", type="float", low=0, high=1)
+                      for i in range(8)},
+                   "opt": Param(role="nuisance", type="choice", choices=["adam", "sgd"])})
+    ints = Space({f"n{i}": Param(role="nuisance", type="int", low=1, high=9) for i in range(9)})
+    assert start_size(9) == 20 and start_size(9, mixed=True) == 10
+    assert start_size(9, budget=20, mixed=True) == 2  # a tenth of a small budget, >= 2
+    assert start_size(9, budget=20) == 20  # floats: unchanged (all of a budget of 20)
+    assert start_size(3, mixed=True) == 8  # 2(d+1) when that is already under the cap
+    for space, start in ((floats, 20), (mixed, 10), (ints, 10)):
+        ee = make_searcher("explore_exploit", space, 0, budget=100)
+        ee.update([])
+        assert ee.upfront == start  # type: ignore[attr-defined]
+    for budget, start in ((50, 5), (20, 2), (4, 2)):  # a tenth of the budget, but 2
+        small = make_searcher("explore_exploit", mixed, 0, budget=budget)
+        small.update([])
+        assert small.upfront == start  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_explore_exploit_improves_on_its_start_over_a_mixed_lookup_table() -> None:
+    space = _mixed_table_space()
+    budget = 18
+    start = start_size(space.dim, budget, mixed=True)
+    trials: list[TrialRecord] = []
+    for i in range(budget):
+        s = make_searcher("explore_exploit", space, 1, goal="min", budget=budget)
+        s.update(trials)
+        config = s.suggest(1)[0]
+        if i == start + 2:  # after the start: the same trials give the same suggestion
+            again = make_searcher("explore_exploit", space, 1, goal="min", budget=budget)
+            again.update(list(trials))
+            assert again.suggest(1)[0] == config
+        trials.append(_trial(i, config, score=_mixed_table(config)))
+    configs = [t.config for t in trials]
+    for c in configs:
+        assert c["opt"] in ("a", "b", "c", "d") and isinstance(c["depth"], int)
+        assert 1 <= c["depth"] <= 6 and 1e-6 <= c["lr"] <= 1e-1
+    assert len({(c["opt"], c["depth"], c["lr"]) for c in configs}) == budget  # all distinct
+    scores = [t.score for t in trials]
+    assert min(scores[start:]) < min(scores[:start])  # type: ignore[type-var]
+    assert min(scores[start:]) <= 0.1  # type: ignore[type-var]  # the best cell or a neighbour
+    assert min(scores[:start]) > 0.1  # type: ignore[operator]  # (the start had not found it)

@@ -16,8 +16,10 @@ What the model is told, trial by trial:
   the group is asked again, then replaced by the next quasi-random point.
 
 ``explore_exploit`` runs in up to three phases per target group: a quasi-random start of
-2(d+1) trials, the model, and, in a continuous space of 4 or more dimensions whose budget
-leaves room for at least five CMA-ES generations in its second half, a local phase
+2(d+1) trials (at most 20; when the space has a choice or an int at most 10, Optuna's start,
+and at most a tenth of the budget but 2: ``start_size``), the model, and, in a continuous
+space of 4 or more dimensions whose budget leaves room for at least five CMA-ES generations in
+its second half, a local phase
 (``tunebook.search.local``): CMA-ES from the best config so far for the last half of the
 budget.
 
@@ -32,6 +34,7 @@ Optuna sampler.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import logging
 import math
@@ -52,23 +55,49 @@ if TYPE_CHECKING:
 GP_MAX_TRIALS = 100  # the GP models a group while its model phase is at most this many trials
 MIN_FINISHED = 2  # a model needs at least this many finished trials; before, quasi-random
 START_MIN, START_MAX = 5, 20
+# A space with a choice or an int ("mixed") starts its model after at most this many
+# quasi-random trials, Optuna's default start: on the deep-learning table
+# (benchmarks/search/dltable.py) the 2(d+1) = 20 start of a 9-dimensional space spent the whole of
+# a 20-trial budget and 40% of a 50-trial one exploring, and lost to Optuna's GP and TPE there.
+START_MAX_MIXED = 10
+START_SHARE_MIXED = 10  # ... and at most a tenth of its budget (but MIN_FINISHED): 2 of 20
 LOCAL_FRACTION = 0.5  # the share of an explore_exploit budget spent refining with CMA-ES ...
 LOCAL_GENERATIONS = 5  # ... when it holds at least this many CMA-ES generations ...
 LOCAL_MIN_DIM = 4  # ... in this many dimensions or more (BBOB: it helps at 5-D, not at 2-D, 3-D)
 Sampler = Literal["auto", "gp", "tpe"]
 
 
-def start_size(dim: int, budget: int | None = None) -> int:
-    """Quasi-random trials before the model takes over: 2(d+1) within [5, 20], <= the budget.
+def start_size(dim: int, budget: int | None = None, mixed: bool = False) -> int:
+    """Quasi-random trials before the model takes over: 2(d+1) within [5, 20] for a space of
+    floats; for a ``mixed`` one (a choice or an int) 2(d+1) within [5, 10], then at most a
+    tenth of the budget (but 2); never over the budget.
 
-    A budget no larger than that is all exploration: a model fit on fewer points than
-    2(d+1) would guess, not exploit.
+    A budget no larger than that is all exploration. Why the two rules: on COCO BBOB (all
+    floats) the GP after a 2(d+1) start is best or tied with Optuna's best sampler; on the
+    deep-learning table (choices, ordinal ints and log floats, 9 dimensions) a start of 20 lost
+    to Optuna's samplers, a start of 10 still lost at a budget of 20, and a tenth of the budget
+    made the default level with them at 20, 50 and 100 (docs/search.md has the numbers).
 
     >>> start_size(2), start_size(5, budget=100), start_size(3, budget=6)
     (6, 12, 6)
+    >>> start_size(9), start_size(9, mixed=True), start_size(9, budget=100, mixed=True)
+    (20, 10, 10)
+    >>> start_size(9, budget=20, mixed=True), start_size(9, budget=50, mixed=True)
+    (2, 5)
     """
-    n = min(max(2 * (dim + 1), START_MIN), START_MAX)
+    cap = START_MAX_MIXED if mixed else START_MAX
+    if mixed and budget is not None:
+        # A small budget: at most a tenth of it (but MIN_FINISHED), so that a budget of 20
+        # gives the model 18 trials (starts of 10 and 5 lost to Optuna's TPE and GP at 20).
+        cap = min(cap, max(MIN_FINISHED, budget // START_SHARE_MIXED))
+        return min(max(2 * (dim + 1), START_MIN), cap, budget)
+    n = min(max(2 * (dim + 1), START_MIN), cap)
     return n if budget is None else min(n, budget)
+
+
+def mixed(space: Space) -> bool:
+    """Whether a nuisance dimension is a choice or an int (the start rule's "mixed" space)."""
+    return any(p.kind != "float" for p in space.nuisance.values())
 
 
 class BayesianSearcher:
@@ -218,8 +247,9 @@ class BayesianSearcher:
             config = nuisance(self.space, list(u[self.space.slots]))
         return config  # every config of a tiny space is taken: a repeat is all that is left
 
-    @property
+    @functools.cached_property
     def distributions(self) -> dict[str, Any]:
+        # Made once per searcher: the study's trials and every ask share the same objects.
         return {name: _distribution(p) for name, p in self.space.nuisance.items()}
 
     def _study(self) -> optuna.Study:
@@ -237,7 +267,7 @@ class BayesianSearcher:
                     n_startup_trials=MIN_FINISHED, warn_independent_sampling=False)
             study = optuna.create_study(
                 direction="maximize" if self.goal == "max" else "minimize", sampler=sampler)
-            study.add_trials(self._told())
+            study.add_trials(_owned(t) for t in self._told())
         return study
 
     def _told(self) -> list[optuna.trial.FrozenTrial]:
@@ -321,7 +351,7 @@ class ExploreExploitSearcher(BayesianSearcher):
     def _start(self) -> int:
         if self.space.dim == 0:
             return self.budget if self.budget is not None else 1 << 30
-        return start_size(self.space.dim, self.budget)
+        return start_size(self.space.dim, self.budget, mixed=mixed(self.space))
 
     @property
     def local_from(self) -> int | None:
@@ -349,6 +379,28 @@ def local_start(space: Space, budget: int | None) -> int | None:
     if local < LOCAL_GENERATIONS * population(space.dim):
         return None
     return budget - local
+
+
+def _owned(trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
+    """``trial``, handed to the in-memory study without the deep copy ``add_trials`` makes.
+
+    The storage copies every added trial so that the caller cannot change it afterwards; these
+    trials were made for this one study and nothing else holds them, so the copy (about a
+    tenth of a GP suggestion at 100 trials, mostly the distributions) buys nothing.
+    """
+    trial.__class__ = _owned_class()
+    return trial
+
+
+@functools.cache
+def _owned_class() -> type:
+    from optuna.trial import FrozenTrial
+
+    class OwnedTrial(FrozenTrial):
+        def __deepcopy__(self, memo: dict[int, Any]) -> OwnedTrial:
+            return self
+
+    return OwnedTrial
 
 
 def _distribution(p: Param) -> Any:
