@@ -22,13 +22,16 @@ from tunebook.store.schema import meta
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-# A later revision, as a release that adds a column would ship it: one small file.
-REVISION_0002 = '''
+# A later revision, as a release that adds a column would ship it: one small file, the number
+# after this tunebook's head.
+HEAD = migrations.head()
+NEXT = f"{int(HEAD) + 1:04d}"
+REVISION_NEXT = f'''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "{NEXT}"
+down_revision = "{HEAD}"
 branch_labels = None
 depends_on = None
 
@@ -87,10 +90,10 @@ def _assert_v1_data(store: Store) -> None:
 
 @pytest.fixture
 def newer_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """This tunebook's revisions plus a 0002, as the next release would ship them."""
+    """This tunebook's revisions plus the next one, as the next release would ship them."""
     folder = tmp_path / "versions"
     shutil.copytree(migrations.VERSIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "0002_round_owner.py").write_text(REVISION_0002)
+    (folder / f"{NEXT}_round_owner.py").write_text(REVISION_NEXT)
     monkeypatch.setattr(migrations, "VERSIONS", folder)
     return folder
 
@@ -119,11 +122,13 @@ def test_a_fresh_store_is_created_at_the_head(store_url: str) -> None:
 
 def test_a_version_1_store_upgrades_to_the_current_tables(store_url: str) -> None:
     write_v1_store(store_url)
-    before = Store(store_url)  # the head is 0001: a v1 store opens as it is
-    _assert_v1_data(before)
-    before.close()
+    with pytest.raises(StoreError, match="tunebook store upgrade"):  # older than the head
+        Store(store_url)
     done = migrations.upgrade(store_url)
     assert (done.before, done.after) == ("0001", migrations.head())
+    after = Store(store_url)
+    _assert_v1_data(after)  # nothing lost
+    after.close()
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
@@ -142,10 +147,11 @@ def test_an_older_store_is_refused_until_upgraded(store_url: str, newer_code: Pa
     with pytest.raises(StoreError) as info:
         Store(store_url)
     line = str(info.value)
-    assert "\n" not in line and "revision 0001" in line and "needs 0002" in line
+    assert "\n" not in line and "revision 0001" in line and f"needs {NEXT}" in line
     assert "tunebook store upgrade --store" in line
     done = migrations.upgrade(store_url)
-    assert (done.before, done.after, done.applied) == ("0001", "0002", ("0002",))
+    assert (done.before, done.after) == ("0001", NEXT)
+    assert done.applied == tuple(f"{i:04d}" for i in range(2, int(NEXT) + 1))
     store = Store(store_url)
     _assert_v1_data(store)  # nothing lost
     store.close()
@@ -157,10 +163,10 @@ def test_an_older_store_is_refused_until_upgraded(store_url: str, newer_code: Pa
 
 def test_a_newer_store_is_refused_by_older_code(store_url: str, newer_code: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    Store(store_url).close()  # created at 0002 by the newer code
+    Store(store_url).close()  # created at NEXT by the newer code
     monkeypatch.setattr(migrations, "VERSIONS", Path(migrations.__file__).parent / "versions")
     for attempt in (lambda: Store(store_url), lambda: migrations.upgrade(store_url)):
-        with pytest.raises(StoreError, match=r"revision 0002, newer than this tunebook .*"
+        with pytest.raises(StoreError, match=rf"revision {NEXT}, newer than this tunebook .*"
                                              r"pip install -U tunebook"):
             attempt()
 
@@ -181,9 +187,10 @@ def test_cli_store_upgrade(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert code == 2 and "tunebook store upgrade" in json.loads(out)["error"]
     code, out = _cli(capsys, monkeypatch, "store", "upgrade", "--store", url, "--json")
     assert code == 0 and json.loads(out) == {
-        "store": normalize_url(url), "before": "0001", "after": "0002", "applied": ["0002"]}
+        "store": normalize_url(url), "before": "0001", "after": NEXT,
+        "applied": [f"{i:04d}" for i in range(2, int(NEXT) + 1)]}
     code, out = _cli(capsys, monkeypatch, "store", "upgrade", "--store", url)
-    assert code == 0 and re.search(r"already at schema revision 0002", out)
+    assert code == 0 and re.search(rf"already at schema revision {NEXT}", out)
 
 
 def test_processes_opening_a_fresh_store_together_all_get_one_store(store_url: str) -> None:

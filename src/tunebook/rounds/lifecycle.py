@@ -59,7 +59,7 @@ def group_items(project: ProjectSpec, spec: RoundSpec, group: dict[str, Any],
 
 
 def fill(store: Store, record: RoundRecord, want: int | None = None,
-         room: int | None = None) -> list[int]:
+         full: set[str] | None = None, room: int | None = None) -> list[int]:
     """Queue the round's next trials, never beyond its budget per target group.
 
     Non-adaptive searchers queue the whole budget at once (the points do not depend on results).
@@ -68,31 +68,53 @@ def fill(store: Store, record: RoundRecord, want: int | None = None,
     parallel workers never wait and each suggestion sees every trial already handed out.
     An asynchronous short-then-long round queues at most ``room`` new configs per group
     (default: one when nothing is queued, see ``fidelity.new_configs``).
+
+    ``full``: the keys (``group_key``) of target groups known to be at their budget, skipped
+    without a read; the groups found full are added to it. A worker keeps one set across its
+    claims (a group's trial count never shrinks), so once the round is fully queued its claims
+    read nothing here. The trials themselves are read only for a group that gets suggestions.
     """
     project, spec = record.project, record.spec
     space = spec.space
-    existing = store.trials(record.id, kind="search")
-    items: list[dict[str, Any]] = []
+    full = set() if full is None else full
+    groups = [g for g in space.target_groups() if group_key(g) not in full]
+    if not groups:
+        return []
+    have = store.group_counts(record.id, "search")  # one aggregate, no trial rows
     added: list[int] = []
-    prior = warm_trials(store, spec)
+    existing: list[TrialRecord] | None = None
+    prior: list[TrialRecord] | None = None
     if room is None:  # an asynchronous short-then-long round: one at a time
         room = new_configs(store, record)
-    for group in space.target_groups():
-        mine = [t for t in existing if group_key(t.group) == group_key(group)]
+    for group in groups:
+        key = group_key(group)
+        count = have.get(key, 0)
         gspace = space.for_group(group)  # conditional hyperparameters exist per target value
-        if not mine and spec.enqueue:
+        if not count and spec.enqueue:
             picked = enqueued(base_config(project, spec), spec, group, gspace)
             if picked:  # hand-picked configs first; the budget check makes this happen once
                 added += store.add_trials(record.id, picked, max_per_group=len(picked))
-                mine = [t for t in store.trials(record.id, kind="search")
-                        if group_key(t.group) == group_key(group)]
-        left = spec.budget - len(mine) if room is None else min(room, spec.budget - len(mine))
-        if left <= 0:
+                existing = None  # read again below, with them
+                count = 0
+        if count >= spec.budget:
+            full.add(key)
             continue
+        if room == 0:
+            continue
+        if existing is None:
+            existing = store.trials(record.id, kind="search")
+        mine = [t for t in existing if group_key(t.group) == key]
+        left = spec.budget - len(mine)
+        if left <= 0:
+            full.add(key)
+            continue
+        if room is not None:
+            left = min(room, left)
         searcher = group_searcher(project, spec, group)
+        if prior is None:
+            prior = warm_trials(store, spec)
         if prior:
-            warm(searcher, compatible(prior, base_config(project, spec),
-                                      spec.space.for_group(group), group))
+            warm(searcher, compatible(prior, base_config(project, spec), gspace, group))
         searcher.update(mine)
         n = left
         if searcher.adaptive and room is None:
@@ -101,15 +123,14 @@ def fill(store: Store, record: RoundRecord, want: int | None = None,
             if n <= 0:
                 continue
         batch = group_items(project, spec, group, searcher.suggest(n), len(mine))
-        if searcher.adaptive or room is not None:
-            # Suggestions rest on the group's trials as read above; if another worker queued
-            # one meanwhile the count has moved and the store refuses these (no duplicates).
-            added += store.add_trials(record.id, batch,
-                                      max_per_group=len(mine) + len(batch))
-        else:
-            items += batch
-    if items:
-        added += store.add_trials(record.id, items, max_per_group=spec.budget)
+        # One transaction per group: the budget check is per group, and a round of 100,000
+        # trials never holds every group's configs at once. A non-adaptive group's points
+        # depend only on their index, so whoever queues them queues the same ones. Otherwise
+        # the suggestions rest on the group's trials as read above: if another worker queued
+        # one meanwhile the count has moved and the store refuses these (no duplicates).
+        exact = searcher.adaptive or room is not None
+        added += store.add_trials(record.id, batch, max_per_group=(
+            len(mine) + len(batch) if exact else spec.budget))
     return added
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -13,8 +14,10 @@ from sqlalchemy import (
     Float,
     Select,
     Table,
+    Text,
     and_,
     bindparam,
+    cast,
     create_engine,
     func,
     literal_column,
@@ -41,7 +44,7 @@ from tunebook.store.connection import (
     transient,
 )
 from tunebook.store.health import check_sqlite_file
-from tunebook.store.rows import pk, round_record, trial_record
+from tunebook.store.rows import group_key, pk, round_record, trial_record
 from tunebook.store.schema import info, rounds, trials
 
 
@@ -250,6 +253,31 @@ class StoreBase:
             rows = conn.execute(select(trials.c.status, func.count()).where(
                 trials.c.round_id == round_id).group_by(trials.c.status)).all()
         return {str(s): int(n) for s, n in rows}
+
+    @transient
+    def group_counts(self, round_id: int, kind: str = "search") -> dict[str, int]:
+        """``{group_key(group): number of the round's trials of kind}``, from one aggregate.
+
+        A worker asks this instead of reading the round's trials to learn whether a target
+        group still has budget left to queue.
+        """
+        with self.reading() as conn:
+            return self._group_counts(conn, round_id, kind)
+
+    def _group_counts(self, conn: Connection, round_id: int, kind: str,
+                      per_parent: bool = False) -> dict[str, int]:
+        """``{group key (+ "#parent" with per_parent): trials of kind}`` from one aggregate."""
+        grp = cast(trials.c.grp, Text)  # PostgreSQL's json has no equality to group by
+        cols = [grp, trials.c.parent_id] if per_parent else [grp]
+        out: dict[str, int] = {}
+        for *text_parent, n in conn.execute(
+                select(*cols, func.count()).where(and_(
+                    trials.c.round_id == round_id, trials.c.kind == kind)).group_by(*cols)):
+            text, parent_id = text_parent[0], (text_parent[1] if per_parent else None)
+            # One group may be stored as differently ordered JSON texts: sum by the key.
+            key = group_key(json.loads(text) or {}) + (f"#{parent_id}" if per_parent else "")
+            out[key] = out.get(key, 0) + int(n)
+        return out
 
     @transient
     def mark(self, round_id: int) -> str:

@@ -20,13 +20,25 @@ from tunebook.store.base import StoreBase
 from tunebook.store.connection import transient
 from tunebook.store.rows import (
     clean,
+    dumps,
     finite,
     group_key,
-    pk,
     trial_record,
     with_history,
 )
 from tunebook.store.schema import rounds, trials
+
+_CHUNK = 1_000  # rows per executemany when queueing many trials
+
+
+def _insert_sql(dialect: str) -> str:
+    """The driver-level INSERT of queued trials: ``exec_driver_sql`` with many rows is one
+    ``executemany`` (no SQLAlchemy statement per row), and connection events still see it."""
+    mark = "?" if dialect == "sqlite" else "%s"  # the driver's own parameter style
+    json_ = f"CAST({mark} AS JSON)" if dialect == "postgresql" else mark
+    return ("INSERT INTO trials (round_id, number, kind, grp, config, seed, status, attempts, "
+            f"created_at, parent_id, meta) VALUES ({mark}, {mark}, {mark}, {json_}, {json_}, "
+            f"{mark}, {mark}, {mark}, {mark}, {mark}, {json_})")
 
 
 class TrialQueue(StoreBase):
@@ -42,34 +54,43 @@ class TrialQueue(StoreBase):
         The count and the insert share one transaction, so concurrent callers cannot overshoot
         the budget however many workers fill the queue at once. With ``per_parent`` the budget
         holds per (group, parent_id) instead (seed re-runs of each parent trial).
+
+        The count is one grouped aggregate and the rows go in by ``executemany`` in chunks:
+        queueing 100,000 trials reads no trial row and builds no statement per row.
         """
         now = time.time()
-        ids: list[int] = []
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":  # serialise budget checks per round
                 conn.execute(select(rounds.c.id).where(rounds.c.id == round_id).with_for_update())
-            have: dict[str, int] = {}
-            if max_per_group is not None:
-                for grp, parent in conn.execute(select(trials.c.grp, trials.c.parent_id).where(
-                        and_(trials.c.round_id == round_id, trials.c.kind == kind))):
-                    key = group_key(grp or {}) + (f"#{parent}" if per_parent else "")
-                    have[key] = have.get(key, 0) + 1
-            number = conn.execute(select(func.coalesce(func.max(trials.c.number), -1)).where(
-                trials.c.round_id == round_id)).scalar_one() + 1
+            have = (self._group_counts(conn, round_id, kind, per_parent)
+                    if max_per_group is not None else {})
+            first = number = conn.execute(select(func.coalesce(func.max(trials.c.number), -1))
+                                          .where(trials.c.round_id == round_id)).scalar_one() + 1
+            sql = _insert_sql(self.dialect)
+            rows: list[tuple[Any, ...]] = []
             for item in items:
                 key = group_key(item.get("group", {})) + (
                     f"#{item.get('parent_id')}" if per_parent else "")
                 if max_per_group is not None and have.get(key, 0) >= max_per_group:
                     continue
                 have[key] = have.get(key, 0) + 1
-                res = conn.execute(trials.insert().values(
-                    round_id=round_id, number=number, kind=item.get("kind", kind),
-                    grp=to_jsonable(item.get("group", {})), config=to_jsonable(item["config"]),
-                    seed=int(item["seed"]), status="queued", attempts=0, created_at=now,
-                    parent_id=item.get("parent_id"), meta=to_jsonable(item.get("meta", {}))))
-                ids.append(pk(res))
+                rows.append((round_id, number, item.get("kind", kind), dumps(item.get("group", {})),
+                             dumps(item["config"]), int(item["seed"]), "queued", 0, now,
+                             item.get("parent_id"), dumps(item.get("meta", {}))))
                 number += 1
-        return ids
+                if len(rows) >= _CHUNK:
+                    conn.exec_driver_sql(sql, rows)  # the driver's executemany
+                    rows = []
+            if rows:
+                conn.exec_driver_sql(sql, rows)
+            if number == first:
+                return []
+            # The numbers are this round's and the transaction holds its budget lock: the rows
+            # numbered first.. are exactly the ones just inserted, in order.
+            return [int(r[0]) for r in conn.execute(
+                select(trials.c.id).where(and_(trials.c.round_id == round_id,
+                                               trials.c.number >= first))
+                .order_by(trials.c.number))]
 
     @transient
     def claim(self, round_id: int, worker: str, lease_s: float) -> tuple[TrialRecord, str] | None:

@@ -9,6 +9,7 @@ import time
 from typing import Any, cast
 
 from tunebook.core.errors import SpecError, StoreError
+from tunebook.core.jsonable import to_jsonable
 from tunebook.core.spec import parse_project, parse_round
 from tunebook.core.trial import ROUND_KINDS, TRIAL_KINDS, RoundRecord, TrialKind, TrialRecord
 
@@ -16,6 +17,15 @@ from tunebook.core.trial import ROUND_KINDS, TRIAL_KINDS, RoundRecord, TrialKind
 def group_key(group: dict[str, Any]) -> str:
     """A canonical string for a target group (dict key order does not matter)."""
     return json.dumps(group, sort_keys=True, default=str)
+
+
+def dumps(obj: Any) -> str:
+    """The JSON text the store writes for ``obj`` (what ``to_jsonable`` then ``json.dumps``
+    give), without walking values that are already plain JSON (every queued trial's config)."""
+    try:
+        return json.dumps(obj, allow_nan=False)
+    except (TypeError, ValueError):  # NumPy values, NaN, sets...: the one conversion rule
+        return json.dumps(to_jsonable(obj))
 
 
 def finite(x: float | None) -> float | None:

@@ -80,6 +80,9 @@ artifacts = Table(
     Column("size", Integer, nullable=False),
     Column("meta", JSON),
     Column("created_at", Float, nullable=False),
+    # Each trial reads its own checkpoints (retention, a retried attempt's resume point): by
+    # index, not a scan of every artifact in the store (revision 0002).
+    Index("ix_artifacts_trial", "trial_id", "kind"),
 )
 
 decisions = Table(

@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from tunebook.core.errors import (
 )
 from tunebook.core.score import best_step, formula_name, metric_key
 from tunebook.core.spec import load_pipeline
-from tunebook.core.trial import TrialRecord
+from tunebook.core.trial import RoundRecord, TrialRecord
 from tunebook.rounds.fidelity import advance
 from tunebook.rounds.lifecycle import fill, progress, start_config
 from tunebook.rounds.pruning import make_pruner
@@ -77,22 +78,27 @@ def artifact_root(project_dir: str | Path) -> ArtifactRoot:
 def run_trial(store: Store, trial: TrialRecord, token: str, train_fn: Callable[..., Any],
               project_dir: str | Path, *, lease_s: float | None = None,
               stop: threading.Event | None = None, limits: TrialLimits | None = None,
-              hard_exit: bool = False) -> Outcome:
+              hard_exit: bool = False, record: RoundRecord | None = None) -> Outcome:
     """Run one claimed trial to its end and record status, best step and score.
 
     Whatever ``train()`` does (raise, ``sys.exit``, ``KeyboardInterrupt``, run past its time
     limits, log values the score formula cannot handle) ends this trial only, with its reason;
     the worker goes on. A full disk stops the worker (``StoreFull``), the trial re-queued.
+    ``record``: the trial's round as the worker already holds it (read from the store if None).
     """
     lease_s = lease_seconds(lease_s)
-    record = store.round(trial.round_id)
+    if record is None or record.id != trial.round_id:
+        record = store.round(trial.round_id)
     project, spec = record.project, record.spec
     scorer = project.scorer()
     limits = trial_limits(project, spec).merged(limits or TrialLimits())
     # A retried attempt keeps its curve up to its latest checkpoint (where train() can resume
     # with run.load_checkpoint()) and rewrites the rest.
-    ckpt_steps = [a.step for a in store.artifacts(trial.id, "checkpoint") if a.step is not None]
-    store.drop_points_after(trial.id, max(ckpt_steps, default=-1))
+    # A first attempt has neither (nothing ran before): two statements fewer per trial.
+    if trial.attempts > 1:
+        ckpt_steps = [a.step for a in store.artifacts(trial.id, "checkpoint")
+                      if a.step is not None]
+        store.drop_points_after(trial.id, max(ckpt_steps, default=-1))
     run = Run(store, trial, token, eval_every=project.eval_every,
               artifact_root=artifact_root(project_dir), lease_s=lease_s, stop=stop,
               pruner=make_pruner(store, record, trial, scorer),
@@ -219,6 +225,11 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     set_threads(threads)  # again: the user's module may have imported torch just now
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     ran = 0
+    full: set[str] = set()  # target groups at their budget: fill reads nothing for them
+    # Expired leases are looked for at most this often while trials keep coming (a lease
+    # lasts lease_s: a dead worker's trial still goes back within a quarter of it), and at
+    # once whenever the queue looks empty.
+    reap_every, next_reap = min(1.0, lease_s / 4), 0.0
 
     # A signal only raises a flag; the trial stops at its next run.log() and goes back to the
     # queue, and no store write is ever interrupted half-way. The watchdog bounds the wait.
@@ -228,16 +239,19 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
     try:
         with life.signals():
             while (max_trials is None or ran < max_trials) and not stop.is_set():
-                store.reap(record.id, max_attempts=attempts)
+                if time.monotonic() >= next_reap:
+                    store.reap(record.id, max_attempts=attempts)
+                    next_reap = time.monotonic() + reap_every
                 if record.kind == "search":
                     # A short-then-long round's promotions first: an asynchronous round
                     # queues a new config only when nothing (no promotion) is queued.
                     advance(store, record)
-                    fill(store, record)
+                    fill(store, record, full=full)
                 claimed = store.claim(record.id, worker, lease_s)
                 if claimed is None and start_config(store, record):  # asynchronous rounds
                     claimed = store.claim(record.id, worker, lease_s)
                 if claimed is None:
+                    next_reap = 0.0
                     if progress(store, record).done:
                         break
                     stop.wait(poll_s)  # others still running: a lease may expire and re-queue
@@ -247,7 +261,7 @@ def worker_loop(store_url: str, round_name: str, project_dir: str, *, worker: st
                 try:
                     outcome = run_trial(store, trial, token, train_fn, project_dir,
                                         lease_s=lease_s, stop=stop, limits=limits,
-                                        hard_exit=hard_exit)
+                                        hard_exit=hard_exit, record=record)
                 finally:
                     life.release()
                 ran += 1
