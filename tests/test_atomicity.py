@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import bare_round
 
-KILLS = int(os.environ.get("TUNEBOOK_KILLS", "25"))  # benchmarks/soak.py runs 200
+KILLS = int(os.environ.get("TUNEBOOK_KILLS", "15"))  # benchmarks/soak.py runs 200
 
 CHECKPOINT_WRITER = """
 import sys

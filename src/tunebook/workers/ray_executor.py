@@ -10,7 +10,7 @@ A local instance that tunebook starts listens on loopback only. Ray turns a node
 raylet and worker servers listen on the node address, so ``_node_ip_address`` alone is not
 enough. Ray's own single-machine mode (the one it uses on macOS and Windows,
 ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) keeps the node on 127.0.0.1: every server then binds
-loopback (measured with ``ss -ltnp`` during a trial, tests/test_ray_listeners.py). The node
+loopback (measured with ``ss -ltnp`` during a trial, tests/test_ray_executor.py). The node
 address Ray reports is checked after start; anything but loopback stops the instance and
 refuses to go on.
 """
