@@ -272,7 +272,7 @@ def advance(store: Store, record: RoundRecord) -> list[int]:
     fid = record.spec.fidelity
     if record.kind != "search" or fid is None or fid.stages == 1:
         return []
-    if fid.promotion == "asynchronous":
+    if asynchronous(record):
         return _promote(store, record)
     project, spec, groups = _round_stages(store, record)
     goal = project.scorer().goal
@@ -305,7 +305,7 @@ def expected_extra(store: Store, record: RoundRecord) -> int:
         return 0
     trials = store.trials(record.id)
     others = sum(1 for t in trials if not (t.kind == "search" or t.kind.startswith("stage")))
-    if fid.promotion == "asynchronous":  # what exists beyond stage 1, and what is still due
+    if asynchronous(record):  # what exists beyond stage 1, and what is still due
         rung_groups = _rungs(store, record, trials)
         return others + sum(len(r.trials) for g in rung_groups for r in g[1:]) + sum(
             asha.still_to_come(g, record.spec.budget, fid.keep) for g in rung_groups)

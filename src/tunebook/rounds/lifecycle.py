@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,8 +147,8 @@ def start_config(store: Store, record: RoundRecord, tries: int = 8) -> list[int]
         added = fill(store, record, room=1)
         if added:
             return added
-        have = Counter(group_key(t.group) for t in store.trials(record.id, kind="search"))
-        if all(have[group_key(g)] >= record.spec.budget
+        have = store.group_counts(record.id, "search")  # one aggregate, no trial rows
+        if all(have.get(group_key(g), 0) >= record.spec.budget
                for g in record.spec.space.target_groups()):
             return []
     return []
