@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +52,21 @@ PROJECT: dict[str, Any] = {
     "eval_every": 5,
     "baseline": {"config": {"lr": 0.01, "max_train_steps": 20}},
 }
+
+
+def load_script(relative: str, name: str) -> Any:
+    """A script of the repository (``benchmarks/fidelity.py``) imported as module ``name``.
+
+    It is registered in ``sys.modules`` before it runs: its dataclasses look their module up
+    while they are being defined.
+    """
+    path = Path(__file__).resolve().parents[1] / relative
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def bare_round(store: Store, name: str = "r") -> RoundRecord:

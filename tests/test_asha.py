@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_script
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rounds_support import LR, make_round, rounds_project
@@ -326,16 +327,7 @@ def test_idle_workers_racing_for_new_configs_each_get_their_own(pdir: Path,
 
 
 def _bench() -> Any:
-    import importlib.util
-    import sys
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fidelity_async.py"
-    spec = importlib.util.spec_from_file_location("bench_fidelity_async", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_fidelity_async"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/fidelity_async.py", "bench_fidelity_async")
 
 
 def test_benchmark_replays_every_config_its_rounds_queue_and_counts_idle(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_script
 from rounds_support import LR, finish_fake, make_round, rounds_project
 
 from tunebook.core.errors import SpecError
@@ -231,15 +231,7 @@ def test_worker_processes_run_both_stages_with_exact_budgets(pdir: Path, store: 
 
 
 def _bench() -> Any:
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fidelity.py"
-    spec = importlib.util.spec_from_file_location("bench_fidelity", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_fidelity"] = module  # dataclasses look their module up while defining
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/fidelity.py", "bench_fidelity")
 
 
 def test_benchmark_slice_short_then_long_finds_the_best_for_a_third_of_the_compute(

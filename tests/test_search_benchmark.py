@@ -8,27 +8,18 @@ regressions.
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_script
 
 pytest.importorskip("cocoex")
 pytest.importorskip("optuna")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "search" / "bbob.py"
-
 
 def _bbob() -> Any:
-    spec = importlib.util.spec_from_file_location("tunebook_bench_bbob", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/search/bbob.py", "tunebook_bench_bbob")
 
 
 @pytest.mark.slow

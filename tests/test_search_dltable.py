@@ -7,26 +7,17 @@ every method's score goes through.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_script
 
 pytest.importorskip("optuna")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "search" / "dltable.py"
-
 
 def _dltable() -> Any:
-    spec = importlib.util.spec_from_file_location("tunebook_bench_dltable", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/search/dltable.py", "tunebook_bench_dltable")
 
 
 def test_a_suggestion_snaps_to_the_nearest_grid_point_in_log_space() -> None:
