@@ -255,17 +255,28 @@ def run(todo: list[tuple[str, Problem, int]], out: Path, jobs: int, verbose: boo
     todo = [t for t in todo if (t[0], t[1].key, t[2] * t[1].dim) not in done]
     if verbose:
         print(f"{len(todo)} runs to do ({len(done)} already in {out})", file=sys.stderr)
+
+    def line(row: dict[str, Any]) -> str:
+        return (f"{row['method']:13s} {row['problem']:14s} "
+                f"log10 regret {row['log10_regret']:6.2f}  {row['wall_s']:7.1f}s")
+
+    return append_runs(todo, solve, out, jobs, line if verbose else None)
+
+
+def append_runs(todo: Sequence[Any], solve: Callable[[Any], dict[str, Any]], out: Path,
+                jobs: int, line: Callable[[dict[str, Any]], str] | None
+                ) -> list[dict[str, Any]]:
+    """``solve`` each task, ``jobs`` processes at a time, appending each row to ``out`` as it
+    comes; ``line`` says each on stderr. Shared with ``dltable.py``."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
 
     def _write(row: dict[str, Any]) -> None:
         with out.open("a") as fh:  # one line per run, flushed: a killed run loses one task
             fh.write(json.dumps(row) + "\n")
         rows.append(row)
-        if verbose:
-            print(f"{len(rows)}/{len(todo)} {row['method']:13s} {row['problem']:14s} "
-                  f"log10 regret {row['log10_regret']:6.2f}  {row['wall_s']:7.1f}s",
-                  file=sys.stderr, flush=True)
+        if line is not None:
+            print(f"{len(rows)}/{len(todo)} {line(row)}", file=sys.stderr, flush=True)
 
     if jobs <= 1:
         for t in todo:

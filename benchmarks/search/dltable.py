@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import dlgen  # noqa: E402
 import numpy as np  # noqa: E402
-from bbob import read_rows, suggest_ms  # noqa: E402
+from bbob import append_runs, read_rows, suggest_ms  # noqa: E402
 
 HERE = Path(__file__).parent
 PARTIAL = HERE / "dltable-partial"
@@ -366,27 +366,13 @@ def run(todo: list[tuple[str, str, int, int]], out: Path, jobs: int) -> None:
     done = {(r["method"], r["problem"], r["rep"], r["budget"]) for r in read_rows(out)}
     todo = [t for t in todo if t not in done]
     print(f"{len(todo)} runs to do ({len(done)} already in {out})", file=sys.stderr)
-    count = 0
 
-    def _write(row: dict[str, Any]) -> None:
-        nonlocal count
-        with out.open("a") as fh:  # one line per run, flushed: a killed run loses one task
-            fh.write(json.dumps(row) + "\n")
-        count += 1
-        print(f"{count}/{len(todo)} {row['method']:14s} {row['problem']:20s} rep {row['rep']} "
-              f"@{row['budget']:3d} best {min(row['values']):.4f} "
-              f"(table {row['table_best']:.4f}) {row['wall_s']:6.1f}s", file=sys.stderr,
-              flush=True)
+    def line(row: dict[str, Any]) -> str:
+        return (f"{row['method']:14s} {row['problem']:20s} rep {row['rep']} "
+                f"@{row['budget']:3d} best {min(row['values']):.4f} "
+                f"(table {row['table_best']:.4f}) {row['wall_s']:6.1f}s")
 
-    if jobs <= 1:
-        for t in todo:
-            _write(solve(t))
-    else:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(jobs) as pool:
-            for row in pool.imap_unordered(solve, todo):
-                _write(row)
+    append_runs(todo, solve, out, jobs, line)
 
 
 # -- the report ---------------------------------------------------------------------------------
