@@ -11,9 +11,11 @@ from rich.console import Console
 
 from tunebook.cli.output import (
     JsonOption,
+    NoProgressTimeoutOption,
     ProjectOption,
     StoreOption,
     ThreadsOption,
+    TrialTimeoutOption,
     emit,
     fmt,
     project_handle,
@@ -147,12 +149,8 @@ def register(app: typer.Typer) -> None:
     def worker(round_name: str = typer.Option(..., "--round", help="The round to work on."),
                project: str = ProjectOption, store: str = StoreOption,
                threads: int = typer.Option(None, help="Torch threads for this worker."),
-               trial_timeout: float = typer.Option(
-                   None, "--trial-timeout", help="Fail a trial that runs longer than this many "
-                   "seconds (overrides trial_timeout_s)."),
-               no_progress_timeout: float = typer.Option(
-                   None, "--no-progress-timeout", help="Fail a trial that goes this many "
-                   "seconds without a run.log (overrides no_progress_timeout_s)."),
+               trial_timeout: float = TrialTimeoutOption,
+               no_progress_timeout: float = NoProgressTimeoutOption,
                gpu: str = typer.Option(None, "--gpu", help="The GPU this worker (and its "
                                        "trials) may use, e.g. 1 (sets CUDA_VISIBLE_DEVICES)."),
                as_json: bool = JsonOption) -> None:

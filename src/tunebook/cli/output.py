@@ -75,6 +75,12 @@ StoreOption = typer.Option(None, "--store", envvar="TUNEBOOK_STORE",
                            help="Store URL (sqlite:///path or postgresql://...); "
                                 "default .tunebook/store.db in the project folder.")
 ProjectOption = typer.Option("tunebook.yaml", "--project", "-p", help="The project file.")
+TrialTimeoutOption = typer.Option(
+    None, "--trial-timeout", help="Fail a trial that runs longer than this many seconds "
+    "(overrides trial_timeout_s in the round and project).")
+NoProgressTimeoutOption = typer.Option(
+    None, "--no-progress-timeout", help="Fail a trial that goes this many seconds without a "
+    "run.log (overrides no_progress_timeout_s).")
 ThreadsOption = typer.Option(None, "--threads", help="CPU threads per trial (default: "
                              "$OMP_NUM_THREADS, else cores / trials running at once).")
 

@@ -11,9 +11,11 @@ from rich.table import Table
 
 from tunebook.cli.output import (
     JsonOption,
+    NoProgressTimeoutOption,
     ProjectOption,
     StoreOption,
     ThreadsOption,
+    TrialTimeoutOption,
     check_trials,
     emit,
     fmt,
@@ -60,12 +62,8 @@ def register(app: typer.Typer) -> None:
                                             "target value with K more seeds."),
                   trial: int = typer.Option(None, "--trial", help="With --seeds: re-run this "
                                             "trial instead of the best ones."),
-                  trial_timeout: float = typer.Option(
-                      None, "--trial-timeout", help="Fail a trial that runs longer than this "
-                      "many seconds (overrides trial_timeout_s in the round and project)."),
-                  no_progress_timeout: float = typer.Option(
-                      None, "--no-progress-timeout", help="Fail a trial that goes this many "
-                      "seconds without a run.log (overrides no_progress_timeout_s)."),
+                  trial_timeout: float = TrialTimeoutOption,
+                  no_progress_timeout: float = NoProgressTimeoutOption,
                   gpus: str = typer.Option(None, "--gpus", help="GPUs to spread the workers "
                                            "over, each seeing only its own: all, a count, or "
                                            "ids 0,1,3."),
